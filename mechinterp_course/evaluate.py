@@ -1,0 +1,88 @@
+"""What the course model must be able to do, measured: the four numbers in its model card.
+
+Training watches these and stops when they hold; a test checks them on the shipped weights; the
+chapters reuse them (chapter 04 writes its own induction score and compares with this one).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import world
+
+# What the shipped model must reach (the model card and tests read these).
+TARGETS = {"capital_accuracy": 0.95, "induction_score": 0.8, "previous_token_score": 0.8,
+           "ioi_logit_diff": 2.0}
+
+
+@torch.no_grad()
+def capital_accuracy(model, prompts: list[world.Prompt] | None = None) -> float:
+    """Fraction of 'The capital of X is' prompts whose top next token starts the right capital."""
+    prompts = prompts or world.capital_prompts()
+    right = 0
+    for p in prompts:
+        logits = model(p.text)[0, -1]
+        first = model.to_tokens(p.answer, prepend_bos=False)[0, 0]
+        right += int(logits.argmax() == first)
+    return right / len(prompts)
+
+
+def repeated_tokens(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -> torch.Tensor:
+    """BOS, then seq_len random tokens, then the same tokens again: (batch, 1 + 2 * seq_len)."""
+    g = torch.Generator().manual_seed(seed)
+    low = 1 if model.tokenizer.bos_token_id == 0 else 0
+    half = torch.randint(low, model.cfg.d_vocab, (batch, seq_len), generator=g)
+    bos = torch.full((batch, 1), model.tokenizer.bos_token_id or 0)
+    return torch.cat([bos, half, half], dim=1).to(model.cfg.device)
+
+
+@torch.no_grad()
+def induction_scores(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -> torch.Tensor:
+    """(n_layers, n_heads): mean attention from each second-half token to the token right after
+    its first occurrence, on repeated random tokens."""
+    tokens = repeated_tokens(model, seq_len, batch, seed)
+    _, cache = model.run_with_cache(tokens, names=["pattern"])
+    pattern = cache.stack("pattern")  # (layer, batch, head, q, k)
+    # the token at q = seq_len + 1 + i last appeared at 1 + i; its successor sits at 2 + i
+    stripe = pattern.diagonal(offset=1 - seq_len, dim1=-2, dim2=-1)[..., -seq_len:]
+    return stripe.mean(dim=(1, -1))
+
+
+@torch.no_grad()
+def previous_token_scores(model, n_docs: int = 20, seed: int = 0) -> torch.Tensor:
+    """(n_layers, n_heads): mean attention from each token to the one just before it, on world
+    text."""
+    texts = [d.text for d in world.documents(seed, n_docs)]
+    scores = []
+    for text in texts:
+        tokens = model.to_tokens(text)[:, : model.cfg.n_ctx]
+        _, cache = model.run_with_cache(tokens, names=["pattern"])
+        scores.append(cache.stack("pattern")[:, 0].diagonal(offset=-1, dim1=-2, dim2=-1)
+                      .mean(-1))
+    return torch.stack(scores).mean(0)
+
+
+@torch.no_grad()
+def ioi_logit_diff(model, n: int = 100, seed: int = 0) -> float:
+    """Mean logit(indirect object) - logit(subject) at the end of n name stories."""
+    diffs = []
+    for p in world.ioi_prompts(n, seed):
+        logits = model(p.text)[0, -1]
+        diffs.append(logits[model.to_single_token(" " + p.attrs["io"])]
+                     - logits[model.to_single_token(" " + p.attrs["s"])])
+    return float(torch.stack(diffs).mean())
+
+
+def course_metrics(model) -> dict[str, float]:
+    """The four model-card numbers."""
+    return {
+        "capital_accuracy": capital_accuracy(model),
+        "induction_score": float(induction_scores(model).max()),
+        "previous_token_score": float(previous_token_scores(model).max()),
+        "ioi_logit_diff": ioi_logit_diff(model),
+    }
+
+
+def meets_targets(metrics: dict[str, float], margin: float = 0.0) -> bool:
+    """True when every metric reaches its target (plus a relative margin)."""
+    return all(metrics[k] >= v * (1 + margin) for k, v in TARGETS.items())

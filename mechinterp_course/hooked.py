@@ -1,0 +1,632 @@
+"""A TransformerLens-style view of a Hugging Face causal LM: named activations, a cache, and hooks.
+
+Code written for TransformerLens (``cache["resid_post", 3]``, ``blocks.3.hook_resid_post``) runs on
+any supported `transformers` model with only the loading line changed. We do not re-implement the
+architectures: we wrap them.
+
+How it works, in one paragraph. Activations that are outputs or inputs of a module (embeddings, the
+residual stream between blocks, attention and MLP outputs, MLP neurons, norms) are reached with
+ordinary PyTorch module hooks. The attention internals (q, k, v, scores, pattern, z) live inside one
+function, so we register our own attention implementation with transformers (``mc_hooked``): the
+same arithmetic as its eager attention, with a named hook point at every step. ``resid_mid`` is not
+any module's output; it is ``resid_pre + attn_out``, so a hook on it is applied by adjusting
+``attn_out`` so that the sum equals whatever the hook returned.
+
+Shapes follow TransformerLens:
+    resid_*, attn_out, mlp_out, embed, pos_embed, ln_final: (batch, pos, d_model)
+    q, rot_q, z: (batch, pos, n_heads, d_head);  k, rot_k, v: (batch, pos, n_kv_heads, d_head)
+    attn_scores, pattern: (batch, n_heads, query_pos, key_pos)
+    mlp_pre, mlp_post (and mlp_pre_linear for gated MLPs): (batch, pos, d_mlp)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+ATTN_IMPLEMENTATION = "mc_hooked"
+
+# short name -> full TransformerLens name ("{l}" is the layer)
+LAYER_NAMES = {
+    "resid_pre": "blocks.{l}.hook_resid_pre",
+    "resid_mid": "blocks.{l}.hook_resid_mid",
+    "resid_post": "blocks.{l}.hook_resid_post",
+    "attn_out": "blocks.{l}.hook_attn_out",
+    "mlp_out": "blocks.{l}.hook_mlp_out",
+    "ln1": "blocks.{l}.ln1.hook_normalized",
+    "ln2": "blocks.{l}.ln2.hook_normalized",
+    "q": "blocks.{l}.attn.hook_q",
+    "k": "blocks.{l}.attn.hook_k",
+    "v": "blocks.{l}.attn.hook_v",
+    "rot_q": "blocks.{l}.attn.hook_rot_q",
+    "rot_k": "blocks.{l}.attn.hook_rot_k",
+    "attn_scores": "blocks.{l}.attn.hook_attn_scores",
+    "pattern": "blocks.{l}.attn.hook_pattern",
+    "z": "blocks.{l}.attn.hook_z",
+    "mlp_pre": "blocks.{l}.mlp.hook_pre",
+    "mlp_pre_linear": "blocks.{l}.mlp.hook_pre_linear",
+    "mlp_post": "blocks.{l}.mlp.hook_post",
+}
+GLOBAL_NAMES = {"embed": "hook_embed", "pos_embed": "hook_pos_embed",
+                "ln_final": "ln_final.hook_normalized"}
+
+
+@dataclass
+class Config:
+    """The numbers a learner needs about a model, named as in TransformerLens."""
+
+    model_name: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int
+    d_vocab: int
+    n_ctx: int
+    architecture: str          # "gpt2" or "llama"
+    normalization_type: str    # "LN" or "RMS"
+    positional_embedding_type: str  # "standard" or "rotary"
+    act_fn: str
+    device: str = "cpu"
+
+
+@dataclass
+class HookPoint:
+    """What a hook function receives as its second argument: where it is called from."""
+
+    name: str
+    layer: int | None = None
+
+
+class ActivationCache(Mapping):
+    """Activations from one forward pass, indexed by ``("resid_post", 3)`` or by full name."""
+
+    def __init__(self, store: dict[str, Tensor], model: "HookedModel"):
+        self._store = store
+        self._model = model
+
+    def __getitem__(self, key) -> Tensor:
+        name = self._model.act_name(key)
+        if name not in self._store:
+            raise KeyError(f"{name!r} was not cached; cached names include "
+                           f"{sorted(self._store)[:6]}... (pass names=None to cache everything)")
+        return self._store[name]
+
+    def __iter__(self):
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def stack(self, name: str) -> Tensor:
+        """One per-layer activation stacked over layers: (n_layers, *shape)."""
+        return torch.stack([self[name, layer] for layer in range(self._model.cfg.n_layers)])
+
+    def to(self, device) -> "ActivationCache":
+        return ActivationCache({k: v.to(device) for k, v in self._store.items()}, self._model)
+
+    def __repr__(self) -> str:
+        return f"ActivationCache({len(self)} activations)"
+
+
+def hooked_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                     **kwargs):
+    """Eager attention with hook points. query: (batch, n_heads, q_pos, d_head); key and value:
+    (batch, n_kv_heads, k_pos, d_head), as transformers passes them (rotary already applied)."""
+    owner = getattr(module, "_mc_owner", None)
+    point = owner._point if owner is not None and owner._active else None
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    if point is not None:
+        names = module._mc_names
+        query = point(names["q_in"], query.transpose(1, 2)).transpose(1, 2)
+        key = point(names["k_in"], key.transpose(1, 2)).transpose(1, 2)
+        value = point(names["v"], value.transpose(1, 2)).transpose(1, 2)
+    n_rep = query.shape[1] // key.shape[1]  # grouped-query attention: kv heads are shared
+    if n_rep > 1:
+        key = key.repeat_interleave(n_rep, dim=1)
+        value = value.repeat_interleave(n_rep, dim=1)
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (b, h, q, k)
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask[:, :, :, : key.shape[-2]]
+    if point is not None:
+        scores = point(names["attn_scores"], scores)
+    pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    if point is not None:
+        pattern = point(names["pattern"], pattern)
+    pattern = torch.nn.functional.dropout(pattern, p=dropout, training=module.training)
+    z = torch.matmul(pattern, value).transpose(1, 2)  # (b, q, h, d_head)
+    if point is not None:
+        z = point(names["z"], z)
+    return z.contiguous(), pattern
+
+
+def _register_attention():
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    AttentionInterface.register(ATTN_IMPLEMENTATION, hooked_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(ATTN_IMPLEMENTATION, eager_mask)
+
+
+def _first(x):
+    return x[0] if isinstance(x, tuple) else x
+
+
+def _replace_first(x, new):
+    return (new, *x[1:]) if isinstance(x, tuple) else new
+
+
+class HookedModel(torch.nn.Module):
+    """A transformers causal LM with TransformerLens names, a cache and hooks.
+
+    ``model.hf`` is the wrapped transformers model, ``model.tokenizer`` its tokenizer.
+    """
+
+    def __init__(self, hf_model, tokenizer, name: str = "model", prepend_bos: bool | None = None):
+        super().__init__()
+        _register_attention()
+        self.hf = hf_model
+        self.tokenizer = tokenizer
+        self.parts = _find_parts(hf_model)
+        self.cfg = _make_config(hf_model, self.parts, name)
+        self._hook_fns: dict[str, list] = {}
+        self._cache: dict[str, Tensor] | None = None
+        self._cache_filter: Callable[[str], bool] | None = None
+        self._active = False
+        self._resid_pre: dict[int, Tensor] = {}
+        if prepend_bos is None:  # GPT-2 style: as TransformerLens does; else as the tokenizer does
+            bos = tokenizer.bos_token_id
+            prepend_bos = bos is not None and (
+                self.cfg.architecture == "gpt2" or tokenizer("a")["input_ids"][:1] == [bos])
+        self.default_prepend_bos = prepend_bos
+        hf_model.set_attn_implementation(ATTN_IMPLEMENTATION)
+        self._install()
+
+    # --- names ------------------------------------------------------------------------------
+
+    def act_name(self, key) -> str:
+        """Full TransformerLens name for ``("resid_post", 3)``, ``"embed"`` or a full name."""
+        if isinstance(key, tuple):
+            if len(key) != 2:
+                raise KeyError(f"expected (name, layer), got {key!r}")
+            short, layer = key
+            if short not in LAYER_NAMES:
+                raise KeyError(f"unknown activation {short!r}; per-layer names are "
+                               f"{sorted(LAYER_NAMES)}")
+            if not isinstance(layer, int):
+                raise KeyError(f"layer must be an int, got {layer!r}")
+            if layer < 0:
+                layer += self.cfg.n_layers
+            if not 0 <= layer < self.cfg.n_layers:
+                raise KeyError(f"layer {key[1]} out of range: this model has "
+                               f"{self.cfg.n_layers} layers")
+            return LAYER_NAMES[short].format(l=layer)
+        if isinstance(key, str):
+            if key in GLOBAL_NAMES:
+                return GLOBAL_NAMES[key]
+            if key in LAYER_NAMES:
+                raise KeyError(f"{key!r} is per-layer: index it as ({key!r}, layer)")
+            if key in self.hook_names:
+                return key
+        raise KeyError(f"unknown activation {key!r}; use ('resid_post', 3), 'embed', or a full "
+                       f"name such as 'blocks.0.hook_resid_post'")
+
+    @property
+    def hook_names(self) -> list[str]:
+        """Every full activation name this model offers."""
+        return list(self._all_names)
+
+    # --- hook machinery ---------------------------------------------------------------------
+
+    def _point(self, name: str, x: Tensor) -> Tensor:
+        for fn, hook in self._hook_fns.get(name, ()):
+            out = fn(x, hook)
+            if out is not None:
+                if not isinstance(out, Tensor) or out.shape != x.shape:
+                    raise ValueError(f"hook on {name} must return None or a tensor of shape "
+                                     f"{tuple(x.shape)}, got {getattr(out, 'shape', type(out))}")
+                x = out
+        if self._cache is not None and self._cache_filter(name):
+            self._cache[name] = x.detach()
+        return x
+
+    def _wants(self, name: str) -> bool:
+        return name in self._hook_fns or (self._cache is not None and self._cache_filter(name))
+
+    def _install(self):
+        """Attach the module hooks once; they return at once unless a cache or hook is active."""
+        p, names = self.parts, []
+
+        def out_hook(name, reshape=None):
+            names.append(name)
+
+            def hook(module, args, output):
+                if not self._active:
+                    return None
+                x = _first(output)
+                if reshape is not None:
+                    new = self._point(name, x.view(*x.shape[:-1], *reshape)).reshape(x.shape)
+                else:
+                    new = self._point(name, x)
+                return _replace_first(output, new)
+            return hook
+
+        def in_hook(name):
+            names.append(name)
+
+            def hook(module, args, kwargs):
+                if not self._active:
+                    return None
+                if args:
+                    return (self._point(name, args[0]), *args[1:]), kwargs
+                return args, {**kwargs, "hidden_states": self._point(name, kwargs["hidden_states"])}
+            return hook
+
+        p["embed"].register_forward_hook(out_hook("hook_embed"))
+        if p.get("pos_embed") is not None:
+            p["pos_embed"].register_forward_hook(out_hook("hook_pos_embed"))
+        c = self.cfg
+        for layer, block in enumerate(p["blocks"]):
+            n = {k: v.format(l=layer) for k, v in LAYER_NAMES.items()}
+            attn, mlp = block_part(p, block, "attn"), block_part(p, block, "mlp")
+            block.register_forward_pre_hook(self._resid_pre_hook(layer, n, names), with_kwargs=True)
+            block_part(p, block, "ln1").register_forward_hook(out_hook(n["ln1"]))
+            rotary = c.positional_embedding_type == "rotary"
+            if rotary:  # pre-rotary q and k are the projections' outputs
+                attn.q_proj.register_forward_hook(out_hook(n["q"], (c.n_heads, c.d_head)))
+                attn.k_proj.register_forward_hook(out_hook(n["k"], (c.n_kv_heads, c.d_head)))
+            object.__setattr__(attn, "_mc_owner", self)  # a plain reference, not a child module
+            attn._mc_names = {"q_in": n["rot_q" if rotary else "q"],
+                              "k_in": n["rot_k" if rotary else "k"], **n}
+            names += [attn._mc_names[k] for k in ("q_in", "k_in", "v", "attn_scores", "pattern",
+                                                   "z")]
+            attn.register_forward_hook(self._attn_out_hook(layer, n, names))
+            block_part(p, block, "ln2").register_forward_hook(out_hook(n["ln2"]))
+            block_part(p, block, "mlp_in").register_forward_hook(out_hook(n["mlp_pre"]))
+            if c.architecture == "llama":
+                mlp.up_proj.register_forward_hook(out_hook(n["mlp_pre_linear"]))
+            block_part(p, block, "mlp_down").register_forward_pre_hook(
+                lambda m, args, name=n["mlp_post"]: (self._point(name, args[0]), *args[1:])
+                if self._active else None)
+            names.append(n["mlp_post"])
+            mlp.register_forward_hook(out_hook(n["mlp_out"]))
+            block.register_forward_hook(out_hook(n["resid_post"]))
+        p["ln_final"].register_forward_hook(out_hook("ln_final.hook_normalized"))
+        order = {name: i for i, name in enumerate(names)}
+        self._all_names = sorted(set(names), key=order.get)
+
+    def _resid_pre_hook(self, layer, n, names):
+        names.append(n["resid_pre"])
+
+        def hook(module, args, kwargs):
+            if not self._active:
+                return None
+            x = args[0] if args else kwargs["hidden_states"]
+            x = self._point(n["resid_pre"], x)
+            if self._wants(n["resid_mid"]):
+                self._resid_pre[layer] = x
+            if args:
+                return (x, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": x}
+        return hook
+
+    def _attn_out_hook(self, layer, n, names):
+        names += [n["attn_out"], n["resid_mid"]]
+
+        def hook(module, args, output):
+            if not self._active:
+                return None
+            out = self._point(n["attn_out"], _first(output))
+            if self._wants(n["resid_mid"]):
+                resid_pre = self._resid_pre.pop(layer)
+                mid = self._point(n["resid_mid"], resid_pre + out)
+                if n["resid_mid"] in self._hook_fns:  # make resid_pre + attn_out equal the patch
+                    out = mid - resid_pre
+            return _replace_first(output, out)
+        return hook
+
+    # --- running ----------------------------------------------------------------------------
+
+    def forward(self, input, attention_mask: Tensor | None = None) -> Tensor:
+        """Logits (batch, pos, d_vocab) for text, a list of texts, or token ids."""
+        tokens = self._as_tokens(input)
+        if self.hf.config._attn_implementation != ATTN_IMPLEMENTATION:  # someone switched it
+            self.hf.set_attn_implementation(ATTN_IMPLEMENTATION)
+        self._active = bool(self._hook_fns) or self._cache is not None
+        try:
+            out = self.hf(input_ids=tokens, attention_mask=attention_mask, use_cache=False)
+        finally:
+            self._active = bool(self._hook_fns)
+            self._resid_pre.clear()
+        return out.logits
+
+    def run_with_cache(self, input, names=None, attention_mask: Tensor | None = None):
+        """Run the model and return (logits, cache). ``names``: None for every activation, a list
+        of names (``"resid_post"`` means every layer's), or a function of the full name."""
+        self._cache_filter = self._make_filter(names)
+        self._cache = {}
+        try:
+            logits = self.forward(input, attention_mask=attention_mask)
+            store = self._cache
+        finally:
+            self._cache, self._cache_filter = None, None
+        return logits, ActivationCache(store, self)
+
+    def _make_filter(self, names) -> Callable[[str], bool]:
+        if names is None:
+            return lambda name: True
+        if callable(names):
+            return names
+        if isinstance(names, (str, tuple)):
+            names = [names]
+        wanted = set()
+        for key in names:
+            if isinstance(key, str) and key in LAYER_NAMES:
+                wanted |= {LAYER_NAMES[key].format(l=i) for i in range(self.cfg.n_layers)}
+            else:
+                wanted.add(self.act_name(key))
+        return wanted.__contains__
+
+    @contextlib.contextmanager
+    def hooks(self, fwd_hooks):
+        """Temporarily run hook functions on named activations.
+
+        ``fwd_hooks``: a dict ``{("mlp_out", 2): fn}`` or a list of ``(name, fn)`` pairs. Each
+        ``fn(activation, hook)`` (or ``fn(activation)``) returns a replacement tensor, or None after
+        editing the activation in place.
+        """
+        items = fwd_hooks.items() if isinstance(fwd_hooks, Mapping) else fwd_hooks
+        added = []
+        for key, fn in items:
+            name = self.act_name(key)
+            layer = key[1] if isinstance(key, tuple) else _layer_of(name)
+            entry = (_two_arg(fn), HookPoint(name, layer))
+            self._hook_fns.setdefault(name, []).append(entry)
+            added.append((name, entry))
+        self._active = bool(self._hook_fns)
+        try:
+            yield self
+        finally:
+            for name, entry in added:
+                self._hook_fns[name].remove(entry)
+                if not self._hook_fns[name]:
+                    del self._hook_fns[name]
+            self._active = bool(self._hook_fns)
+
+    def run_with_hooks(self, input, fwd_hooks):
+        """TransformerLens-style: logits of one forward pass with ``fwd_hooks`` applied."""
+        with self.hooks(fwd_hooks):
+            return self.forward(input)
+
+    @torch.no_grad()
+    def generate(self, input, max_new_tokens: int = 20, temperature: float = 0.0,
+                 top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                 prepend_bos: bool | None = None, **kwargs):
+        """Continue a prompt with transformers' cached generation. Text in, text out (prompt
+        included); token ids in, token ids out. temperature 0 means greedy."""
+        tokens = self._as_tokens(input, prepend_bos=prepend_bos)
+        if seed is not None:
+            torch.manual_seed(seed)
+        sample = temperature > 0
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        out = self.hf.generate(
+            tokens, attention_mask=torch.ones_like(tokens), max_new_tokens=max_new_tokens,
+            do_sample=sample, temperature=temperature if sample else None,
+            top_k=top_k if sample else None, top_p=top_p if sample else None,
+            pad_token_id=pad, **kwargs)
+        if isinstance(input, str):
+            start = 1 if self._prepend(prepend_bos) else 0
+            return self.tokenizer.decode(out[0, start:])
+        return out
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    def _prepend(self, prepend_bos: bool | None) -> bool:
+        return self.default_prepend_bos if prepend_bos is None else prepend_bos
+
+    def to_tokens(self, text: str | list[str], prepend_bos: bool | None = None) -> Tensor:
+        """Token ids (batch, pos) on the model's device; BOS first where the model has one.
+        A list of texts is padded on the right."""
+        texts = [text] if isinstance(text, str) else list(text)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise TypeError("to_tokens takes a string or a non-empty list of strings")
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        if self._prepend(prepend_bos):
+            ids = [[self.tokenizer.bos_token_id] + x for x in ids]
+        pad = self.tokenizer.pad_token_id
+        pad = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
+        width = max(len(x) for x in ids)
+        rows = [x + [pad] * (width - len(x)) for x in ids]
+        return torch.tensor(rows, dtype=torch.long, device=self.cfg.device)
+
+    def to_str_tokens(self, input, prepend_bos: bool | None = None) -> list[str]:
+        """The tokens of one text (or one row of ids) as strings, e.g. ['<|endoftext|>', 'The']."""
+        if isinstance(input, str):
+            input = self.to_tokens(input, prepend_bos=prepend_bos)
+        ids = torch.as_tensor(input)
+        if ids.ndim == 2:
+            if ids.shape[0] != 1:
+                raise ValueError("to_str_tokens takes one sequence; index the batch first")
+            ids = ids[0]
+        return [self.tokenizer.decode([int(i)]) for i in ids]
+
+    def to_string(self, tokens) -> str | list[str]:
+        tokens = torch.as_tensor(tokens)
+        if tokens.ndim == 2:
+            return [self.tokenizer.decode(row) for row in tokens]
+        return self.tokenizer.decode(tokens)
+
+    def to_single_token(self, text: str) -> int:
+        """The id of a string that is exactly one token, such as ' Austin'."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"{text!r} is {len(ids)} tokens for this tokenizer "
+                             f"({[self.tokenizer.decode([i]) for i in ids]}), not one")
+        return ids[0]
+
+    def _as_tokens(self, input, prepend_bos: bool | None = None) -> Tensor:
+        if isinstance(input, (str, list)):
+            return self.to_tokens(input, prepend_bos=prepend_bos)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"expected text, a list of texts or token ids, got {type(input)}")
+        if input.is_floating_point():
+            raise TypeError("expected integer token ids, got a float tensor; to run on "
+                            "embeddings call model.hf(inputs_embeds=...)")
+        if input.ndim == 1:
+            input = input[None]
+        if input.ndim != 2:
+            raise ValueError(f"token ids must be (batch, pos), got shape {tuple(input.shape)}")
+        if self.cfg.positional_embedding_type == "standard" and input.shape[1] > self.cfg.n_ctx:
+            raise ValueError(f"{input.shape[1]} tokens is longer than this model's context of "
+                             f"{self.cfg.n_ctx}")
+        if input.numel() and (input.min() < 0 or input.max() >= self.cfg.d_vocab):
+            raise ValueError(f"token ids must lie in [0, {self.cfg.d_vocab})")
+        return input.to(self.cfg.device)
+
+    # --- weights ----------------------------------------------------------------------------
+
+    @property
+    def W_E(self) -> Tensor:
+        """Token embedding (d_vocab, d_model)."""
+        return self.parts["embed"].weight
+
+    @property
+    def W_pos(self) -> Tensor:
+        """Learned position embedding (n_ctx, d_model); rotary models have none."""
+        if self.parts.get("pos_embed") is None:
+            raise AttributeError("this model has rotary position embeddings, no W_pos")
+        return self.parts["pos_embed"].weight
+
+    @property
+    def W_U(self) -> Tensor:
+        """Unembedding (d_model, d_vocab)."""
+        return self.hf.lm_head.weight.T
+
+    @property
+    def b_U(self) -> Tensor:
+        bias = self.hf.lm_head.bias
+        return bias if bias is not None else torch.zeros(self.cfg.d_vocab, device=self.W_U.device)
+
+    def attention_weights(self, layer: int) -> dict[str, Tensor]:
+        """One layer's attention weights split per head, TransformerLens layout:
+        W_Q (n_heads, d_model, d_head), W_K and W_V (n_kv_heads, d_model, d_head),
+        W_O (n_heads, d_head, d_model), and biases b_Q, b_K, b_V (heads, d_head), b_O (d_model)."""
+        return _attention_weights(self, layer)
+
+    def _stack(self, key: str) -> Tensor:
+        return torch.stack([self.attention_weights(i)[key] for i in range(self.cfg.n_layers)])
+
+    W_Q = property(lambda self: self._stack("W_Q"), doc="(n_layers, n_heads, d_model, d_head)")
+    W_K = property(lambda self: self._stack("W_K"), doc="(n_layers, n_kv_heads, d_model, d_head)")
+    W_V = property(lambda self: self._stack("W_V"), doc="(n_layers, n_kv_heads, d_model, d_head)")
+    W_O = property(lambda self: self._stack("W_O"), doc="(n_layers, n_heads, d_head, d_model)")
+
+    def to(self, *args, **kwargs) -> "HookedModel":
+        super().to(*args, **kwargs)
+        self.cfg.device = str(self.W_E.device)
+        return self
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (f"HookedModel({c.model_name}: {c.n_layers} layers, {c.n_heads} heads "
+                f"({c.n_kv_heads} kv), d_model {c.d_model}, d_vocab {c.d_vocab}, on {c.device})")
+
+
+def _two_arg(fn):
+    """Accept hook functions written as fn(x) as well as TransformerLens's fn(x, hook)."""
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        has_var = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return fn
+    if len(params) == 1 and not has_var:
+        return lambda x, hook: fn(x)
+    return fn
+
+
+def _layer_of(name: str) -> int | None:
+    parts = name.split(".")
+    return int(parts[1]) if parts[0] == "blocks" else None
+
+
+# --- architectures --------------------------------------------------------------------------
+
+def _find_parts(hf) -> dict:
+    """Locate the modules we hook, for the two families we support."""
+    arch = getattr(hf.config, "model_type", "")
+    if arch == "gpt2":
+        t = hf.transformer
+        return {"arch": "gpt2", "embed": t.wte, "pos_embed": t.wpe, "blocks": list(t.h),
+                "ln_final": t.ln_f}
+    base = getattr(hf, "model", None)
+    layers = getattr(base, "layers", None)
+    if layers is not None and hasattr(layers[0], "self_attn") and hasattr(layers[0].mlp,
+                                                                            "gate_proj"):
+        return {"arch": "llama", "embed": base.embed_tokens, "pos_embed": None,
+                "blocks": list(layers), "ln_final": base.norm}
+    raise NotImplementedError(
+        f"model type {arch!r} is not supported yet: the course wraps GPT-2-family and "
+        f"Llama-family (Llama, Mistral, Qwen2, SmolLM) causal LMs")
+
+
+def block_part(parts: dict, block, what: str):
+    """The attention, MLP, norm or MLP projection module of one block."""
+    if parts["arch"] == "gpt2":
+        return {"attn": block.attn, "mlp": block.mlp, "ln1": block.ln_1, "ln2": block.ln_2,
+                "mlp_in": block.mlp.c_fc, "mlp_down": block.mlp.c_proj}[what]
+    return {"attn": block.self_attn, "mlp": block.mlp, "ln1": block.input_layernorm,
+            "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.gate_proj,
+            "mlp_down": block.mlp.down_proj}[what]
+
+
+def _make_config(hf, parts, name) -> Config:
+    c = hf.config
+    if parts["arch"] == "gpt2":
+        d_model, n_heads = c.n_embd, c.n_head
+        return Config(name, c.n_layer, n_heads, n_heads, d_model, d_model // n_heads,
+                      c.n_inner or 4 * d_model, c.vocab_size, c.n_positions, "gpt2", "LN",
+                      "standard", c.activation_function, str(hf.device))
+    d_head = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    return Config(name, c.num_hidden_layers, c.num_attention_heads,
+                  getattr(c, "num_key_value_heads", None) or c.num_attention_heads, c.hidden_size,
+                  d_head, c.intermediate_size, c.vocab_size, c.max_position_embeddings, "llama",
+                  "RMS", "rotary", c.hidden_act, str(hf.device))
+
+
+def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:
+    c, block = model.cfg, model.parts["blocks"][layer]
+    attn = block_part(model.parts, block, "attn")
+    h, kv, dh, d = c.n_heads, c.n_kv_heads, c.d_head, c.d_model
+    if c.architecture == "gpt2":
+        w, b = attn.c_attn.weight, attn.c_attn.bias  # Conv1D: (d_model, 3 * d_model)
+        wq, wk, wv = w.split(d, dim=1)
+        bq, bk, bv = b.split(d, dim=0)
+        w_o, b_o = attn.c_proj.weight, attn.c_proj.bias  # (d_model, d_model)
+    else:
+        wq, wk, wv = attn.q_proj.weight.T, attn.k_proj.weight.T, attn.v_proj.weight.T
+        zeros = lambda n: torch.zeros(n * dh, device=wq.device, dtype=wq.dtype)  # noqa: E731
+        bq = attn.q_proj.bias if attn.q_proj.bias is not None else zeros(h)
+        bk = attn.k_proj.bias if attn.k_proj.bias is not None else zeros(kv)
+        bv = attn.v_proj.bias if attn.v_proj.bias is not None else zeros(kv)
+        w_o = attn.o_proj.weight.T
+        b_o = attn.o_proj.bias if attn.o_proj.bias is not None else torch.zeros(
+            d, device=wq.device, dtype=wq.dtype)
+    return {
+        "W_Q": wq.reshape(d, h, dh).permute(1, 0, 2), "W_K": wk.reshape(d, kv, dh).permute(1, 0, 2),
+        "W_V": wv.reshape(d, kv, dh).permute(1, 0, 2), "W_O": w_o.reshape(h, dh, d),
+        "b_Q": bq.reshape(h, dh), "b_K": bk.reshape(kv, dh), "b_V": bv.reshape(kv, dh), "b_O": b_o,
+    }
+

