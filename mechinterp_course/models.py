@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from pathlib import Path
 
 import torch
@@ -57,6 +58,17 @@ def smollm2_gguf() -> Path | None:
     return path if path.exists() else None
 
 
+def is_online(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face hub answers, for cells that need the internet to skip cleanly."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def available_offline() -> list[str]:
     names = ["course"] if (COURSE_MODEL_DIR / "model.safetensors").exists() else []
     if smollm2_gguf() is not None:
@@ -77,7 +89,7 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
     device = pick_device(device)
     key = ALIASES.get(name.lower(), name)
     if key.lower() == "course":
-        hf, tok = _from_pretrained(COURSE_MODEL_DIR, dtype)
+        hf, tok = _quietly(_from_pretrained, COURSE_MODEL_DIR, dtype)
         model = HookedModel(hf, tok, "course-model", prepend_bos=True)
     elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
         hf, tok = _load_smollm2(dtype)
@@ -98,6 +110,19 @@ def _from_pretrained(path, dtype, **kwargs):
     return hf, tok
 
 
+def _quietly(fn, *args, **kwargs):
+    """Run a load without transformers' progress bar: the bundled model loads in a blink."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
 def _load_smollm2(dtype):
     gguf = smollm2_gguf()
     if gguf is not None:
@@ -106,14 +131,7 @@ def _load_smollm2(dtype):
             raise ModelNotAvailable(
                 f"SmolLM2 is installed as a GGUF file, which transformers reads with "
                 f"{' and '.join(missing)}: pip install {' '.join(missing)}")
-        from transformers.utils import logging
-
-        verbosity = logging.get_verbosity()
-        logging.set_verbosity_error()  # quiet the de-quantisation progress messages
-        try:
-            return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
-        finally:
-            logging.set_verbosity(verbosity)
+        return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
     try:
         return _from_pretrained(SMOLLM2_HUB_ID, dtype)
     except OSError as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -61,10 +62,12 @@ def batch_tokens(tokenizer, seed: int, step: int, batch: int, n_ctx: int) -> tor
 
 
 def lr_at(step: int, max_steps: int, lr: float, warmup: int = 200) -> float:
+    """Linear warm-up, then cosine decay to a tenth. A plain float: it is saved in the optimizer
+    state, which loads with weights_only=True."""
     if step < warmup:
         return lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, max_steps - warmup)
-    return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
+    return float(lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))))
 
 
 def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_size: int = 32,

