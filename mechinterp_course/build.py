@@ -140,7 +140,7 @@ def notebook_text(nb) -> str:
 
 def title_of(nb) -> str:
     first = nb.cells[0].source.splitlines()[0]
-    return re.sub(r"^#+\s*", "", first).strip()
+    return re.sub(r"^#+\s*(\d+\s+)?", "", first).strip()
 
 
 def readme_table(built: list) -> str:
@@ -177,10 +177,56 @@ def stale_files(root: Path = ROOT) -> list[Path]:
             if not p.exists() or p.read_text() != text]
 
 
+def time_notebooks(root: Path = ROOT, budget: float = 90.0) -> Path:
+    """Run every solution notebook in a fresh kernel with the network blocked; write wall time and
+    the kernel's peak memory to docs/NOTEBOOK_TIMES.md."""
+    import os
+    import platform
+    import subprocess
+    import time
+
+    rows = []
+    for nb in sorted((root / "solutions").glob("*.ipynb")):
+        script = ("import resource, sys, time, nbformat\n"
+                  "from nbclient import NotebookClient\n"
+                  "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+                  "t = time.perf_counter()\n"
+                  "NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': "
+                  "{'path': sys.argv[2]}}).execute()\n"
+                  "print(time.perf_counter() - t, "
+                  "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(root / "tests" / "nonet"), os.environ.get("PYTHONPATH", "")]), "MPLBACKEND": "Agg"}
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", script, str(nb), str(nb.parent)], env=env,
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"{nb.name} failed:\n{out.stderr[-3000:]}")
+        seconds, kib = out.stdout.split()[-2:]
+        rows.append(f"| {nb.stem} | {float(seconds):.1f} | {int(kib) / 1024:.0f} | "
+                    f"{'yes' if float(seconds) <= budget else '**no**'} |")
+        print(f"{nb.stem}: {float(seconds):.1f} s ({time.perf_counter() - start:.0f} s with start-up)")
+    doc = root / "docs" / "NOTEBOOK_TIMES.md"
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(
+        "# Solution notebook run times\n\nEach solution notebook executed top to bottom in a fresh "
+        "kernel, network blocked, by `python -m mechinterp_course.build --time`.\n"
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
+        f"{platform.python_version()}; date {time.strftime('%Y-%m-%d')}.\n\n"
+        f"| notebook | seconds | kernel peak memory (MiB) | within {budget:.0f} s |\n"
+        "| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n")
+    return doc
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Build learner and solution notebooks from source/.")
     ap.add_argument("--check", action="store_true", help="only report stale files")
+    ap.add_argument("--time", action="store_true",
+                    help="run every solution notebook and write docs/NOTEBOOK_TIMES.md")
     args = ap.parse_args(argv)
+    if args.time:
+        print("wrote", time_notebooks())
+        return 0
     if args.check:
         stale = stale_files()
         for p in stale:

@@ -150,7 +150,7 @@ def _load_other(name: str, dtype):
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     try:
         return _from_pretrained(name, dtype)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # offline, unknown id, gated repo: all end the same for a learner
         where = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else \
             "the Hugging Face hub could not be reached or has no such model"
         raise ModelNotAvailable(

@@ -1,0 +1,32 @@
+"""Side-by-side timing: every contender runs in the same process, alternating, after a warm-up,
+and is reported as the median of its repetitions and its ratio to a baseline."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def compare(contenders: dict[str, Callable[[], object]], reps: int = 10, warmup: int = 2,
+            baseline: str | None = None) -> list[dict]:
+    """Run each contender `warmup` times, then `reps` rounds in which each runs once (in turn, so
+    drift in machine load hits all alike). Returns rows with median seconds and ratio."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(reps):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times[baseline or next(iter(contenders))])
+    return [{"name": name, "median_s": statistics.median(t), "ratio": statistics.median(t) / base,
+             "reps": len(t)} for name, t in times.items()]
+
+
+def table(rows: list[dict], title: str) -> str:
+    lines = [f"### {title}", "", "| contender | median (ms) | ratio to baseline |", "| --- | --- | --- |"]
+    lines += [f"| {r['name']} | {r['median_s'] * 1e3:.1f} | {r['ratio']:.3f} |" for r in rows]
+    return "\n".join(lines) + "\n"

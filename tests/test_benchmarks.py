@@ -1,0 +1,13 @@
+"""Smoke runs of the benchmark scripts at tiny sizes, so they cannot rot unnoticed."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+
+def test_cache_overhead_smoke():
+    import cache_overhead
+    text = cache_overhead.main(["--small"])
+    assert "plain forward" in text and "run_with_cache, every name" in text
+    assert "PyTorch forward hooks" in text
