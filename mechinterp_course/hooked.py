@@ -411,9 +411,10 @@ class HookedModel(torch.nn.Module):
     @torch.no_grad()
     def generate(self, input, max_new_tokens: int = 20, temperature: float = 0.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-                 prepend_bos: bool | None = None, **kwargs):
+                 prepend_bos: bool | None = None, stop_at_eos: bool = True, **kwargs):
         """Continue a prompt with transformers' cached generation. Text in, text out (prompt
-        included); token ids in, token ids out. temperature 0 means greedy."""
+        included); token ids in, token ids out. temperature 0 means greedy. With stop_at_eos, a
+        row that emits the end-of-text token stops there (and is padded)."""
         tokens = self._as_tokens(input, prepend_bos=prepend_bos)
         if seed is not None:
             torch.manual_seed(seed)
@@ -425,7 +426,7 @@ class HookedModel(torch.nn.Module):
             tokens, attention_mask=torch.ones_like(tokens), max_new_tokens=max_new_tokens,
             do_sample=sample, temperature=temperature if sample else None,
             top_k=top_k if sample else None, top_p=top_p if sample else None,
-            pad_token_id=pad, **kwargs)
+            pad_token_id=pad, **({} if stop_at_eos else {"eos_token_id": None}), **kwargs)
         if isinstance(input, str):
             start = 1 if self._prepend(prepend_bos) else 0
             return self.tokenizer.decode(out[0, start:])

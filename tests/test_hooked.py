@@ -232,7 +232,7 @@ def test_tokens(course_model):
 def test_generate_greedy_matches_argmax_loop(any_model):
     m = any_model
     toks = m.to_tokens("The capital of Texas is")
-    out = m.generate(toks, max_new_tokens=5)
+    out = m.generate(toks, max_new_tokens=5, stop_at_eos=False)
     seq = toks
     with torch.no_grad():
         for _ in range(5):
@@ -268,3 +268,18 @@ def test_attention_by_hand_matches_the_model(any_model):
                                            rtol=1e-4)
             else:
                 torch.testing.assert_close(value, cache[name, layer], atol=1e-5, rtol=1e-4)
+
+
+def test_hand_written_kv_cache_matches_generate(any_model):
+    from mechinterp_course import kvcache
+    m = any_model
+    toks = m.to_tokens(TEXT)[:, :12]
+    want = m.generate(toks, max_new_tokens=6, stop_at_eos=False)
+    assert torch.equal(kvcache.generate_with_cache(m, toks, 6), want)
+    assert torch.equal(kvcache.generate_without_cache(m, toks, 6), want)
+    cache = kvcache.KVCache(m.cfg.n_layers)
+    logits = kvcache.forward_with_cache(m, toks[:, :7], cache)
+    logits = torch.cat([logits, kvcache.forward_with_cache(m, toks[:, 7:], cache)], dim=1)
+    torch.testing.assert_close(logits, m(toks), atol=1e-4, rtol=1e-4)
+    assert cache.nbytes() == kvcache.cache_bytes(m.cfg.n_layers, m.cfg.n_kv_heads, m.cfg.d_head,
+                                                 12, bytes_per_value=4, batch=2)

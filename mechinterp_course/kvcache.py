@@ -1,0 +1,131 @@
+"""Generation with a key/value cache, written out by hand (chapter 02 builds it; later chapters use it).
+
+Without a cache, each new token reruns the model on the whole sequence: step t costs t token
+positions. With one, each layer keeps the keys and values it already computed; step t runs the
+model on one new token, whose query attends to all cached keys. `forward_with_cache` is that
+decoder on top of any wrapped model's own weights (GPT-2 or Llama family); its two cache steps,
+`append_kv` and `attend_with_cache`, can be swapped for a learner's versions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .attention import apply_rotary, repeat_kv
+
+
+def append_kv(past_k: Tensor | None, past_v: Tensor | None, k: Tensor, v: Tensor):
+    """Add new keys and values (batch, new, kv_heads, d_head) after the cached ones, along pos."""
+    if past_k is None:
+        return k, v
+    return torch.cat([past_k, k], dim=1), torch.cat([past_v, v], dim=1)
+
+
+def attend_with_cache(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """z for new queries q (batch, new, heads, d_head) over all keys and values so far
+    (batch, total, kv_heads, d_head). New query i sits at position total - new + i and sees keys
+    up to it."""
+    new, total = q.shape[1], k.shape[1]
+    k, v = repeat_kv(k, q.shape[2]), repeat_kv(v, q.shape[2])
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5  # (b, h, new, total)
+    future = torch.ones(new, total, dtype=torch.bool, device=q.device).triu(total - new + 1)
+    pattern = scores.masked_fill(future, float("-inf")).softmax(-1)
+    return torch.einsum("bhqk,bkhd->bqhd", pattern, v)  # (b, new, h, d_head)
+
+
+class KVCache:
+    """Per-layer keys and values, grown by an append function."""
+
+    def __init__(self, n_layers: int, append: Callable = append_kv):
+        self.keys: list[Tensor | None] = [None] * n_layers
+        self.values: list[Tensor | None] = [None] * n_layers
+        self.append = append
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        self.keys[layer], self.values[layer] = self.append(self.keys[layer], self.values[layer],
+                                                           k, v)
+        return self.keys[layer], self.values[layer]
+
+    def __len__(self) -> int:
+        """How many positions are cached."""
+        return 0 if self.keys[0] is None else self.keys[0].shape[1]
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.keys + self.values if t is not None)
+
+
+@torch.no_grad()
+def forward_with_cache(model, tokens: Tensor, cache: KVCache,
+                       attend: Callable = attend_with_cache) -> Tensor:
+    """Logits (batch, new, d_vocab) for `tokens` (batch, new), which follow the len(cache)
+    positions already cached; the cache grows by `new` positions."""
+    start, new = len(cache), tokens.shape[1]
+    positions = torch.arange(start, start + new, device=tokens.device)
+    parts, cfg = model.parts, model.cfg
+    x = parts["embed"](tokens)  # (b, new, d_model)
+    if parts.get("pos_embed") is not None:
+        x = x + parts["pos_embed"](positions)
+    rotary = None
+    if cfg.positional_embedding_type == "rotary":
+        rotary = model.hf.model.rotary_emb(x, positions[None])  # cos, sin: (1, new, d_head)
+    for layer, block in enumerate(parts["blocks"]):
+        w = model.attention_weights(layer)
+        ln1, ln2, mlp = _block_modules(model, block)
+        h = ln1(x)
+        q = torch.einsum("bpm,hmd->bphd", h, w["W_Q"]) + w["b_Q"]  # (b, new, heads, d_head)
+        k = torch.einsum("bpm,hmd->bphd", h, w["W_K"]) + w["b_K"]  # (b, new, kv, d_head)
+        v = torch.einsum("bpm,hmd->bphd", h, w["W_V"]) + w["b_V"]
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        k_all, v_all = cache.update(layer, k, v)
+        z = attend(q, k_all, v_all)  # (b, new, heads, d_head)
+        x = x + torch.einsum("bphd,hdm->bpm", z, w["W_O"]) + w["b_O"]
+        x = x + mlp(ln2(x))
+    return parts["ln_final"](x) @ model.W_U + model.b_U
+
+
+def _block_modules(model, block):
+    from .hooked import block_part
+
+    return (block_part(model.parts, block, "ln1"), block_part(model.parts, block, "ln2"),
+            block_part(model.parts, block, "mlp"))
+
+
+@torch.no_grad()
+def generate_with_cache(model, tokens: Tensor, n_new: int, append: Callable = append_kv,
+                        attend: Callable = attend_with_cache, step_times: list | None = None):
+    """Greedy generation with the hand-written cache: one prefill, then one token a step."""
+    cache = KVCache(model.cfg.n_layers, append)
+    logits = forward_with_cache(model, tokens, cache, attend)  # the prompt, in one pass
+    for step in range(n_new):
+        start = time.perf_counter()
+        next_token = logits[:, -1].argmax(-1, keepdim=True)  # (b, 1)
+        tokens = torch.cat([tokens, next_token], dim=1)
+        if step < n_new - 1:  # the last new token needs no forward pass
+            logits = forward_with_cache(model, next_token, cache, attend)
+        if step_times is not None:
+            step_times.append(time.perf_counter() - start)
+    return tokens
+
+
+@torch.no_grad()
+def generate_without_cache(model, tokens: Tensor, n_new: int, step_times: list | None = None):
+    """Greedy generation that reruns the whole sequence every step."""
+    for _ in range(n_new):
+        start = time.perf_counter()
+        next_token = model(tokens)[:, -1].argmax(-1, keepdim=True)
+        tokens = torch.cat([tokens, next_token], dim=1)
+        if step_times is not None:
+            step_times.append(time.perf_counter() - start)
+    return tokens
+
+
+def cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, n_tokens: int,
+                bytes_per_value: int = 2, batch: int = 1) -> int:
+    """Memory of a KV cache: keys and values (2) for every layer, kv head, head dimension and
+    token."""
+    return 2 * n_layers * n_kv_heads * d_head * n_tokens * bytes_per_value * batch

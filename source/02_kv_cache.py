@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 02 The KV cache
+#
+# Generating text one token at a time with chapter 00's loop reruns the whole sequence at every
+# step, though only one position is new. The keys and values of the earlier positions never
+# change, so a model can keep them: the **KV cache**. In this chapter you build one, check it
+# against transformers' own generation, time it, and work out what it costs in memory.
+#
+# **You will be able to:** explain why caching keys and values is exact, not an approximation;
+# write the cache and the attention step that reads it; measure the speed-up and how time per
+# token grows with position with and without a cache; and compute a cache's memory from a
+# model's configuration.
+#
+# **Time:** about 60 minutes. **Prerequisites:** chapters 00 and 01.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+
+from mechinterp_course import kvcache
+from mechinterp_course.checks import ch02
+
+model = mc.load_model("course", device=device)
+prompt = "The capital of Texas is"
+tokens = model.to_tokens(prompt)
+
+# %% [markdown]
+# ## 1. Why a cache is exact
+#
+# In a causal model, position `t`'s keys and values depend only on tokens `0..t` (the mask saw to
+# that in chapter 01). Appending a token changes nothing at earlier positions, so their keys and
+# values can be computed once and kept. Check it: run the model on a prompt and on the prompt plus
+# one token, and compare layer 2's keys at the shared positions.
+
+# %%
+_, short = model.run_with_cache(tokens, names=[("k", 2), ("v", 2)])
+longer = torch.cat([tokens, torch.tensor([[model.to_single_token(" Austin")]], device=device)], 1)
+_, long_ = model.run_with_cache(longer, names=[("k", 2), ("v", 2)])
+n = tokens.shape[1]
+assert torch.allclose(short["k", 2], long_["k", 2][:, :n], atol=1e-6)
+assert torch.allclose(short["v", 2], long_["v", 2][:, :n], atol=1e-6)
+print("keys and values at the first", n, "positions are unchanged by the new token")
+
+# %% [markdown]
+# ## 2. The cache
+#
+# Each layer keeps its keys and values, shaped like the model's `k` and `v`:
+# (batch, pos, n_kv_heads, d_head). A step appends the new token's keys and values.
+#
+# ### Exercise 2.1: append to the cache
+# 🟢 Easy, 10 minutes. Write `append_kv(past_k, past_v, k, v)`, returning the keys and values of
+# all positions so far, the cached ones first. `past_k` and `past_v` are `None` before the first
+# step.
+#
+# *Hint:* `torch.cat` along the position axis.
+
+# %%
+def append_kv(past_k, past_v, k, v):
+    # BEGIN SOLUTION
+    if past_k is None:
+        return k, v
+    return torch.cat([past_k, k], dim=1), torch.cat([past_v, v], dim=1)  # (batch, pos, kv, d)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_append_kv(append_kv, model)
+
+# %% [markdown]
+# ## 3. Attending to the cache
+#
+# With a cache, a step computes queries only for the new positions, and each attends to every
+# cached key up to its own position. The first step (the *prefill*) sends the whole prompt at
+# once, so there the causal mask still matters; after that one new query sees everything.
+#
+# ### Exercise 2.2: attention over the cache
+# 🟠 Medium, 20 minutes. Write `attend_with_cache(q, k, v)`: q (batch, new, n_heads, d_head) for
+# the new positions; k and v (batch, total, n_kv_heads, d_head) for all positions so far. New query
+# `i` sits at position `total - new + i`. Return z (batch, new, n_heads, d_head). Remember
+# grouped-query attention and the `1/sqrt(d_head)` scale from chapter 01.
+#
+# *Hint:* the future mask is `torch.ones(new, total).triu(total - new + 1)`.
+
+# %%
+def attend_with_cache(q, k, v):
+    # BEGIN SOLUTION
+    new, total, n_heads = q.shape[1], k.shape[1], q.shape[2]
+    k = k.repeat_interleave(n_heads // k.shape[2], dim=2)  # (batch, total, n_heads, d_head)
+    v = v.repeat_interleave(n_heads // v.shape[2], dim=2)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / q.shape[-1] ** 0.5  # (b, h, new, total)
+    future = torch.ones(new, total, dtype=torch.bool, device=q.device).triu(total - new + 1)
+    pattern = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    return torch.einsum("bhqk,bkhd->bqhd", pattern, v)  # (batch, new, n_heads, d_head)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_attend_with_cache(attend_with_cache, model)
+
+# %% [markdown]
+# `mechinterp_course.kvcache.forward_with_cache` runs a whole model from its own weights: embed the
+# new tokens at their positions, and in every layer compute q, k, v for them, update the cache,
+# attend, add the output, run the MLP. It takes your two functions; the check generates with them
+# and compares with transformers' `generate`, on the course model and a grouped-query Llama.
+
+# %% tags=["check"]
+ch02.check_cached_decoder(append_kv, attend_with_cache, model)
+
+# %% [markdown]
+# ## 4. How much faster?
+#
+# Time 100 new tokens on the course model three ways: rerunning the whole sequence each step (no
+# cache), the package's hand-written cached decoder (the one you just completed), and
+# transformers' own cached `generate`. All three produce the same tokens.
+
+# %%
+def timed(fn, repeats=3):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+n_new = 100
+t_none, out_none = timed(lambda: kvcache.generate_without_cache(model, tokens, n_new))
+t_mine, out_mine = timed(lambda: kvcache.generate_with_cache(model, tokens, n_new))
+t_hf, out_hf = timed(lambda: model.generate(tokens, max_new_tokens=n_new, stop_at_eos=False))
+assert torch.equal(out_none, out_hf) and torch.equal(out_mine, out_hf)
+print(f"course model, {n_new} tokens: no cache {t_none:.2f} s, hand-written cache {t_mine:.2f} s, "
+      f"transformers generate {t_hf:.2f} s")
+
+# %% [markdown]
+# Where the time goes: per-token time against position. Without a cache, step `t` processes `t`
+# positions, so its time grows with the sequence; with one, every step processes one position and
+# only the attention over the cache grows, so the line stays nearly flat.
+
+# %%
+long_prompt = model.to_tokens("When Mary and John went to the store,")
+steps_none, steps_mine = [], []
+kvcache.generate_without_cache(model, long_prompt, 200, step_times=steps_none)
+kvcache.generate_with_cache(model, long_prompt, 200, step_times=steps_mine)
+positions = range(long_prompt.shape[1], long_prompt.shape[1] + 200)
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(positions, [1e3 * t for t in steps_none], label="no cache")
+ax.plot(positions, [1e3 * t for t in steps_mine], label="KV cache")
+ax.set(xlabel="position of the new token", ylabel="ms per token",
+       title="Time per generated token (course model, CPU)")
+ax.legend()
+plt.show()
+first, last = slice(0, 20), slice(-20, None)
+growth_none = sum(steps_none[last]) / sum(steps_none[first])
+growth_mine = sum(steps_mine[last]) / sum(steps_mine[first])
+print(f"last 20 steps vs first 20: no cache x{growth_none:.1f}, cache x{growth_mine:.1f}")
+assert growth_none > growth_mine
+
+# %% [markdown]
+# ### On a real model
+#
+# A book's reference figure: Phi-3-mini (3.8B parameters) on a T4 GPU took 21.8 s for 100 tokens
+# without a cache and 4.5 s with one, about 4.8 times faster. Here is SmolLM2-135M on this
+# machine's CPU, through transformers' `generate` with `use_cache` off and on (40 tokens, to keep
+# the notebook quick; `benchmarks/kv_cache.py` measures 100):
+
+# %%
+smol = mc.load_model("smollm2", device=device)
+smol_tokens = smol.to_tokens("The capital of France is")
+n_smol = 40
+t_smol_none, a = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol, use_cache=False,
+                                             stop_at_eos=False), repeats=1)
+t_smol_cache, b = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol,
+                                              stop_at_eos=False), repeats=1)
+assert torch.equal(a, b)
+print(f"SmolLM2, {n_smol} tokens on {device}: no cache {t_smol_none:.1f} s, cache "
+      f"{t_smol_cache:.1f} s, x{t_smol_none / t_smol_cache:.1f}")
+assert t_smol_none > t_smol_cache
+
+# %% [markdown]
+# Why the ratio differs from the book's: without a cache, step `t` does `t` positions of work,
+# so the cost of `n` new tokens after a prompt of `p` grows like `n * (p + n/2)` against `n` with a
+# cache; the ratio grows with sequence length. A GPU runs the many positions of an uncached step in
+# parallel almost as fast as one, which narrows the gap for short sequences; a CPU pays for each
+# position, which widens it. Small models also spend relatively more time outside the matrix
+# multiplies (Python, sampling), which the cache does not speed up.
+#
+# ## 5. What a cache costs in memory
+#
+# Every layer stores a key and a value vector per key/value head per token:
+#
+# `bytes = 2 (keys and values) x n_layers x n_kv_heads x d_head x n_tokens x bytes per value`.
+#
+# ### Exercise 2.3: cache memory
+# 🟢 Easy, 5 minutes. Write `cache_bytes(n_layers, n_kv_heads, d_head, n_tokens, bytes_per_value)`.
+# The check compares with the bytes of transformers' real cache.
+
+# %%
+def cache_bytes(n_layers, n_kv_heads, d_head, n_tokens, bytes_per_value):
+    # BEGIN SOLUTION
+    return 2 * n_layers * n_kv_heads * d_head * n_tokens * bytes_per_value
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_cache_bytes(cache_bytes, model)
+
+# %% [markdown]
+# The same formula for four configurations (from each model's published config), at 4,096 tokens
+# in 16-bit precision. Grouped-query attention is why an 8B Llama 3 needs a third of the cache of
+# the 3.8B Phi-3-mini: 8 key/value heads of 128 dimensions against 32 of 96.
+
+# %%
+configs = {  # n_layers, n_kv_heads, d_head
+    "GPT-2 small": (12, 12, 64),
+    "SmolLM2-135M": (30, 3, 64),
+    "Phi-3-mini (3.8B)": (32, 32, 96),
+    "Llama 3 8B": (32, 8, 128),
+}
+assert configs["SmolLM2-135M"] == (smol.cfg.n_layers, smol.cfg.n_kv_heads, smol.cfg.d_head)
+mib = {name: kvcache.cache_bytes(*c, n_tokens=4096, bytes_per_value=2) / 2**20
+       for name, c in configs.items()}
+for name, size in mib.items():
+    print(f"{name:18} {size:8.0f} MiB")
+assert mib["Llama 3 8B"] < mib["Phi-3-mini (3.8B)"] / 2
+
+fig, ax = plt.subplots(figsize=(6, 2.5))
+ax.barh(list(mib), list(mib.values()))
+ax.set(xlabel="MiB at 4,096 tokens, fp16", title="KV cache memory")
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - Keys and values of past positions never change in a causal model, so caching them is exact.
+# - With a cache, each step runs the model on one new token; time per token stays nearly flat
+#   instead of growing with the sequence.
+# - The cache costs `2 x layers x kv_heads x d_head x tokens x bytes`; grouped-query attention
+#   shrinks it by sharing key/value heads.
+#
+# **Next:** chapter 03 follows the residual stream, layer by layer, to see where the answer forms.
+#
+# **Further reading:** Pope et al. (2022), *Efficiently Scaling Transformer Inference*; Shazeer
+# (2019), *Fast Transformer Decoding: One Write-Head is All You Need* (multi-query attention);
+# Ainslie et al. (2023), *GQA*; Kwon et al. (2023), *Efficient Memory Management for Large
+# Language Model Serving with PagedAttention*.

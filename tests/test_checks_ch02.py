@@ -1,0 +1,71 @@
+"""Chapter 02's checks pass the solution, fail the stub, and name the mistake in wrong answers."""
+
+import pytest
+import torch
+
+from mechinterp_course import kvcache
+from mechinterp_course.checks import ExerciseFailed, ch02
+from notebooks import exercise_functions
+
+NB = "02_kv_cache.ipynb"
+SOLUTION = exercise_functions("solutions", NB)
+STUB = exercise_functions("chapters", NB)
+
+
+def fails_with(check, fn, model, pattern):
+    with pytest.raises(ExerciseFailed, match=pattern):
+        check(fn, model)
+
+
+def test_append_kv(course_model):
+    check = ch02.check_append_kv
+    check(SOLUTION["append_kv"], course_model)
+    fails_with(check, STUB["append_kv"], course_model, "not done yet")
+    fails_with(check, lambda pk, pv, k, v: (k, v), course_model, "never updated")
+    fails_with(check, lambda pk, pv, k, v: kvcache.append_kv(pk, pv, k, v)[::-1], course_model,
+               "swapped")
+    fails_with(check, lambda pk, pv, k, v: (k, v) if pk is None else
+               (torch.cat([pk, k], 2), torch.cat([pv, v], 2)), course_model, "position axis")
+    fails_with(check, lambda pk, pv, k, v: (torch.cat([pk, k], 1), torch.cat([pv, v], 1)),
+               course_model, "raised TypeError")
+
+
+def test_attend_with_cache(course_model):
+    check = ch02.check_attend_with_cache
+    check(SOLUTION["attend_with_cache"], course_model)
+    fails_with(check, STUB["attend_with_cache"], course_model, "not done yet")
+
+    def make(offset=True, scale=True, mask=True, tile=False):
+        def fn(q, k, v):
+            new, total, h = q.shape[1], k.shape[1], q.shape[2]
+            rep = h // k.shape[2]
+            k = k.repeat(1, 1, rep, 1) if tile else k.repeat_interleave(rep, 2)
+            v = v.repeat(1, 1, rep, 1) if tile else v.repeat_interleave(rep, 2)
+            s = torch.einsum("bqhd,bkhd->bhqk", q, k) / (q.shape[-1] ** 0.5 if scale else 1)
+            if mask:
+                diag = total - new + 1 if offset else 1
+                s = s.masked_fill(torch.ones(new, total, dtype=torch.bool).triu(diag), -torch.inf)
+            return torch.einsum("bhqk,bkhd->bqhd", s.softmax(-1), v)
+        return fn
+    fails_with(check, make(offset=False), course_model, "ignores the cached positions")
+    fails_with(check, make(scale=False), course_model, "1/sqrt")
+    fails_with(check, make(mask=False), course_model, "No causal mask")
+    fails_with(check, make(tile=True), course_model, "grouped wrong")
+
+
+def test_cached_decoder(course_model, capsys):
+    ch02.check_cached_decoder(SOLUTION["append_kv"], SOLUTION["attend_with_cache"], course_model)
+    assert "same tokens" in capsys.readouterr().out
+    with pytest.raises(ExerciseFailed, match="not done yet"):
+        ch02.check_cached_decoder(STUB["append_kv"], SOLUTION["attend_with_cache"], course_model)
+    with pytest.raises(ExerciseFailed):  # a cache that is never updated generates wrong tokens
+        ch02.check_cached_decoder(lambda pk, pv, k, v: (k, v), SOLUTION["attend_with_cache"],
+                                  course_model)
+
+
+def test_cache_bytes(course_model):
+    check = ch02.check_cache_bytes
+    check(SOLUTION["cache_bytes"], course_model)
+    fails_with(check, STUB["cache_bytes"], course_model, "not done yet")
+    fails_with(check, lambda L, kv, d, n, b: L * kv * d * n * b, course_model, "only keys")
+    fails_with(check, lambda L, kv, d, n, b: 2 * L * kv * d * n, course_model, "bytes per value")
