@@ -11,3 +11,9 @@ def test_cache_overhead_smoke():
     text = cache_overhead.main(["--small"])
     assert "plain forward" in text and "run_with_cache, every name" in text
     assert "PyTorch forward hooks" in text
+
+
+def test_kv_cache_smoke():
+    import kv_cache
+    text = kv_cache.main(["--small"])
+    assert "hand-written cached decoder" in text and "per token (target <= 1.5x)" in text
