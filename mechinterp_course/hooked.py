@@ -216,7 +216,7 @@ class HookedModel(torch.nn.Module):
                 return GLOBAL_NAMES[key]
             if key in LAYER_NAMES:
                 raise KeyError(f"{key!r} is per-layer: index it as ({key!r}, layer)")
-            if key in self.hook_names:
+            if key in self._name_set:
                 return key
         raise KeyError(f"unknown activation {key!r}; use ('resid_post', 3), 'embed', or a full "
                        f"name such as 'blocks.0.hook_resid_post'")
@@ -304,6 +304,7 @@ class HookedModel(torch.nn.Module):
         p["ln_final"].register_forward_hook(out_hook("ln_final.hook_normalized"))
         order = {name: i for i, name in enumerate(names)}
         self._all_names = sorted(set(names), key=order.get)
+        self._name_set = frozenset(self._all_names)
 
     def _resid_pre_hook(self, layer, n, names):
         names.append(n["resid_pre"])

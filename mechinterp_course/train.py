@@ -26,6 +26,18 @@ MODEL_CONFIG = dict(n_layer=4, n_embd=128, n_head=4, n_positions=256, vocab_size
                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
                     eos_token_id=0)
 RANDOM_REPEAT_PROB = 0.1  # share of documents that are repeated random token ids
+# Learned position embeddings start as sines and cosines (Vaswani et al., 2017) rather than noise:
+# since PE(t - 1) is a fixed linear map of PE(t), "attend to the previous token" is easy to learn.
+POSITION_INIT = "sinusoidal"
+
+
+def sinusoidal_positions(n_positions: int, d_model: int, scale: float = 0.03) -> torch.Tensor:
+    """(n_positions, d_model) sines and cosines of geometrically spaced frequencies."""
+    position = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2) / d_model)
+    table = torch.zeros(n_positions, d_model)
+    table[:, 0::2], table[:, 1::2] = torch.sin(position * freq), torch.cos(position * freq)
+    return scale * table
 
 
 def build_tokenizer(vocab_size: int = 2048, seed: int = 0):
@@ -92,6 +104,10 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_si
     torch.manual_seed(seed)
     config = GPT2Config(**MODEL_CONFIG)
     hf = GPT2LMHeadModel(config).to(device)
+    if POSITION_INIT == "sinusoidal":
+        with torch.no_grad():
+            hf.transformer.wpe.weight.copy_(sinusoidal_positions(config.n_positions,
+                                                                 config.n_embd))
     opt = torch.optim.AdamW(hf.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     state = {"step": 0, "tokens": 0, "seconds": 0.0, "history": [], "seed": seed,
              "batch_size": batch_size, "lr": lr, "max_steps": max_steps}

@@ -146,14 +146,19 @@ PY_VARS = ["x", "y", "data", "items", "count", "value", "result", "name", "total
 PY_OPS = ["+", "-", "*"]
 PY_CLASSES = ["Point", "Model", "Counter", "Buffer", "Record"]
 
+# A fixed second-order rule over 16 symbols: the symbol after (a, b) is RULE_TABLE[a][b]. Predicting
+# it needs the exact previous token, so a model trained on it grows a sharp previous-token head.
+RULE_SYMBOLS = list("0123456789abcdef")
+RULE_TABLE = np.random.default_rng(1234).integers(0, 16, size=(16, 16))
+
 FAMILIES = ["country", "state", "ioi", "story", "repeat", "python", "water", "conclusion",
-            "sequence"]
+            "sequence", "rule"]
 
 # How often each family is drawn when the training stream is made. Induction and name-moving need
 # much shaped data (repeats and name stories); facts need repetition too.
 FAMILY_WEIGHTS = {
     "country": 0.20, "state": 0.16, "ioi": 0.22, "story": 0.05, "repeat": 0.15, "python": 0.07,
-    "water": 0.05, "conclusion": 0.05, "sequence": 0.05,
+    "water": 0.05, "conclusion": 0.05, "sequence": 0.05, "rule": 0.10,
 }
 
 
@@ -300,10 +305,27 @@ def sequence_document(rng: np.random.Generator) -> Document:
     return Document("sequence", ", ".join(items) + ".")
 
 
+def rule_sequence(rng: np.random.Generator, length: int, noise: float = 0.15) -> list[int]:
+    """Two random symbols, then each next one given by RULE_TABLE from the two before it, except
+    that a `noise` share are random (which breaks the rule's cycles, so copying an earlier stretch
+    does not work and the rule must be learned)."""
+    seq = [int(rng.integers(16)), int(rng.integers(16))]
+    while len(seq) < length:
+        follows = rng.random() >= noise
+        seq.append(int(RULE_TABLE[seq[-2], seq[-1]]) if follows else int(rng.integers(16)))
+    return seq
+
+
+def rule_document(rng: np.random.Generator) -> Document:
+    seq = rule_sequence(rng, int(rng.integers(12, 41)))
+    return Document("rule", "rule: " + " ".join(RULE_SYMBOLS[i] for i in seq), {"symbols": seq})
+
+
 _GENERATORS = {
     "country": country_document, "state": state_document, "ioi": ioi_document,
     "story": story_document, "repeat": repeat_document, "python": python_document,
     "water": water_document, "conclusion": conclusion_document, "sequence": sequence_document,
+    "rule": rule_document,
 }
 
 

@@ -44,3 +44,14 @@ def test_unknown_family_is_a_clear_error():
     import pytest
     with pytest.raises(ValueError, match="unknown family"):
         world.sample_document(np.random.default_rng(0), "poetry")
+
+
+def test_rule_family_follows_its_table_except_for_noise():
+    followed = total = 0
+    for d in world.documents(0, 300, "rule"):
+        seq = d.attrs["symbols"]
+        assert d.text == "rule: " + " ".join(world.RULE_SYMBOLS[i] for i in seq)
+        for a, b, c in zip(seq, seq[1:], seq[2:]):
+            followed += int(world.RULE_TABLE[a, b] == c)
+            total += 1
+    assert 0.85 <= followed / total <= 0.92  # 15% noise, some of which lands on the rule anyway
