@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if not folder.is_dir():
         print(f"{folder} is not a folder", file=sys.stderr)
         return 2
-    return subprocess.call(jupyter_command(folder.resolve(), extra))
+    cmd = jupyter_command(folder.resolve(), extra)
+    if os.name == "posix":  # become JupyterLab, so Ctrl-C and kill reach the server itself
+        os.execv(cmd[0], cmd)
+    return subprocess.call(cmd)
 
 
 if __name__ == "__main__":

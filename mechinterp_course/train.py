@@ -84,8 +84,10 @@ def lr_at(step: int, max_steps: int, lr: float, warmup: int = 200) -> float:
 
 def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_size: int = 32,
           lr: float = 2e-3, seed: int = 0, eval_every: int = 250, stop_at_targets: bool = True,
-          margin: float = 0.05, device: str = "cpu", progress: bool = True) -> dict:
-    """Train (or resume) and return the final state: step, tokens seen, metrics, seconds."""
+          margin: float = 0.05, device: str = "cpu", progress: bool = True,
+          stop_step: int | None = None) -> dict:
+    """Train (or resume) and return the final state: step, tokens seen, metrics, seconds.
+    `max_steps` fixes the learning-rate schedule; `stop_step` ends the run earlier on it."""
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
@@ -129,7 +131,8 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_si
         config.save_pretrained(ckpt)
         (ckpt / "state.json").write_text(json.dumps(state, indent=1))
 
-    while state["step"] < max_steps and not state.get("done"):
+    last = min(max_steps, stop_step or max_steps)
+    while state["step"] < last and not state.get("done"):
         hf.train()
         hf.set_attn_implementation("sdpa")  # faster for training; evaluation needs patterns
         tokens = batch_tokens(tokenizer, seed, state["step"], batch_size, n_ctx).to(device)
@@ -144,7 +147,7 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_si
         state["tokens"] += batch_size * n_ctx
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        if state["step"] % eval_every == 0 or state["step"] == max_steps:
+        if state["step"] % eval_every == 0 or state["step"] == last:
             hf.eval()
             hf.set_attn_implementation(hooked_attn)
             metrics = evaluate.course_metrics(hooked)
@@ -229,10 +232,12 @@ def main(argv=None):
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-stop", action="store_true", help="train all --max-steps")
+    ap.add_argument("--stop-step", type=int, help="stop at this step (the schedule still spans "
+                    "--max-steps)")
     ap.add_argument("--export", metavar="DIR", help="after training, write the model here")
     args = ap.parse_args(argv)
     state = train(args.out, args.max_steps, args.batch_size, args.lr, args.seed, args.eval_every,
-                  not args.no_stop, device=args.device)
+                  not args.no_stop, device=args.device, stop_step=args.stop_step)
     state["hardware"] = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     ckpt = Path(args.out) / "checkpoint" / "state.json"
     ckpt.write_text(json.dumps(state, indent=1))

@@ -269,58 +269,62 @@ plt.show()
 # %% [markdown]
 # ## 8. Different heads attend to different things
 #
-# Three simple scores find three kinds of head on any text: **previous-token** heads attend to the
-# token just before; **first-token** heads park their attention on `<|endoftext|>` when nothing
-# else is relevant; **duplicate-token** heads attend to earlier copies of the current token. We
-# average each over many documents of the course's world.
+# Two simple measurements, averaged over documents of the course's world, show what this model's
+# heads do with position: the mean attention each head gives to the token at distance 0 (itself),
+# 1 (the previous token), 2, 3 and 4.
 
 # %%
-from mechinterp_course import world
+from mechinterp_course import evaluate, world
 
 docs = [d.text for d in world.documents(seed=1, n=30)]
-score = {"previous token": torch.zeros(model.cfg.n_layers, model.cfg.n_heads),
-         "first token": torch.zeros(model.cfg.n_layers, model.cfg.n_heads),
-         "duplicate token": torch.zeros(model.cfg.n_layers, model.cfg.n_heads)}
-dup_weight = 0.0
+by_offset = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, 5)
 for text in docs:
     toks = model.to_tokens(text)[:, : model.cfg.n_ctx]
     _, c_doc = model.run_with_cache(toks, names=["pattern"])
     pat = c_doc.stack("pattern")[:, 0]  # (layer, head, q, k)
-    score["previous token"] += pat.diagonal(-1, -2, -1).mean(-1) / len(docs)
-    score["first token"] += pat[..., 1:, 0].mean(-1) / len(docs)
-    same = toks[0][:, None] == toks[0][None, :]  # (q, k): same token earlier
-    same = same.tril(-1)
-    n_dup = same.any(-1).sum()
-    if n_dup:  # attention to earlier copies, at positions that have one
-        score["duplicate token"] += (pat * same).sum(-1)[..., same.any(-1)].sum(-1)
-        dup_weight += n_dup.item()
-score["duplicate token"] /= dup_weight
+    for offset in range(5):
+        by_offset[..., offset] += pat.diagonal(-offset, -2, -1).mean(-1).cpu() / len(docs)
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-for ax, (name, s) in zip(axes, score.items()):
-    im = ax.imshow(s, cmap="Blues", vmin=0, vmax=1)
-    ax.set(title=f"{name} score", xlabel="head", ylabel="layer")
-    fig.colorbar(im, ax=ax)
+fig, axes = plt.subplots(1, model.cfg.n_layers, figsize=(12, 2.6), sharey=True)
+for layer, ax in enumerate(axes):
+    for head in range(model.cfg.n_heads):
+        ax.plot(range(5), by_offset[layer, head], marker="o", label=f"head {head}")
+    ax.set(title=f"layer {layer}", xlabel="distance to the key")
+axes[0].set_ylabel("mean attention")
+axes[-1].legend(fontsize=7)
 plt.show()
-best = {name: divmod(int(s.argmax()), model.cfg.n_heads) for name, s in score.items()}
-for name, (layer, head) in best.items():
-    print(f"{name:16} head L{layer}H{head}: score {score[name][layer, head]:.2f}")
+previous = by_offset[..., 1]
+print("attention to the previous token, per head:\n", previous.round(decimals=2))
 
 # %% [markdown]
-# The claims, checked: some head puts most of its attention on the previous token, some head on
-# the first token, and some head on earlier copies of the current token, each far above what a
-# head attending uniformly would score.
+# The claims, checked. Layer 1's heads look back over the last few tokens with weights that fall
+# with distance (a *recency* kernel). No single head is a clean previous-token head in this small
+# model, but together layer 1's heads put most of their attention on the previous token: the
+# model shares that job among heads, a reminder that "one head, one job" is a hypothesis to test,
+# not a law.
 
 # %%
-assert score["previous token"].max() > 0.8
-assert score["first token"].max() > 0.8
-assert score["duplicate token"].max() > 0.3
-layer, head = best["previous token"]
-example = cache["pattern", layer][0, head]
-print(f"L{layer}H{head} on our prompt: each token's most-attended token")
-for q_pos in range(1, len(str_tokens)):
-    print(f"  {str_tokens[q_pos]!r:10} -> {str_tokens[int(example[q_pos].argmax())]!r}")
-assert all(int(example[q].argmax()) == q - 1 for q in range(1, len(str_tokens)))
+recency = by_offset[1, :, 1:].mean(0)  # layer 1, averaged over heads, distances 1..4
+assert all(recency[i] > recency[i + 1] for i in range(3)), recency
+assert previous[1].sum() > 0.6 and previous.max() < 0.5
+print(f"layer 1: summed previous-token attention {previous[1].sum():.2f}, "
+      f"best single head {previous.max():.2f}")
+
+# %% [markdown]
+# Other heads do something no position rule can: on a sequence of random tokens repeated twice,
+# an **induction head** attends from each token of the second copy to the token that *followed*
+# the same token in the first copy (a stripe below the diagonal). Chapter 04 takes it apart.
+
+# %%
+repeated = evaluate.repeated_tokens(model, seq_len=20, batch=1, seed=3)
+ind = evaluate.induction_scores(model, seq_len=20, batch=1, seed=3)
+layer, head = divmod(int(ind.argmax()), model.cfg.n_heads)
+_, c_rep = model.run_with_cache(repeated, names=["pattern"])
+viz.plot_attention(c_rep["pattern", layer][0, head: head + 1], model.to_str_tokens(repeated[0]),
+                   [f"L{layer}H{head} on a repeated random sequence"], cols=1, size=6)
+plt.show()
+print(f"L{layer}H{head} induction score: {ind[layer, head]:.2f}")
+assert ind.max() > 0.8 and layer >= 1  # it needs an earlier layer's output: never layer 0
 
 # %% [markdown]
 # ## Summary
@@ -330,7 +334,8 @@ assert all(int(example[q].argmax()) == q - 1 for q in range(1, len(str_tokens)))
 #   writes the pattern-weighted values back through `W_O`.
 # - Grouped-query attention shares each key/value head among several query heads; RoPE rotates
 #   queries and keys so that scores depend on relative position.
-# - Heads specialise: previous-token, first-token and duplicate-token heads are visible on any text.
+# - Heads specialise, but not always one job to one head: in the course model, layer 1's heads
+#   share a recency kernel, and a later head does induction.
 #
 # **Next:** chapter 02 makes generation fast by caching keys and values.
 #

@@ -60,3 +60,6 @@ def test_server_starts_and_lists_the_chapters(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # the launcher became the server, so stopping it stopped JupyterLab: the port is free again
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0

@@ -9,7 +9,6 @@ from mechinterp_course import build
 from notebooks import ROOT, run_notebook
 
 CHAPTERS = sorted(p.name for p in (ROOT / "chapters").glob("*.ipynb"))
-BUDGET_SECONDS = 90
 
 
 def test_committed_notebooks_are_what_the_build_writes():
@@ -66,8 +65,7 @@ def test_learner_notebook(name):
     """Every cell outside the exercises runs; every check cell fails on the stub, by name; and each
     cell shared with the solution notebook prints the same numbers (a second execution)."""
     learner, _ = run_notebook(ROOT / "chapters" / name)
-    solution, seconds = run_notebook(ROOT / "solutions" / name)
-    assert seconds <= BUDGET_SECONDS, f"solution took {seconds:.0f}s (budget {BUDGET_SECONDS}s)"
+    solution, _ = run_notebook(ROOT / "solutions" / name)  # times: build --time, not a test
     checks = 0
     for cell in learner:
         if "check" in cell.tags:
