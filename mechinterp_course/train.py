@@ -82,7 +82,7 @@ def lr_at(step: int, max_steps: int, lr: float, warmup: int = 200) -> float:
     return float(lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))))
 
 
-def train(out: str | Path = "runs/course_model", max_steps: int = 3000, batch_size: int = 32,
+def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_size: int = 32,
           lr: float = 2e-3, seed: int = 0, eval_every: int = 250, stop_at_targets: bool = True,
           margin: float = 0.05, device: str = "cpu", progress: bool = True,
           stop_step: int | None = None) -> dict:
@@ -183,7 +183,16 @@ def export(run: str | Path, dest: str | Path) -> Path:
 def model_card(state: dict) -> str:
     m, c = state["metrics"], MODEL_CONFIG
     hours = state["seconds"] / 3600
-    rows = "\n".join(f"| {k} | {m[k]:.3f} | >= {v} |" for k, v in evaluate.TARGETS.items())
+    rows = "\n".join(f"| {k} | {m[k]:.3f} | >= {v} | {'yes' if m[k] >= v else '**no**'} |"
+                     for k, v in evaluate.TARGETS.items())
+    missed = [k for k, v in evaluate.TARGETS.items() if m[k] < v]
+    shortfall = "" if not missed else (
+        "\n## Known shortfall\n" + ", ".join(missed) + " is below its target. In this model no "
+        "single head attends sharply to the previous token: the heads of layer 1 share a recency "
+        "kernel (each puts about a quarter of its attention on the previous token, and together "
+        "most of it), which serves induction and the second-order rule family just as well. "
+        "Chapter 01 shows this; a wider or differently shaped model may concentrate the job in "
+        "one head.\n")
     weights = ", ".join(f"{k} {v:.2f}" for k, v in world.FAMILY_WEIGHTS.items())
     return f"""# The course model
 
@@ -203,16 +212,18 @@ Batch `s` is drawn from seed ({state['seed']}, s), so the stream needs no storag
 
 ## Training
 AdamW (betas 0.9/0.95, weight decay 0.01), peak learning rate {state['lr']}, 200 warm-up steps then
-cosine decay, batch {state['batch_size']} x {c['n_positions']} tokens. Stopped at step
-{state['step']} ({state['tokens'] / 1e6:.1f}M tokens) when the metrics below held with a 5% margin.
+cosine decay over {state['max_steps']} steps, batch {state['batch_size']} x {c['n_positions']} tokens,
+position embeddings initialised as sinusoids. Stopped at step {state['step']}
+({state['tokens'] / 1e6:.1f}M tokens).
 Wall time: {state['seconds'] / 60:.0f} minutes ({hours:.2f} h) on {state.get('hardware', 'CPU')}.
-Reproduce with `python -m mechinterp_course.train` (resumable; same seed, same weights).
+Reproduce with `python -m mechinterp_course.train --max-steps {state['max_steps']} --stop-step
+{state['step']}` (resumable; same seed and thread count, same weights).
 
 ## What it can do (measured when training stopped)
-| metric | value | target |
-| --- | --- | --- |
+| metric | value | target | met |
+| --- | --- | --- | --- |
 {rows}
-
+{shortfall}
 - capital_accuracy: top-1 next token is the first token of the right capital after
   "The capital of X is", over every country and US state in the world.
 - induction_score: the best head's mean attention from each token of a repeated random sequence
@@ -225,7 +236,7 @@ Reproduce with `python -m mechinterp_course.train` (resumable; same seed, same w
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/course_model")
-    ap.add_argument("--max-steps", type=int, default=3000)
+    ap.add_argument("--max-steps", type=int, default=4000)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
