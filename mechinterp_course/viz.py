@@ -19,30 +19,32 @@ SOURCE = "inline"  # "inline" (always renders, ~1.3 MB per view) or "cdn" (small
 class HTMLView:
     """Something Jupyter displays as HTML; str() gives the HTML too."""
 
-    def __init__(self, html: str):
-        self.html = html
+    def __init__(self, html: str, description: str = "HTML view"):
+        self.html, self.description = html, description
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def __repr__(self) -> str:  # what plain-text front ends (and nbval) see
+        return f"<{self.description}>"
 
     def __str__(self) -> str:
         return self.html
 
 
-def attention_heads(str_tokens: list[str], pattern: torch.Tensor,
-                    head_names: list[str] | None = None) -> HTMLView:
+def attention_heads(str_tokens: list[str], pattern: torch.Tensor) -> HTMLView:
     """An interactive circuitsvis view of every head's pattern. pattern: (heads, q_pos, k_pos)."""
     import circuitsvis as cv
 
     if pattern.ndim != 3 or pattern.shape[1:] != (len(str_tokens), len(str_tokens)):
         raise ValueError(f"pattern must be (heads, {len(str_tokens)}, {len(str_tokens)}) for "
                          f"{len(str_tokens)} tokens, got {tuple(pattern.shape)}")
-    view = cv.attention.attention_patterns(
-        tokens=list(str_tokens), attention=pattern.detach().float().cpu(),
-        attention_head_names=head_names)
     if SOURCE not in ("inline", "cdn"):
         raise ValueError(f"viz.SOURCE must be 'inline' or 'cdn', got {SOURCE!r}")
-    return HTMLView(view.local_src if SOURCE == "inline" else view.cdn_src)
+    view = cv.attention.attention_patterns(tokens=list(str_tokens),
+                                           attention=pattern.detach().float().cpu())
+    return HTMLView(view.local_src if SOURCE == "inline" else view.cdn_src,
+                    f"attention patterns: {pattern.shape[0]} heads, {len(str_tokens)} tokens")
 
 
 def plot_attention(pattern: torch.Tensor, str_tokens: list[str], titles: list[str] | None = None,

@@ -122,7 +122,7 @@ ch02.check_cached_decoder(append_kv, attend_with_cache, model)
 # cache), the package's hand-written cached decoder (the one you just completed), and
 # transformers' own cached `generate`. All three produce the same tokens.
 
-# %%
+# %% tags=["timing"]
 def timed(fn, repeats=3):
     best = float("inf")
     for _ in range(repeats):
@@ -145,7 +145,7 @@ print(f"course model, {n_new} tokens: no cache {t_none:.2f} s, hand-written cach
 # positions, so its time grows with the sequence; with one, every step processes one position and
 # only the attention over the cache grows, so the line stays nearly flat.
 
-# %%
+# %% tags=["timing"]
 long_prompt = model.to_tokens("When Mary and John went to the store,")
 steps_none, steps_mine = [], []
 kvcache.generate_without_cache(model, long_prompt, 200, step_times=steps_none)
@@ -172,7 +172,7 @@ assert growth_none > growth_mine
 # machine's CPU, through transformers' `generate` with `use_cache` off and on (40 tokens, to keep
 # the notebook quick; `benchmarks/kv_cache.py` measures 100):
 
-# %%
+# %% tags=["timing"]
 smol = mc.load_model("smollm2", device=device)
 smol_tokens = smol.to_tokens("The capital of France is")
 n_smol = 40

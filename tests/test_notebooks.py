@@ -77,9 +77,11 @@ def test_learner_notebook(name):
     assert checks, "no check cells"
     for sol in solution:
         assert sol.error is None, f"solution cell {sol.index}: {sol.error}: {sol.message}"
-    by_source = {c.source: c for c in learner if not {"check", "exercise"} & set(c.tags)}
+    # cells tagged "timing" print wall-clock measurements, which differ between runs by nature
+    by_source = {c.source: c for c in learner
+                 if not {"check", "exercise", "timing"} & set(c.tags)}
     shared = [s for s in solution if s.source in by_source]
-    assert len(shared) > 5
+    assert len(shared) >= 3  # the comparison is not vacuous
     for sol in shared:
         assert _numbers(sol.text) == _numbers(by_source[sol.source].text), (
             f"cell {sol.index} printed different numbers in two runs")
