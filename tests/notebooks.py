@@ -46,6 +46,16 @@ def run_notebook(path: Path, timeout: int = 600) -> tuple[list[CellRun], float]:
     return runs, seconds
 
 
+def fails_with(check, fn, model, pattern):
+    """The check rejects fn, and its message matches pattern (the named mistake)."""
+    import pytest
+
+    from mechinterp_course.checks import ExerciseFailed
+
+    with pytest.raises(ExerciseFailed, match=pattern):
+        check(fn, model)
+
+
 def exercise_functions(folder: str, name: str) -> dict:
     """The functions a notebook's exercise cells define: the solutions (folder "solutions") or
     the learner stubs (folder "chapters"), straight from the built notebook."""

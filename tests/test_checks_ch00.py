@@ -1,19 +1,13 @@
 """Chapter 00's checks pass the solution, fail the stub, and name the mistake in wrong answers."""
 
-import pytest
 import torch
 
-from mechinterp_course.checks import ExerciseFailed, ch00
-from notebooks import exercise_functions
+from mechinterp_course.checks import ch00
+from notebooks import exercise_functions, fails_with
 
 NB = "00_forward_pass.ipynb"
 SOLUTION = exercise_functions("solutions", NB)
 STUB = exercise_functions("chapters", NB)
-
-
-def fails_with(check, fn, model, pattern):
-    with pytest.raises(ExerciseFailed, match=pattern):
-        check(fn, model)
 
 
 # --- 0.1 logits from the residual stream ---------------------------------------------------

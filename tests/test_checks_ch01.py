@@ -3,17 +3,12 @@
 import pytest
 import torch
 
-from mechinterp_course.checks import ExerciseFailed, ch01
-from notebooks import exercise_functions
+from mechinterp_course.checks import ch01
+from notebooks import exercise_functions, fails_with
 
 NB = "01_attention.ipynb"
 SOLUTION = exercise_functions("solutions", NB)
 STUB = exercise_functions("chapters", NB)
-
-
-def fails_with(check, fn, model, pattern):
-    with pytest.raises(ExerciseFailed, match=pattern):
-        check(fn, model)
 
 
 @pytest.mark.parametrize("name,check", [

@@ -5,16 +5,11 @@ import torch
 
 from mechinterp_course import kvcache
 from mechinterp_course.checks import ExerciseFailed, ch02
-from notebooks import exercise_functions
+from notebooks import exercise_functions, fails_with
 
 NB = "02_kv_cache.ipynb"
 SOLUTION = exercise_functions("solutions", NB)
 STUB = exercise_functions("chapters", NB)
-
-
-def fails_with(check, fn, model, pattern):
-    with pytest.raises(ExerciseFailed, match=pattern):
-        check(fn, model)
 
 
 def test_append_kv(course_model):
