@@ -65,6 +65,9 @@ def transformer_lens_runner(model):
     tl = HookedTransformer(cfg)
     tl.load_state_dict(convert_gpt2_weights(model.hf, cfg), strict=False)
     tl.eval()
+    probe = torch.randint(1, c.d_vocab, (1, 16))
+    with torch.no_grad():  # the same model, or the comparison means nothing
+        assert torch.allclose(tl(probe), model(probe), atol=1e-3), "TransformerLens conversion"
     return lambda tokens: tl.run_with_cache(tokens)
 
 
