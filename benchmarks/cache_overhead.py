@@ -3,7 +3,7 @@
 Contenders, on one model and one batch (8 x 128 tokens by default): the plain transformers
 forward; our `run_with_cache` with every name and with resid_post only; plain PyTorch forward hooks
 storing every norm, attention and MLP output; TransformerLens's `run_with_cache` and nnsight's tracing when they
-are installed (`pip install -e .[bench]`). Run: `python benchmarks/cache_overhead.py`.
+are installed (`pip install -e .[bench]`; nnsight separately). Run: `python benchmarks/cache_overhead.py`.
 """
 
 from __future__ import annotations

@@ -115,7 +115,14 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
              "batch_size": batch_size, "lr": lr, "max_steps": max_steps}
     if (ckpt / "state.json").exists():
         state = json.loads((ckpt / "state.json").read_text())
-        hf.load_state_dict(load_file(ckpt / "model.safetensors"), strict=False)
+        if state["max_steps"] != max_steps:
+            raise ValueError(f"{out} was started with --max-steps {state['max_steps']}, which fixes "
+                             "its learning-rate schedule: resume with the same value")
+        missing, unexpected = hf.load_state_dict(load_file(ckpt / "model.safetensors"),
+                                                 strict=False)
+        if set(missing) - {"lm_head.weight"} or unexpected:  # lm_head is tied to wte
+            raise ValueError(f"checkpoint in {ckpt} does not fit this model: missing {missing}, "
+                             f"unexpected {unexpected}")
         hf.tie_weights()
         opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     n_ctx = config.n_positions

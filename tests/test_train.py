@@ -31,20 +31,24 @@ def test_batches_are_a_function_of_seed_and_step(tokenizer):
 
 @pytest.mark.slow
 def test_smoke_run_and_resume(tmp_path, monkeypatch):
-    """20 steps in one go equal 10 steps, a stop, and 10 more: resuming is exact."""
+    """20 steps in one go equal 10 steps, a stop, and 10 more on the same schedule: resuming is
+    exact."""
     monkeypatch.setitem(train.MODEL_CONFIG, "n_positions", 128)
     kw = dict(batch_size=4, eval_every=10, stop_at_targets=False, progress=False)
     whole = train.train(tmp_path / "a", max_steps=20, **kw)
     assert whole["step"] == 20 and whole["tokens"] == 20 * 4 * 128
     assert set(whole["metrics"]) == {"capital_accuracy", "induction_score",
                                      "previous_token_score", "ioi_logit_diff"}
-    train.train(tmp_path / "b", max_steps=10, **kw)
+    first = train.train(tmp_path / "b", max_steps=20, stop_step=10, **kw)
+    assert first["step"] == 10
     resumed = train.train(tmp_path / "b", max_steps=20, **kw)
     assert resumed["step"] == 20
     wa = load_file(tmp_path / "a/checkpoint/model.safetensors")
     wb = load_file(tmp_path / "b/checkpoint/model.safetensors")
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+    with pytest.raises(ValueError, match="resume with the same value"):
+        train.train(tmp_path / "b", max_steps=30, **kw)
     losses = [h["loss"] for h in json.loads((tmp_path / "a/checkpoint/state.json").read_text())["history"]]
     assert losses[-1] < 7.5  # it learns something: a random model scores ln(2048) = 7.62
 
