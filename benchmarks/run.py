@@ -19,7 +19,6 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-import cache_overhead  # noqa: E402
 import kv_cache  # noqa: E402
 
 
