@@ -73,21 +73,31 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x * cos + rotate_half(x) * sin
 
 
-@torch.no_grad()
-def attention_layer(model, layer: int, x: Tensor) -> dict[str, Tensor]:
-    """Recompute attention block `layer` from its weights, given its input x = ln1 output
-    (batch, pos, d_model). Returns q, k, v (pre-rotary), rot_q, rot_k, attn_scores, pattern, z and
-    attn_out, named as in the model's cache."""
+def project_qkv(model, layer: int, x: Tensor, start: int = 0) -> dict[str, Tensor]:
+    """One layer's queries, keys and values for its input x = ln1 output (batch, pos, d_model),
+    named as in the cache: q (b, pos, heads, d_head), k and v (b, pos, kv_heads, d_head), and for
+    rotary models rot_q and rot_k, rotated for positions start .. start + pos - 1 (start > 0 when
+    earlier positions sit in a KV cache)."""
     w = model.attention_weights(layer)
     q = torch.einsum("bpm,hmd->bphd", x, w["W_Q"]) + w["b_Q"]  # (b, pos, h, d_head)
     k = torch.einsum("bpm,hmd->bphd", x, w["W_K"]) + w["b_K"]  # (b, pos, kv, d_head)
     v = torch.einsum("bpm,hmd->bphd", x, w["W_V"]) + w["b_V"]  # (b, pos, kv, d_head)
     out = {"q": q, "k": k, "v": v}
     if model.cfg.positional_embedding_type == "rotary":
-        positions = torch.arange(x.shape[1], device=x.device)[None]
+        positions = torch.arange(start, start + x.shape[1], device=x.device)[None]
         cos, sin = model.hf.model.rotary_emb(x, positions)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out.update(rot_q=q, rot_k=k)
+        out.update(rot_q=apply_rotary(q, cos, sin), rot_k=apply_rotary(k, cos, sin))
+    return out
+
+
+@torch.no_grad()
+def attention_layer(model, layer: int, x: Tensor) -> dict[str, Tensor]:
+    """Recompute attention block `layer` from its weights, given its input x = ln1 output
+    (batch, pos, d_model). Returns q, k, v (pre-rotary), rot_q, rot_k, attn_scores, pattern, z and
+    attn_out, named as in the model's cache."""
+    w = model.attention_weights(layer)
+    out = project_qkv(model, layer, x)
+    q, k, v = out.get("rot_q", out["q"]), out.get("rot_k", out["k"]), out["v"]
     scores = causal_mask(attention_scores(q, repeat_kv(k, model.cfg.n_heads)))
     pattern = attention_pattern(scores)
     z, attn_out = attention_output(pattern, v, w["W_O"], w["b_O"])

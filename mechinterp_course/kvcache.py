@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .attention import apply_rotary, repeat_kv
+from .attention import project_qkv, repeat_kv
 
 
 def append_kv(past_k: Tensor | None, past_v: Tensor | None, k: Tensor, v: Tensor):
@@ -65,23 +65,16 @@ def forward_with_cache(model, tokens: Tensor, cache: KVCache,
     positions already cached; the cache grows by `new` positions."""
     start, new = len(cache), tokens.shape[1]
     positions = torch.arange(start, start + new, device=tokens.device)
-    parts, cfg = model.parts, model.cfg
+    parts = model.parts
     x = parts["embed"](tokens)  # (b, new, d_model)
     if parts.get("pos_embed") is not None:
         x = x + parts["pos_embed"](positions)
-    rotary = None
-    if cfg.positional_embedding_type == "rotary":
-        rotary = model.hf.model.rotary_emb(x, positions[None])  # cos, sin: (1, new, d_head)
     for layer, block in enumerate(parts["blocks"]):
         w = model.attention_weights(layer)
         ln1, ln2, mlp = _block_modules(model, block)
-        h = ln1(x)
-        q = torch.einsum("bpm,hmd->bphd", h, w["W_Q"]) + w["b_Q"]  # (b, new, heads, d_head)
-        k = torch.einsum("bpm,hmd->bphd", h, w["W_K"]) + w["b_K"]  # (b, new, kv, d_head)
-        v = torch.einsum("bpm,hmd->bphd", h, w["W_V"]) + w["b_V"]
-        if rotary is not None:
-            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        k_all, v_all = cache.update(layer, k, v)
+        new_qkv = project_qkv(model, layer, ln1(x), start)  # (b, new, heads or kv, d_head)
+        q, k = new_qkv.get("rot_q", new_qkv["q"]), new_qkv.get("rot_k", new_qkv["k"])
+        k_all, v_all = cache.update(layer, k, new_qkv["v"])
         z = attend(q, k_all, v_all)  # (b, new, heads, d_head)
         x = x + torch.einsum("bphd,hdm->bpm", z, w["W_O"]) + w["b_O"]
         x = x + mlp(ln2(x))
