@@ -92,7 +92,6 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from .hooked import ATTN_IMPLEMENTATION as hooked_attn
     from .hooked import HookedModel
 
     out = Path(out)
@@ -127,6 +126,12 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
         opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     n_ctx = config.n_positions
     hooked = HookedModel(hf, tokenizer, "course-model")  # for evaluation; its hooks stay inert
+
+    def to_training():  # sdpa is faster to train with; the wrapper switches back to its own
+        hf.train()      # attention (which exposes patterns) whenever it runs the model
+        hf.set_attn_implementation("sdpa")
+
+    to_training()
     bar = tqdm(total=max_steps, initial=state["step"], disable=not progress, desc="training")
     start = time.time() - state["seconds"]
 
@@ -140,8 +145,6 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
 
     last = min(max_steps, stop_step or max_steps)
     while state["step"] < last and not state.get("done"):
-        hf.train()
-        hf.set_attn_implementation("sdpa")  # faster for training; evaluation needs patterns
         tokens = batch_tokens(tokenizer, seed, state["step"], batch_size, n_ctx).to(device)
         for group in opt.param_groups:
             group["lr"] = lr_at(state["step"], max_steps, lr)
@@ -156,7 +159,6 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if state["step"] % eval_every == 0 or state["step"] == last:
             hf.eval()
-            hf.set_attn_implementation(hooked_attn)
             metrics = evaluate.course_metrics(hooked)
             state["history"].append({"step": state["step"], "tokens": state["tokens"],
                                      "loss": round(loss.item(), 4),
@@ -166,6 +168,7 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
             if stop_at_targets and evaluate.meets_targets(metrics, margin):
                 state["done"] = True
             save()
+            to_training()
     bar.close()
     state["seconds"] = time.time() - start
     return state
