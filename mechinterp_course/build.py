@@ -125,11 +125,9 @@ def build_pair(path: Path):
             "language_info": {"name": "python"},
             "colab": {"provenance": []},
         })
-        notebooks.append((ROOT_REL[kind] / f"{stem}.ipynb", out))
+        notebooks.append((Path(kind) / f"{stem}.ipynb", out))
     return notebooks
 
-
-ROOT_REL = {"chapters": Path("chapters"), "solutions": Path("solutions")}
 
 
 def notebook_text(nb) -> str:
