@@ -70,3 +70,30 @@ def plot_attention(pattern: torch.Tensor, str_tokens: list[str], titles: list[st
     fig.supylabel("query (attending)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_logit_lens(lens_logits: torch.Tensor, str_tokens: list[str], to_str, row_labels:
+                    list[str], title: str = "logit lens"):
+    """The logit lens of one prompt as a grid: a row per layer, a column per position, each cell
+    the top next-token guess written in, shaded by its probability. lens_logits: (rows, pos,
+    d_vocab); to_str turns a token id into its text (model.to_string)."""
+    import matplotlib.pyplot as plt
+
+    lens_logits = lens_logits.detach().float().cpu()
+    rows, pos = lens_logits.shape[:2]
+    if pos != len(str_tokens) or rows != len(row_labels):
+        raise ValueError(f"lens_logits is {tuple(lens_logits.shape[:2])} (rows, pos) but there are "
+                         f"{len(row_labels)} row labels and {len(str_tokens)} tokens")
+    probs, top = lens_logits.softmax(-1).max(-1)
+    fig, ax = plt.subplots(figsize=(1.0 * pos + 1.5, 0.45 * rows + 1.2))
+    ax.imshow(probs, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for r in range(rows):
+        for p in range(pos):
+            ax.text(p, r, repr(to_str(int(top[r, p])))[1:-1], ha="center", va="center",
+                    fontsize=7, color="white" if probs[r, p] > 0.6 else "black")
+    ax.set_xticks(range(pos), [repr(t)[1:-1] for t in str_tokens], rotation=45, ha="right",
+                  fontsize=8)
+    ax.set_yticks(range(rows), row_labels, fontsize=8)
+    ax.set(xlabel="input token (the guess is for the token after it)", title=title)
+    fig.tight_layout()
+    return fig
