@@ -1,0 +1,435 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 04 Induction heads and circuits
+#
+# A language model gets better at predicting text as it reads it: once "Mr Dursley" has appeared,
+# "Mr" is a strong hint for "Dursley". The simplest mechanism for this is the **induction head**
+# (Elhage et al., 2021; Olsson et al., 2022): at a token it looks back for an earlier copy of the
+# same token, and attends to whatever came *next* there, copying it forward. One head cannot do
+# this alone; it needs an earlier head to tell each position what its previous token was. Two
+# heads in sequence make a **circuit**. In this chapter you find the course model's induction
+# heads, prove which head they depend on by removing it, read the same dependency off the
+# weights, and meet the same head again moving names in a story.
+#
+# **You will be able to:** measure in-context learning on repeated random tokens; score every
+# head for previous-token, first-token, current-token and induction behaviour and find heads
+# automatically; test a circuit causally with ablations; compute composition scores between
+# heads; and attribute an indirect-object prediction to the heads that move the name.
+#
+# **Time:** about 90 minutes. **Prerequisites:** chapters 01 and 03.
+
+# %%
+import matplotlib.pyplot as plt
+
+from mechinterp_course import circuits, evaluate, lens, viz, world
+from mechinterp_course.checks import ch04
+
+torch.set_grad_enabled(False)
+model = mc.load_model("course", device=device)
+n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+print(model)
+
+# %% [markdown]
+# ## 1. In-context learning on random tokens
+#
+# Random tokens are unpredictable, so the model's loss on them should be high: about
+# `log(d_vocab)`, or worse. Repeat the same random sequence, and the second copy becomes perfectly
+# predictable *from context*. `evaluate.repeated_tokens` makes a batch of BOS, 50 random tokens,
+# and the same 50 again.
+
+# %%
+seq_len = 50
+repeated = evaluate.repeated_tokens(model, seq_len=seq_len, batch=10, seed=0)
+loss = circuits.per_token_loss(model, repeated)  # (batch, 2 * seq_len): predicting token t + 1
+first_copy, second_copy = loss[:, :seq_len].mean(), loss[:, seq_len + 1:].mean()
+print(f"mean loss on the first copy {first_copy:.2f}, on the second {second_copy:.2f} "
+      f"(uniform guessing: {torch.log(torch.tensor(float(model.cfg.d_vocab))):.2f})")
+assert first_copy > 6.0 and second_copy < 1.0
+
+fig, ax = plt.subplots(figsize=(7, 2.6))
+ax.plot(range(1, 2 * seq_len + 1), loss.mean(0), lw=1)
+ax.axvline(seq_len + 0.5, color="grey", ls=":")
+ax.set(xlabel="position of the predicted token", ylabel="loss (nats)",
+       title="Loss per token on a repeated random sequence")
+plt.show()
+
+# %% [markdown]
+# The loss falls off a cliff as soon as the repeat begins: from the second token of the copy on,
+# the model predicts the sequence from its first occurrence. (The first token of the copy is
+# still unpredictable: nothing says the repeat starts there.)
+#
+# ## 2. What each head looks at
+#
+# Four simple scores summarise a head's attention pattern on these sequences, each the mean
+# attention weight on one kind of key:
+#
+# - **previous token**: the key just before the query;
+# - **first token**: position 0 (BOS), the "nothing to do here" sink;
+# - **current token**: the query's own position;
+# - **induction**: in the second copy, the token *after* the earlier occurrence of the query's
+#   token. With BOS at position 0, the token at position `seq_len + 1 + i` first appeared at
+#   `1 + i`, and what followed it is at `2 + i`: a stripe `seq_len - 1` below the diagonal.
+#
+# ### Exercise 4.1: the induction score
+# 🟠 Medium, 15 minutes. Write `induction_score(pattern, seq_len)`: pattern (batch, heads, q, k)
+# on BOS + a random sequence + its repeat; return (heads,), the mean over the batch and over the
+# `seq_len` queries of the second copy of the attention on that stripe.
+#
+# *Hint:* `pattern.diagonal(offset=..., dim1=-2, dim2=-1)` returns (batch, heads, length); a
+# negative offset takes a stripe below the diagonal.
+
+# %%
+def induction_score(pattern, seq_len):
+    # BEGIN SOLUTION
+    stripe = pattern.diagonal(offset=1 - seq_len, dim1=-2, dim2=-1)  # (batch, heads, ...)
+    return stripe[..., -seq_len:].mean(dim=(0, -1))  # the second copy's queries only
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch04.check_induction_score(induction_score, model)
+
+# %% [markdown]
+# `circuits.head_scores` computes all four scores for every head (with the package's copy of your
+# function). As heat maps:
+
+# %%
+scores = circuits.head_scores(model, seq_len=seq_len, batch=10, seed=0)
+fig, axes = plt.subplots(1, 4, figsize=(13, 2.8))
+for ax, (name, s) in zip(axes, scores.items()):
+    im = ax.imshow(s, cmap="Blues", vmin=0, vmax=1)
+    for (layer, head), v in zip(torch.cartesian_prod(torch.arange(n_layers),
+                                                     torch.arange(n_heads)).tolist(), s.flatten()):
+        ax.text(head, layer, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if v > 0.6 else "black")
+    ax.set(title=f"{name} score", xlabel="head", ylabel="layer",
+           xticks=range(n_heads), yticks=range(n_layers))
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Exercise 4.2: find heads automatically
+# 🟢 Easy, 5 minutes. Write `find_heads(scores, threshold)`: scores (n_layers, n_heads); return
+# the list of `(layer, head)` pairs whose score is above the threshold.
+#
+# *Hint:* `(scores > threshold).nonzero()` gives their indices.
+
+# %%
+def find_heads(scores, threshold):
+    # BEGIN SOLUTION
+    return [(int(layer), int(head)) for layer, head in (scores > threshold).nonzero()]
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch04.check_find_heads(find_heads, model)
+
+# %%
+found = {name: circuits.find_heads(s, 0.5) for name, s in scores.items()}
+print("heads scoring above 0.5:", found)
+assert found["induction"] == [(2, 0), (2, 1), (2, 2)]
+assert found["first token"] == [(3, 2)]
+assert found["previous token"] == []
+best_previous = scores["previous token"].flatten().topk(2).indices
+print("best previous-token heads:",
+      [(int(i) // n_heads, int(i) % n_heads) for i in best_previous],
+      [round(float(v), 2) for v in scores["previous token"].flatten()[best_previous]])
+
+# %% [markdown]
+# Block 2 has three induction heads, L2H0 the strongest, and block 3 a first-token head. But no
+# head is a clean **previous-token head**: the best ones, in block 1, put about a third of their
+# attention on the previous token and spread the rest over the current token and a few before it
+# (a *recency kernel*). Which of them, if any, do the induction heads depend on? Attention
+# patterns cannot say; section 4 asks the model.
+#
+# ## 3. The classic example
+#
+# "The cat sat on the mat. The cat ..." The course tokenizer splits " cat" into " c" + "at", so
+# at the last token "at" the induction head should look back for an earlier "at" *preceded by
+# " c"*, and attend to what followed: " s", the start of " sat". Earlier "at"s followed by other
+# tokens (" s at" then " o", " m at" then ".") are the wrong places.
+
+# %%
+text = "The cat sat on the mat. The cat"
+cat_tokens = model.to_str_tokens(text)
+_, cat_cache = model.run_with_cache(text, names=["pattern"])
+print(cat_tokens)
+row = cat_cache["pattern", 2][0, 0, -1]  # L2H0, from the last token
+print("L2H0 from the last 'at':", {f"{i}:{cat_tokens[i]!r}": round(float(row[i]), 2)
+                                   for i in row.topk(3).indices})
+assert cat_tokens[int(row.argmax())] == " s" and row.max() > 0.6
+viz.plot_attention(cat_cache["pattern", 2][0, :1], cat_tokens, ["L2H0"], size=4)
+plt.show()
+
+# %% [markdown]
+# The interactive view of the same layer (hover over tokens to see where each head looks):
+
+# %%
+viz.attention_heads(cat_tokens, cat_cache["pattern", 2][0])
+
+# %% [markdown]
+# ## 4. The circuit, tested by removing heads
+#
+# Attention shows where a head looks, not whether the model needs it. To test a dependency,
+# remove the head and measure what breaks: **zero ablation** sets the head's `z` to zero, so it
+# writes nothing to the residual stream.
+#
+# ### Exercise 4.3: a hook that removes a head
+# 🟢 Easy, 10 minutes. Write `zero_head(head)` returning a hook function `hook(z)` for the
+# activation `z` (batch, pos, n_heads, d_head) that returns `z` with that head's vectors set to
+# zero. Use it as `with model.hooks({("z", layer): zero_head(head)}): ...`.
+#
+# *Hint:* clone first, then index the head axis.
+
+# %%
+def zero_head(head):
+    # BEGIN SOLUTION
+    def hook(z):
+        z = z.clone()
+        z[:, :, head] = 0.0  # (batch, pos, n_heads, d_head): the head is the third axis
+        return z
+    return hook
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch04.check_zero_head(zero_head, model)
+
+# %% [markdown]
+# Now remove each head of blocks 0 and 1 in turn (with `circuits.zero_head`, the package's copy)
+# and measure two things: L2H0's induction score, and the loss on the second copy.
+
+# %%
+rows = []
+for layer in range(2):
+    for head in range(n_heads):
+        hooks = {("z", layer): circuits.zero_head(head)}
+        with model.hooks(hooks):
+            _, abl_cache = model.run_with_cache(repeated, names=[("pattern", 2)])
+        ind = float(circuits.induction_score(abl_cache["pattern", 2], seq_len)[0])
+        copy_loss = float(circuits.per_token_loss(model, repeated, hooks)[:, seq_len + 1:].mean())
+        rows.append((f"L{layer}H{head}", ind, copy_loss))
+        print(f"without L{layer}H{head}: L2H0 induction score {ind:.2f}, "
+              f"second-copy loss {copy_loss:.2f}")
+ablated = {name: (ind, cl) for name, ind, cl in rows}
+clean_ind = float(scores["induction"][2, 0])
+print(f"with every head: {clean_ind:.2f} and {second_copy:.2f}")
+
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
+a1.bar([r[0] for r in rows], [r[1] for r in rows])
+a1.axhline(clean_ind, color="grey", ls=":", label="no ablation")
+a1.set(title="L2H0 induction score with one head removed")
+a1.legend(fontsize=8)
+a2.bar([r[0] for r in rows], [r[2] for r in rows], color="C3")
+a2.axhline(float(second_copy), color="grey", ls=":")
+a2.set(title="second-copy loss with one head removed")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Removing **L1H2** collapses both: L2H0 stops attending along the induction stripe, and the
+# second copy becomes as unpredictable as the first. Removing **L1H0**, the head whose attention
+# looked *most* like a previous-token head, barely matters. So the circuit is L1H2 (which writes
+# "my previous token was ...", among other things) feeding L2H0 (which looks for it). Removing
+# L0H3 breaks it too, one step further back: without L0H3, L1H2's own attention to the previous
+# token weakens (checked below), so L0H3 is an input to L1H2 rather than part of the copying.
+#
+# A control matters as much as the effect: removing a head unrelated to induction (block 3's
+# first-token head, L3H2) should change nothing.
+
+# %%
+assert ablated["L1H2"][0] < 0.3 and ablated["L1H2"][1] > 5.0  # the circuit breaks
+assert ablated["L1H0"][0] > 0.8 and ablated["L1H0"][1] < 1.0  # the best attention look-alike
+control = {("z", 3): circuits.zero_head(2)}
+with model.hooks(control):
+    _, ctl_cache = model.run_with_cache(repeated, names=[("pattern", 2)])
+ctl_ind = float(circuits.induction_score(ctl_cache["pattern", 2], seq_len)[0])
+ctl_loss = float(circuits.per_token_loss(model, repeated, control)[:, seq_len + 1:].mean())
+print(f"without L3H2 (control): induction {ctl_ind:.2f}, second-copy loss {ctl_loss:.2f}")
+assert abs(ctl_ind - clean_ind) < 0.02 and ctl_loss < 1.0
+
+with model.hooks({("z", 0): circuits.zero_head(3)}):
+    _, l0_cache = model.run_with_cache(repeated, names=[("pattern", 1)])
+prev_l1h2 = circuits.previous_token_score(l0_cache["pattern", 1])[2]
+print(f"L1H2's previous-token score: {scores['previous token'][1, 2]:.2f}, "
+      f"without L0H3 {prev_l1h2:.2f}")
+assert prev_l1h2 < scores["previous token"][1, 2] - 0.05
+
+# %% [markdown]
+# ## 5. The circuit, read off the weights
+#
+# A head in block 2 can read what L1H2 wrote in three places: its queries (**Q-composition**), its
+# keys (**K-composition**) and its values (**V-composition**). An induction head needs
+# K-composition: its keys must carry "my previous token was X" for the query X to match. Whether
+# two heads *can* compose is visible in the weights alone. The earlier head writes through its OV
+# circuit `W_OV = W_V @ W_O` (d_model, d_model); the later head reads keys through its QK circuit
+# `W_QK = W_Q @ W_K.T`, and a key-side input `x` enters its scores as `... @ W_QK @ (x @ W_OV).T`.
+# The **composition score** of two such matrices measures how much of one's output the other can
+# read:
+#
+# $$\frac{\lVert W_A W_B \rVert_F}{\lVert W_A \rVert_F \, \lVert W_B \rVert_F}$$
+#
+# with `W_A = W_OV` of the earlier head and `W_B = W_QK.T` of the later one for K-composition.
+#
+# ### Exercise 4.4: composition score
+# 🟢 Easy, 10 minutes. Write `composition_score(first, second)` for two (d_model, d_model)
+# matrices, returning a scalar tensor.
+#
+# *Hint:* `x.norm()` is the Frobenius norm of a matrix.
+
+# %%
+def composition_score(first, second):
+    # BEGIN SOLUTION
+    return (first @ second).norm() / (first.norm() * second.norm())
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch04.check_composition_score(composition_score, model)
+
+# %%
+earlier = [(layer, head) for layer in range(2) for head in range(n_heads)]
+inductions = found["induction"]
+kinds = {"K": circuits.k_composition, "Q": circuits.q_composition, "V": circuits.v_composition}
+comp = {kind: torch.tensor([[float(f(model, e, i)) for e in earlier] for i in inductions])
+        for kind, f in kinds.items()}
+baseline = circuits.random_composition_baseline(model.cfg.d_model, model.cfg.d_head)
+print(f"random-matrix baseline: {baseline:.3f}")
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 2.4), sharey=True)
+for ax, (kind, c) in zip(axes, comp.items()):
+    ax.imshow(c, cmap="Blues", vmin=0, vmax=0.3)
+    for (r, col), v in zip(torch.cartesian_prod(torch.arange(len(inductions)),
+                                                torch.arange(len(earlier))).tolist(),
+                           c.flatten()):
+        ax.text(col, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set(title=f"{kind}-composition", xticks=range(len(earlier)),
+           yticks=range(len(inductions)))
+    ax.set_xticklabels([f"L{a}H{b}" for a, b in earlier], rotation=90, fontsize=8)
+    ax.set_yticklabels([f"L{a}H{b}" for a, b in inductions], fontsize=8)
+plt.tight_layout()
+plt.show()
+
+best = [earlier[int(i)] for i in comp["K"].argmax(1)]
+print("strongest K-composition into each induction head:", dict(zip(inductions, best)))
+assert best == [(1, 2)] * len(inductions)
+assert (comp["K"][:, earlier.index((1, 2))] > 2.5 * baseline).all()
+
+# %% [markdown]
+# The weights agree with the ablation: of all earlier heads, L1H2 composes most with every
+# induction head, and through the keys, about three times the random baseline. Composition
+# scores are cheap (no data at all) but only say what *can* flow; the ablation said what *does*.
+#
+# ## 6. Moving names: indirect objects
+#
+# "When Mary and John went to the store, John gave a drink to" ... Mary. The subject John is
+# repeated, the indirect object Mary is not; the model must copy the name that appeared once. The
+# course world generates such stories with known answers. First the logit difference
+# `logit(IO) - logit(S)`, then, with chapter 03's direct attribution, which heads write it.
+
+# %%
+story = "When Mary and John went to the store, John gave a drink to"
+io, s = model.to_single_token(" Mary"), model.to_single_token(" John")
+story_tokens = model.to_str_tokens(story)
+s_logits, s_cache = model.run_with_cache(story)
+diff = lens.logit_difference(s_logits[0, -1], io, s)
+print(f"logit(' Mary') - logit(' John') = {diff:.2f}")
+assert diff > 2.0
+
+direction = lens.logit_direction(model, io, s)
+labels = lens.component_labels(model)
+contrib = lens.attribute(model, lens.residual_components(model, s_cache)[:, 0, -1],
+                         s_cache["resid_post", n_layers - 1][0, -1], direction)
+head_idx = [i for i, lb in enumerate(labels) if "H" in lb and lb.startswith("L")]
+head_contrib = contrib[head_idx].reshape(n_layers, n_heads)
+top = head_contrib.flatten().argmax()
+top_head = (int(top) // n_heads, int(top) % n_heads)
+mary = story_tokens.index(" Mary")
+attn = s_cache["pattern", top_head[0]][0, top_head[1], -1]
+print(f"largest direct effect among heads: L{top_head[0]}H{top_head[1]} "
+      f"({head_contrib[top_head]:.2f}), attending {attn[mary]:.2f} to ' Mary'")
+assert top_head == (2, 0) and attn[mary] > 0.9
+
+# %% [markdown]
+# L2H0, the strongest induction head, is also the **name mover** here: from the last position it
+# attends to " Mary" and writes " Mary" into the output. Over 100 stories from the world:
+
+# %%
+stories = world.ioi_prompts(100, seed=0)
+mean_contrib, to_io, to_s2, diffs = torch.zeros(n_layers, n_heads), torch.zeros(
+    n_layers, n_heads), torch.zeros(n_layers, n_heads), []
+for p in stories:
+    names = [t.strip() for t in model.to_str_tokens(p.text)]
+    io_pos = names.index(p.attrs["io"])  # the indirect object's one mention
+    s2_pos = len(names) - 1 - names[::-1].index(p.attrs["s"])  # the subject's second mention
+    a, b = model.to_single_token(" " + p.attrs["io"]), model.to_single_token(" " + p.attrs["s"])
+    p_logits, p_cache = model.run_with_cache(p.text)
+    diffs.append(float(lens.logit_difference(p_logits[0, -1], a, b)))
+    c = lens.attribute(model, lens.residual_components(model, p_cache)[:, 0, -1],
+                       p_cache["resid_post", n_layers - 1][0, -1],
+                       lens.logit_direction(model, a, b))
+    mean_contrib += c[head_idx].reshape(n_layers, n_heads) / len(stories)
+    pats = torch.stack([p_cache["pattern", layer][0, :, -1] for layer in range(n_layers)])
+    to_io += pats[..., io_pos] / len(stories)
+    to_s2 += pats[..., s2_pos] / len(stories)
+print(f"mean logit difference over {len(stories)} stories: {sum(diffs) / len(diffs):.2f}; "
+      f"IO ahead in {sum(d > 0 for d in diffs)}")
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 2.8))
+for ax, (title, grid, cmap) in zip(axes, [("mean direct effect on IO - S", mean_contrib, "RdBu"),
+                                          ("attention to the IO name", to_io, "Blues"),
+                                          ("attention to the repeated S", to_s2, "Blues")]):
+    lim = float(grid.abs().max()) if cmap == "RdBu" else 1.0
+    ax.imshow(grid, cmap=cmap, vmin=-lim if cmap == "RdBu" else 0, vmax=lim)
+    for (layer, head), v in zip(torch.cartesian_prod(torch.arange(n_layers),
+                                                     torch.arange(n_heads)).tolist(),
+                                grid.flatten()):
+        ax.text(head, layer, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set(title=title, xlabel="head", ylabel="layer", xticks=range(n_heads),
+           yticks=range(n_layers))
+plt.tight_layout()
+plt.show()
+
+movers = sorted(circuits.find_heads(mean_contrib, 0.5))
+print("heads with a mean direct effect above 0.5:", movers)
+print("L2H0 attention to IO:", round(float(to_io[2, 0]), 2),
+      "| L1H2 attention to the repeated subject:", round(float(to_s2[1, 2]), 2))
+assert sum(d > 0 for d in diffs) >= 95
+assert movers == [(1, 2), (2, 0)]
+assert to_io.flatten().argmax() == 2 * n_heads + 0  # L2H0 looks at the IO more than any head
+assert to_s2[1, 2] > 0.5 and to_s2[1, 2] > 10 * to_io[1, 2]
+
+# %% [markdown]
+# Two heads write the answer directly, in two different ways. **L2H0** attends to the indirect
+# object and copies it (a name mover, as in Wang et al.'s GPT-2 circuit). **L1H2**, our induction
+# circuit's first head, attends to the *repeated subject* and still raises IO over S: it pushes
+# the subject's logit *down*, the job Wang et al. found split between S-inhibition and negative
+# name-mover heads. (Most of the logit difference is still written by the MLPs, which these
+# per-head numbers leave out; chapter 07 asks which components matter by intervening.)
+#
+# ## Summary
+#
+# - On repeated random tokens the second copy's loss collapses: in-context learning you can
+#   measure in one forward pass.
+# - Pattern scores (previous, first, current token, induction) summarise heads and find them
+#   automatically; the course model has three induction heads in block 2 and no clean
+#   previous-token head.
+# - Ablation tests dependencies: removing L1H2 breaks induction; removing the head that merely
+#   *looks* most like a previous-token head does not; an unrelated head is a control.
+# - Composition scores read the same circuit off the weights: L1H2's output feeds the induction
+#   heads' keys.
+# - The strongest induction head is also the name mover in indirect-object stories.
+#
+# **Next:** chapter 05 looks inside the MLPs: neurons, and why they are hard to read.
+#
+# **Further reading:** Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits*
+# (composition, induction heads); Olsson et al. (2022), *In-context Learning and Induction
+# Heads*; Wang et al. (2022), *Interpretability in the Wild: a Circuit for Indirect Object
+# Identification in GPT-2 small*; Nanda, *TransformerLens* demos on induction heads.
