@@ -1,0 +1,86 @@
+"""MLP neurons over labelled world text: activations, top contexts, and how many unrelated families
+of text a neuron responds to (chapter 05).
+
+The world's documents carry their family (country facts, Python, water words, ...), so "this
+neuron fires for Python and for water words" is a count, not an impression. To keep a neuron that
+simply fires on a common token (a full stop appears in every family) from counting as
+polysemantic, a family only counts through tokens *specific* to it: tokens that occur (almost)
+only in that family's text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from . import world
+
+
+@dataclass
+class NeuronData:
+    """Every MLP neuron's activation at every token of a labelled sample of world text."""
+
+    acts: Tensor          # (tokens, n_layers * d_mlp); neuron (layer, i) is column
+                          # layer * d_mlp + i
+    token_ids: Tensor     # (tokens,)
+    family: Tensor        # (tokens,) index into `families`
+    families: list[str]
+    contexts: list[str]   # the few tokens up to and including each token
+    d_mlp: int
+
+    def neuron(self, layer: int, index: int) -> Tensor:
+        return self.acts[:, layer * self.d_mlp + index]
+
+
+@torch.no_grad()
+def collect(model, docs_per_family: int = 30, seed: int = 100, max_tokens: int = 128,
+            skip_first: int = 2, families: list[str] | None = None) -> NeuronData:
+    """Run the model over world documents of each family and keep mlp_post everywhere except
+    the first `skip_first` positions (BOS and the first word, which many neurons mark)."""
+    families = families or [f for f in world.FAMILIES if f != "repeat"]  # repeat mixes families
+    acts, ids, fam, ctx = [], [], [], []
+    for fi, name in enumerate(families):
+        for doc in world.documents(seed + fi, docs_per_family, name):
+            tokens = model.to_tokens(doc.text)[:, :max_tokens]
+            _, cache = model.run_with_cache(tokens, names=["mlp_post"])
+            a = cache.stack("mlp_post")[:, 0, skip_first:]  # (layers, pos, d_mlp)
+            acts.append(a.permute(1, 0, 2).reshape(a.shape[1], -1).cpu())
+            ids.append(tokens[0, skip_first:].cpu())
+            fam += [fi] * a.shape[1]
+            strs = model.to_str_tokens(tokens)
+            ctx += ["".join(strs[max(0, i - 6): i + 1]) for i in range(skip_first, len(strs))]
+    return NeuronData(torch.cat(acts), torch.cat(ids), torch.tensor(fam), families, ctx,
+                      model.cfg.d_mlp)
+
+
+def specific_family(data: NeuronData, purity: float = 0.9) -> Tensor:
+    """(tokens,): the family a token belongs to if at least `purity` of its occurrences in the
+    sample are in that family, else -1."""
+    n_vocab = int(data.token_ids.max()) + 1
+    counts = torch.zeros(n_vocab, len(data.families))
+    counts.index_put_((data.token_ids, data.family), torch.ones(len(data.family)),
+                      accumulate=True)
+    share = counts / counts.sum(1, keepdim=True).clamp(min=1)
+    owner = torch.where(share.max(1).values >= purity, share.argmax(1), torch.tensor(-1))
+    return owner[data.token_ids]
+
+
+def family_counts(data: NeuronData, k: int = 100, purity: float = 0.9) -> Tensor:
+    """(n_families, n_neurons): how many of each neuron's top-k activations fall on tokens
+    specific to each family."""
+    top = data.acts.topk(k, dim=0).indices  # (k, neurons)
+    owner = specific_family(data, purity)[top]
+    return torch.stack([(owner == f).sum(0) for f in range(len(data.families))])
+
+
+def top_contexts(data: NeuronData, layer: int, index: int, k: int = 5,
+                 family: int | None = None) -> list[tuple[float, str, str]]:
+    """The neuron's k strongest activations as (activation, family, context), optionally within
+    one family."""
+    a = data.neuron(layer, index)
+    if family is not None:
+        a = torch.where(data.family == family, a, torch.tensor(float("-inf")))
+    top = a.topk(k).indices
+    return [(float(a[i]), data.families[int(data.family[i])], data.contexts[i]) for i in top]

@@ -1,0 +1,347 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 05 Neurons and superposition
+#
+# If every MLP neuron meant one thing, reading a model would be a matter of labelling neurons.
+# They do not: most neurons respond to several unrelated things, they are **polysemantic**. This
+# chapter first shows that in the course model, where the families of training text are known,
+# then explains one reason for it with toy models small enough to train here: when features are
+# sparse, a network can store more features than it has dimensions, in **superposition**
+# (Elhage et al., 2022).
+#
+# **You will be able to:** find a neuron's top-activating contexts and count how many unrelated
+# kinds of text it fires for; write and train the toy model of superposition; read its weights as
+# geometry (orthogonal pairs, antipodal pairs, pentagons); and measure how many dimensions each
+# feature gets as sparsity grows.
+#
+# **Time:** about 75 minutes. **Prerequisite:** chapter 03.
+
+# %%
+import matplotlib.pyplot as plt
+
+from mechinterp_course import neurons, toy_models
+from mechinterp_course.checks import ch05
+
+model = mc.load_model("course", device=device)
+
+# %% [markdown]
+# ## 1. Polysemantic neurons in the course model
+#
+# Run the model over 30 documents of each family of world text (country facts, state facts,
+# name stories, Python, water words, concluding phrases, number and day sequences, rule
+# strings) and keep every MLP neuron's activation (`mlp_post`) at every token.
+
+# %%
+with torch.no_grad():
+    data = neurons.collect(model, docs_per_family=30)
+print(f"{data.acts.shape[0]} tokens x {data.acts.shape[1]} neurons; families: {data.families}")
+
+# %% [markdown]
+# A neuron that fires on " the" or "." fires in every family, but that is one meaning, not many.
+# So a family counts for a neuron only through tokens *specific* to it (90% of their occurrences
+# in that family): " def" for Python, " lake" for water, state capitals for state facts. For each
+# neuron, count how many of its top 100 activations land on each family's specific tokens, and
+# call the neuron **polysemantic** when three or more families get at least 8 of them.
+
+# %%
+counts = neurons.family_counts(data, k=100)  # (families, neurons)
+n_families = (counts >= 8).sum(0)  # families each neuron fires for
+share = float((n_families >= 3).float().mean())
+print(f"{share:.0%} of the {n_families.numel()} neurons fire for 3 or more families")
+assert share > 0.15
+
+peak = data.acts.max(0).values
+candidates = torch.where(peak > 1.0, n_families * 100 + peak, torch.tensor(-1.0))
+chosen = int(candidates.argmax())  # most families, then strongest, among strongly firing neurons
+layer, index = divmod(chosen, data.d_mlp)
+fired = [data.families[f] for f in range(len(data.families)) if counts[f, chosen] >= 8]
+print(f"neuron L{layer}N{index} fires for {len(fired)} families: {fired}")
+assert len(fired) >= 5 and {"state", "python", "water"} <= set(fired)
+
+for f, name in enumerate(data.families):
+    if name in fired:
+        act, _, context = neurons.top_contexts(data, layer, index, k=1, family=f)[0]
+        print(f"  {name:11} {act:5.2f}  ...{context!r}")
+
+# %% [markdown]
+# Its strongest contexts, one per family, are unrelated: the end of a state capital, a verb in a
+# name story, the start of a Python list, a preposition after water words, the end of a
+# concluding phrase. The activations by family:
+
+# %%
+acts = data.neuron(layer, index)
+fig, ax = plt.subplots(figsize=(8, 2.8))
+ax.boxplot([acts[data.family == f] for f in range(len(data.families))], showfliers=True,
+           flierprops={"markersize": 2})
+ax.set_xticks(range(1, len(data.families) + 1), data.families, rotation=30)
+ax.set(ylabel="activation", title=f"Neuron L{layer}N{index} over each family of world text")
+plt.show()
+
+# %% [markdown]
+# Why would training produce neurons like this? The course model has 2,048 MLP neurons and far
+# more things worth knowing about its text. The toy models below show that a network *prefers*
+# to share dimensions between features when the features are rarely active at the same time.
+#
+# ## 2. The toy model
+#
+# `n` features, each present with probability `1 - S` (sparsity `S`) and then uniform in [0, 1],
+# pass through `m < n` hidden dimensions and back:
+#
+# $$h = W x, \qquad \hat x = \mathrm{ReLU}(W^\top h + b),$$
+#
+# with `W` (m, n): column `i` is feature `i`'s direction in the hidden space. The loss weights each
+# feature's squared error by its **importance** `I_i`: $L = \mathbb{E}_x \sum_i I_i (x_i - \hat
+# x_i)^2$. Many models ("instances") train at once, one per setting, along a leading axis.
+#
+# ### Exercise 5.1: the forward pass
+# 🟢 Easy, 10 minutes. Write `toy_forward(W, b, x)`: W (instances, m, n), b (instances, n), x
+# (batch, instances, n); return x_hat (batch, instances, n).
+#
+# *Hint:* two einsums: `"imn,bin->bim"` and back.
+
+# %%
+def toy_forward(W, b, x):
+    # BEGIN SOLUTION
+    h = torch.einsum("imn,bin->bim", W, x)  # (batch, instances, m)
+    return torch.relu(torch.einsum("imn,bim->bin", W, h) + b)  # (batch, instances, n)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch05.check_toy_forward(toy_forward)
+
+# %% [markdown]
+# ### Exercise 5.2: the importance-weighted loss
+# 🟢 Easy, 5 minutes. Write `weighted_mse(x, x_hat, importance)`: one loss per instance,
+# (instances,): the squared error times importance (which broadcasts against (instances, n)),
+# summed over features, averaged over the batch.
+
+# %%
+def weighted_mse(x, x_hat, importance):
+    # BEGIN SOLUTION
+    return ((x - x_hat).pow(2) * importance).sum(-1).mean(0)  # (instances,)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch05.check_weighted_mse(weighted_mse)
+
+# %% [markdown]
+# ## 3. Five features in two dimensions
+#
+# Train five features into two dimensions, importance falling by 0.9 per feature, at four
+# sparsities. `toy_models.train` is the loop you would write: sample a batch, reconstruct, weighted
+# loss, Adam step (it uses the package's copies of your two functions).
+
+# %% tags=["timing"]
+sparsities = torch.tensor([0.0, 0.7, 0.9, 0.99])
+importance = 0.9 ** torch.arange(5.0)
+five = toy_models.ToyModel(n_features=5, d_hidden=2, instances=len(sparsities), seed=0)
+final_loss = toy_models.train(five, importance, (1 - sparsities)[:, None], steps=3000)
+
+# %%
+W5 = five.W.detach()  # (instances, 2, 5)
+print("final loss per sparsity:", [round(v, 4) for v in final_loss.tolist()])
+
+# %% [markdown]
+# ### Exercise 5.3: feature geometry
+# 🟢 Easy, 10 minutes. Write `feature_geometry(W)` for one instance's W (2, n): return each
+# feature's norm (n,) and the angle of its direction in degrees in [0, 360).
+#
+# *Hint:* `torch.atan2(y, x)` and `torch.rad2deg`.
+
+# %%
+def feature_geometry(W):
+    # BEGIN SOLUTION
+    angles = torch.rad2deg(torch.atan2(W[1], W[0])) % 360  # (n,)
+    return W.norm(dim=0), angles
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch05.check_feature_geometry(feature_geometry)
+
+# %%
+fig, axes = plt.subplots(1, len(sparsities), figsize=(3 * len(sparsities), 3))
+colours = plt.cm.viridis(torch.linspace(0, 0.9, 5).numpy())
+for ax, W, s in zip(axes, W5, sparsities):
+    for i in range(5):
+        ax.plot([0, W[0, i]], [0, W[1, i]], color=colours[i], lw=2)
+        ax.scatter(W[0, i], W[1, i], color=colours[i], s=20)
+    ax.set(xlim=(-1.4, 1.4), ylim=(-1.4, 1.4), aspect="equal", xticks=[], yticks=[],
+           title=f"sparsity {float(s):.2f}")
+fig.suptitle("Columns of W: each feature's direction (darker = more important)")
+plt.tight_layout()
+plt.show()
+
+# %%
+def spacing(angles):
+    """Angles between neighbouring directions around the circle."""
+    a = angles.sort().values
+    return torch.cat([a.diff(), (a[:1] + 360) - a[-1:]])
+
+
+dense_norms, _ = toy_models.feature_geometry(W5[0])
+kept = (dense_norms > 0.5).nonzero().flatten().tolist()
+w0, w1 = W5[0][:, kept[0]], W5[0][:, kept[-1]]
+dense_angle = float(torch.rad2deg(torch.acos(w0 @ w1 / (w0.norm() * w1.norm()))))
+print(f"dense: features kept {kept}, at {dense_angle:.1f} degrees to each other")
+assert kept == [0, 1] and abs(dense_angle - 90) < 5
+
+sparse_norms, sparse_angles = toy_models.feature_geometry(W5[-1])
+gaps = spacing(sparse_angles)
+print(f"sparsity 0.99: norms {[round(v, 2) for v in sparse_norms.tolist()]}, "
+      f"gaps {[round(v) for v in gaps.tolist()]} degrees")
+assert (sparse_norms > 0.9).all() and (sparse_norms < 1.4).all()
+assert ((gaps - 72).abs() < 6).all()
+
+# %% [markdown]
+# With dense features (every feature present at once) the model keeps the two most important
+# features, at right angles, and drops the rest: interference would cost more than the missing
+# features. With sparse features all five fit, as a **pentagon**, 72 degrees apart: two features
+# rarely appear together, and when one appears alone the ReLU and a negative bias filter out the
+# small projections it leaves on its neighbours. In between, the model uses antipodal pairs (two
+# features on one line, opposite directions).
+#
+# ## 4. Dimensions per feature
+#
+# With many features and few dimensions the same thing happens at scale. A feature's
+# **dimensionality** says how much of a dimension it owns:
+#
+# $$D_i = \frac{\lVert W_i \rVert^2}{\sum_j (\hat W_i \cdot W_j)^2},$$
+#
+# where $\hat W_i$ is the unit vector of $W_i$: 1 for a feature with its own dimension, 1/2 for
+# each of an antipodal pair, 2/5 in a pentagon, 0 for a dropped feature.
+#
+# ### Exercise 5.4: feature dimensionality
+# 🟠 Medium, 15 minutes. Write `feature_dimensionality(W)`: W (..., m, n) to (..., n). Features
+# with zero norm get 0 (clamp before dividing).
+#
+# *Hint:* `torch.einsum("...mi,...mj->...ij", unit, W)` gives every $\hat W_i \cdot W_j$.
+
+# %%
+def feature_dimensionality(W):
+    # BEGIN SOLUTION
+    norms = W.norm(dim=-2, keepdim=True)  # (..., 1, n)
+    unit = W / norms.clamp(min=1e-8)
+    overlap = torch.einsum("...mi,...mj->...ij", unit, W).pow(2).sum(-1)  # (..., n)
+    return norms.squeeze(-2).pow(2) / overlap.clamp(min=1e-8)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch05.check_feature_dimensionality(feature_dimensionality)
+
+# %% [markdown]
+# Fifty features of equal importance in ten dimensions, at twenty sparsities. The overall measure
+# is `m / ||W||_F^2`, the hidden dimensions spent per (fully represented) feature.
+
+# %% tags=["timing"]
+one_minus_s = torch.logspace(0, -2, 20)  # feature probability from 1 down to 0.01
+many = toy_models.ToyModel(n_features=50, d_hidden=10, instances=len(one_minus_s), seed=1)
+toy_models.train(many, torch.ones(50), one_minus_s[:, None], steps=2500, batch=256)
+
+# %%
+Wm = many.W.detach()
+per_feature = toy_models.dimensions_per_feature(Wm)  # (instances,)
+dims = toy_models.feature_dimensionality(Wm)  # (instances, 50)
+
+x = (1 / one_minus_s).numpy()
+fig, ax = plt.subplots(figsize=(7, 3.2))
+for i in range(len(x)):
+    ax.scatter([x[i]] * 50, dims[i], s=4, color="C1", alpha=0.3)
+ax.plot(x, per_feature, "o-", color="C0", label="m / ||W||_F^2")
+for level in (1, 1 / 2, 2 / 5, 1 / 3):
+    ax.axhline(level, color="grey", lw=0.5, ls=":")
+ax.set_xscale("log")
+ax.set(xlabel="1 / (1 - S)", ylabel="dimensions per feature",
+       title="50 features in 10 dimensions (dots: each feature's dimensionality)")
+ax.legend(fontsize=8)
+plt.show()
+
+values = [round(v, 2) for v in per_feature.tolist()]
+print("dimensions per feature, dense to sparse:", values)
+assert abs(per_feature[0] - 1) < 0.05  # dense: one dimension per kept feature
+half = ((per_feature - 0.5).abs() < 0.05).nonzero().flatten()
+print("sparsities on the 1/2 plateau (1/(1-S)):", [round(float(x[i]), 1) for i in half])
+assert len(half) >= 2 and (half.diff() == 1).all()  # a plateau: consecutive settings
+assert per_feature[-1] < 0.2  # very sparse: many features share each dimension
+
+# %% [markdown]
+# Dense: exactly one dimension per unit of represented feature. The model learns a plain
+# projection onto ten dimensions, as PCA would; with all features equally important it need not
+# line up with any of them, which is why the dots scatter. As features get sparser the curve
+# sticks at 1/2 for a while (antipodal pairs: the dots sit at 1/2, the dropped features at 0),
+# then falls through 2/5 and below as features pack ever more tightly, the arrangements the paper
+# calls tegum products of small polytopes.
+#
+# ## 5. A phase diagram: two features, one dimension
+#
+# The simplest case shows the three possible outcomes. Feature 1 has importance 1, feature 2 a
+# relative importance `r`; both share sparsity `S`; one hidden dimension. The extra feature can be
+# **not represented**, get the **dedicated dimension** (pushing feature 1 out), or share it in
+# **superposition** (antipodal: `W = [+a, -b]`). Train a grid of settings, three seeds each, keep
+# the seed with the lowest loss.
+
+# %% tags=["timing"]
+probs, ratios = torch.logspace(0, -2, 9), torch.logspace(-1, 1, 9)
+P, R = torch.meshgrid(probs, ratios, indexing="ij")
+seeds = 3
+grid_imp = torch.stack([torch.ones(P.numel()), R.flatten()], -1).repeat(seeds, 1)
+pairs = toy_models.ToyModel(n_features=2, d_hidden=1, instances=P.numel() * seeds, seed=2)
+pair_loss = toy_models.train(pairs, grid_imp, P.flatten()[:, None].repeat(seeds, 1),
+                             steps=2000, batch=256)
+
+# %%
+Wp = pairs.W.detach()[:, 0].reshape(seeds, -1, 2)
+best = pair_loss.reshape(seeds, -1).argmin(0)
+Wp = Wp[best, torch.arange(P.numel())]  # (settings, 2)
+phase = torch.where(Wp[:, 1].abs() < 0.5, 0,
+                    torch.where(Wp[:, 0].abs() < 0.5, 1, 2)).reshape(P.shape)
+
+fig, ax = plt.subplots(figsize=(5, 4))
+cmap = plt.matplotlib.colors.ListedColormap(["#dddddd", "#4c72b0", "#dd8452"])
+ax.imshow(phase, cmap=cmap, vmin=0, vmax=2, origin="lower", aspect="auto")
+ax.set_xticks(range(len(ratios)), [f"{r:.1f}" for r in ratios.tolist()], rotation=45)
+ax.set_yticks(range(len(probs)), [f"{1 - p:.2f}" for p in probs.tolist()])
+ax.set(xlabel="relative importance of feature 2", ylabel="sparsity S",
+       title="grey: not represented, blue: dedicated, orange: superposition")
+plt.show()
+
+print(phase)
+assert phase[0, 0] == 0 and phase[0, -1] == 1  # dense: the more important feature wins
+assert (phase[-3:, len(ratios) // 2] == 2).all()  # sparse, equal importance: superposition
+assert (phase[0] == 2).sum() <= 1 and (phase[-1] == 2).sum() >= 7
+
+# %% [markdown]
+# Dense features never share: the more important one takes the dimension. As features get
+# sparser, superposition takes over, first for features of similar importance and then almost
+# everywhere, just as in the paper's phase diagrams.
+#
+# Back to the course model: 2,048 neurons, and world text with thousands of sparse features
+# (every country, every capital, Python keywords, names, days). Superposition predicts exactly
+# what section 1 found: neurons that respond to several unrelated, rarely co-occurring things.
+# Chapter 06 trains sparse autoencoders to pull such features back apart.
+#
+# ## Summary
+#
+# - Most course-model neurons respond to tokens specific to three or more unrelated families of
+#   text; a neuron is not a feature.
+# - A toy model with sparse features stores more features than dimensions: pentagons, antipodal
+#   pairs, plateaus of dimensionality at 1 and 1/2 and below.
+# - Dense features get orthogonal dimensions or none; sparse ones share; the phase diagram shows
+#   the switch.
+#
+# **Next:** chapter 06, sparse autoencoders: recovering features from superposition, checked
+# against ground truth.
+#
+# **Further reading:** Elhage et al. (2022), *Toy Models of Superposition*; Olah et al. (2020),
+# *Zoom In: An Introduction to Circuits* (polysemantic neurons); Gurnee et al. (2023), *Finding
+# Neurons in a Haystack*; Bricken et al. (2023), *Towards Monosemanticity*.

@@ -1,0 +1,111 @@
+"""Chapter 05's checks pass the solution, fail the stub, and name the mistake in wrong answers;
+the toy-model and neuron helpers do what they say."""
+
+import torch
+
+from mechinterp_course import neurons, toy_models
+from notebooks import exercise_functions, fails_with
+
+NB = "05_superposition.ipynb"
+SOLUTION = exercise_functions("solutions", NB)
+STUB = exercise_functions("chapters", NB)
+
+
+def test_toy_forward():
+    from mechinterp_course.checks import ch05
+    check = ch05.check_toy_forward
+    check(SOLUTION["toy_forward"], None)
+    fails_with(check, STUB["toy_forward"], None, "not done yet")
+
+    def h(W, x):
+        return torch.einsum("imn,bin->bim", W, x)
+
+    def back(W, h):
+        return torch.einsum("imn,bim->bin", W, h)
+    fails_with(check, lambda W, b, x: back(W, h(W, x)) + b, None, "No ReLU")
+    fails_with(check, lambda W, b, x: torch.relu(back(W, h(W, x))), None, "bias is missing")
+    fails_with(check, lambda W, b, x: torch.relu(back(W, torch.relu(h(W, x))) + b), None,
+               "hidden layer")
+    fails_with(check, lambda W, b, x: torch.relu(back(W, h(W, x))) + b, None, "after the ReLU")
+
+
+def test_weighted_mse():
+    from mechinterp_course.checks import ch05
+    check = ch05.check_weighted_mse
+    check(SOLUTION["weighted_mse"], None)
+    fails_with(check, STUB["weighted_mse"], None, "not done yet")
+    fails_with(check, lambda x, y, i: (x - y).pow(2).sum(-1).mean(0), None, "ignored")
+    fails_with(check, lambda x, y, i: ((x - y) * i).pow(2).sum(-1).mean(0), None, "inside")
+    fails_with(check, lambda x, y, i: ((x - y).pow(2) * i).mean(-1).mean(0), None, "averaged")
+    fails_with(check, lambda x, y, i: ((x - y).pow(2) * i).sum(-1).sum(0), None, "summed over")
+    fails_with(check, lambda x, y, i: ((x - y).pow(2) * i).sum(-1).mean(), None, "per instance")
+
+
+def test_feature_dimensionality():
+    from mechinterp_course.checks import ch05
+    check = ch05.check_feature_dimensionality
+    check(SOLUTION["feature_dimensionality"], None)
+    fails_with(check, STUB["feature_dimensionality"], None, "not done yet")
+
+    def unnormalised(W):
+        n = W.norm(dim=-2)
+        return n.pow(2) / torch.einsum("...mi,...mj->...ij", W, W).pow(2).sum(-1).clamp(min=1e-8)
+    fails_with(check, unnormalised, None, "normalise")
+
+    def no_clamp(W):
+        n = W.norm(dim=-2, keepdim=True)
+        u = W / n
+        return n.squeeze(-2).pow(2) / torch.einsum("...mi,...mj->...ij", u, W).pow(2).sum(-1)
+    fails_with(check, no_clamp, None, "not NaN")
+
+
+def test_feature_geometry():
+    from mechinterp_course.checks import ch05
+    check = ch05.check_feature_geometry
+    check(SOLUTION["feature_geometry"], None)
+    fails_with(check, STUB["feature_geometry"], None, "not done yet")
+    fails_with(check, lambda W: (W.norm(dim=0), torch.atan2(W[1], W[0]) % (2 * torch.pi)), None,
+               "radians")
+    fails_with(check, lambda W: (W.norm(dim=0), torch.rad2deg(torch.atan2(W[1], W[0]))), None,
+               "modulo")
+    fails_with(check, lambda W: (W.norm(dim=0), torch.rad2deg(torch.atan2(W[0], W[1])) % 360),
+               None, "swapped")
+    fails_with(check, lambda W: W.norm(dim=0), None, "pair")
+
+
+def test_dimensionality_of_known_arrangements():
+    square = torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+    assert torch.allclose(toy_models.feature_dimensionality(square),
+                          torch.tensor([0.5, 0.5, 1.0, 0.0]))
+    angles = torch.arange(5) * 2 * torch.pi / 5
+    pentagon = torch.stack([angles.cos(), angles.sin()])
+    assert torch.allclose(toy_models.feature_dimensionality(pentagon), torch.full((5,), 0.4),
+                          atol=1e-5)
+    assert torch.allclose(toy_models.dimensions_per_feature(pentagon), torch.tensor(0.4))
+
+
+def test_sparse_toy_model_learns_superposition_and_dense_does_not():
+    model = toy_models.ToyModel(5, 2, instances=2, seed=0)
+    toy_models.train(model, 0.9 ** torch.arange(5.0), torch.tensor([[1.0], [0.01]]),
+                     steps=1500, progress=False)
+    norms = model.W.detach().norm(dim=1)  # (instances, 5)
+    assert (norms[0] > 0.5).sum() == 2  # dense: two features, the rest dropped
+    assert (norms[1] > 0.5).sum() == 5  # sparse: all five
+
+
+def test_feature_sampling_matches_its_probability():
+    x = toy_models.sample_features(20000, 4, torch.tensor([[0.1], [0.9]]),
+                                   torch.Generator().manual_seed(0))
+    present = (x > 0).float().mean(dim=(0, 2))
+    assert torch.allclose(present, torch.tensor([0.1, 0.9]), atol=0.01)
+    assert x.max() <= 1 and x.min() >= 0
+
+
+def test_family_counts_ignore_tokens_shared_by_families():
+    data = neurons.NeuronData(
+        acts=torch.tensor([[5.0], [4.0], [3.0], [2.0]]), token_ids=torch.tensor([7, 7, 8, 9]),
+        family=torch.tensor([0, 1, 1, 0]), families=["a", "b"], contexts=list("wxyz"), d_mlp=1)
+    counts = neurons.family_counts(data, k=4)
+    # token 7 appears in both families, so it counts for neither; 8 is b's, 9 is a's
+    assert counts[:, 0].tolist() == [1, 1]
+    assert neurons.top_contexts(data, 0, 0, k=1, family=1)[0][2] == "x"
