@@ -36,23 +36,29 @@ class NeuronData:
 
 @torch.no_grad()
 def collect(model, docs_per_family: int = 30, seed: int = 100, max_tokens: int = 128,
-            skip_first: int = 2, families: list[str] | None = None) -> NeuronData:
-    """Run the model over world documents of each family and keep mlp_post everywhere except
-    the first `skip_first` positions (BOS and the first word, which many neurons mark)."""
+            skip_first: int = 2, families: list[str] | None = None,
+            site: tuple[str, int] | None = None) -> NeuronData:
+    """Run the model over world documents of each family and keep mlp_post of every layer (or
+    the one activation `site`, e.g. ("resid_post", 1)) everywhere except the first `skip_first`
+    positions (BOS and the first word, which many neurons mark)."""
     families = families or [f for f in world.FAMILIES if f != "repeat"]  # repeat mixes families
     acts, ids, fam, ctx = [], [], [], []
     for fi, name in enumerate(families):
         for doc in world.documents(seed + fi, docs_per_family, name):
             tokens = model.to_tokens(doc.text)[:, :max_tokens]
-            _, cache = model.run_with_cache(tokens, names=["mlp_post"])
-            a = cache.stack("mlp_post")[:, 0, skip_first:]  # (layers, pos, d_mlp)
+            if site is None:
+                _, cache = model.run_with_cache(tokens, names=["mlp_post"])
+                a = cache.stack("mlp_post")[:, 0, skip_first:]  # (layers, pos, d_mlp)
+            else:
+                _, cache = model.run_with_cache(tokens, names=[site])
+                a = cache[site][:, skip_first:]  # (1, pos, d)
             acts.append(a.permute(1, 0, 2).reshape(a.shape[1], -1).cpu())
             ids.append(tokens[0, skip_first:].cpu())
             fam += [fi] * a.shape[1]
             strs = model.to_str_tokens(tokens)
             ctx += ["".join(strs[max(0, i - 6): i + 1]) for i in range(skip_first, len(strs))]
     return NeuronData(torch.cat(acts), torch.cat(ids), torch.tensor(fam), families, ctx,
-                      model.cfg.d_mlp)
+                      model.cfg.d_mlp if site is None else model.cfg.d_model)
 
 
 def specific_family(data: NeuronData, purity: float = 0.9) -> Tensor:

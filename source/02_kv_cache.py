@@ -176,10 +176,14 @@ assert growth_none > growth_mine
 smol = mc.load_model("smollm2", device=device)
 smol_tokens = smol.to_tokens("The capital of France is")
 n_smol = 40
-t_smol_none, a = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol, use_cache=False,
-                                             stop_at_eos=False), repeats=1)
-t_smol_cache, b = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol,
-                                              stop_at_eos=False), repeats=1)
+t_smol_none = t_smol_cache = float("inf")
+for _ in range(2):  # alternate the two and keep the best of each: fair on a busy machine
+    t, a = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol, use_cache=False,
+                                       stop_at_eos=False), repeats=1)
+    t_smol_none = min(t_smol_none, t)
+    t, b = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol, stop_at_eos=False),
+                 repeats=1)
+    t_smol_cache = min(t_smol_cache, t)
 assert torch.equal(a, b)
 print(f"SmolLM2, {n_smol} tokens on {device}: no cache {t_smol_none:.1f} s, cache "
       f"{t_smol_cache:.1f} s, x{t_smol_none / t_smol_cache:.1f}")

@@ -1,0 +1,230 @@
+"""Sparse autoencoders: a wide dictionary of directions, few of them active per input (chapter 06's
+reference answers; the checks compare against these).
+
+An SAE reads an activation x (d_in) into latents f = act(W_enc (x - b_dec) + b_enc) (d_sae, most
+zero) and writes back x_hat = W_dec f + b_dec. Two ways to keep f sparse:
+
+- ReLU with an L1 penalty on f (scaled by each decoder row's norm), the first recipe most
+  courses teach;
+- TopK: keep the k largest pre-activations, zero the rest, so sparsity is set, not tuned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+class SAE(torch.nn.Module):
+    """A sparse autoencoder. k=None: ReLU latents (train with an L1 penalty); k: TopK latents."""
+
+    def __init__(self, d_in: int, d_sae: int, k: int | None = None, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        W_dec = torch.randn(d_sae, d_in, generator=g)
+        W_dec = W_dec / W_dec.norm(dim=1, keepdim=True) * 0.1
+        self.W_dec = torch.nn.Parameter(W_dec)            # (d_sae, d_in): one direction a row
+        self.W_enc = torch.nn.Parameter(W_dec.T.clone())  # (d_in, d_sae): tied at the start
+        self.b_enc = torch.nn.Parameter(torch.zeros(d_sae))
+        self.b_dec = torch.nn.Parameter(torch.zeros(d_in))
+        self.k = k
+
+    def encode(self, x: Tensor) -> Tensor:
+        return encode(x, self.W_enc, self.b_enc, self.b_dec, self.k)
+
+    def decode(self, f: Tensor) -> Tensor:
+        return f @ self.W_dec + self.b_dec
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x (..., d_in) -> (x_hat (..., d_in), latents (..., d_sae))."""
+        f = self.encode(x)
+        return self.decode(f), f
+
+
+def encode(x: Tensor, W_enc: Tensor, b_enc: Tensor, b_dec: Tensor, k: int | None = None) -> Tensor:
+    """Latents (..., d_sae): ReLU of the pre-activations, or with k, only the k largest kept."""
+    pre = (x - b_dec) @ W_enc + b_enc
+    if k is None:
+        return torch.relu(pre)
+    top = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+
+
+def l1_loss(x: Tensor, x_hat: Tensor, f: Tensor, W_dec: Tensor, l1_coeff: float) -> Tensor:
+    """Mean squared reconstruction error (summed over d_in) plus l1_coeff * sum_i f_i ||W_dec_i||,
+    averaged over the batch. Weighting by decoder norms stops the SAE from shrinking f and
+    growing W_dec to dodge the penalty."""
+    mse = (x_hat - x).pow(2).sum(-1).mean()
+    sparsity = (f * W_dec.norm(dim=1)).sum(-1).mean()
+    return mse + l1_coeff * sparsity
+
+
+def fraction_of_variance_explained(x: Tensor, x_hat: Tensor) -> Tensor:
+    """1 - sum of squared errors / sum of squared deviations from the mean activation."""
+    return 1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()
+
+
+def mean_l0(f: Tensor) -> Tensor:
+    """Mean number of active (non-zero) latents per input."""
+    return (f != 0).float().sum(-1).mean()
+
+
+def dead_fraction(f: Tensor) -> Tensor:
+    """Fraction of latents that never activate on these inputs. f: (n_inputs, d_sae)."""
+    return (f != 0).sum(0).eq(0).float().mean()
+
+
+def mean_max_cosine(learned: Tensor, true: Tensor) -> Tensor:
+    """For each true feature (rows of `true`), the best cosine similarity with any learned
+    direction (rows of `learned`), averaged: 1 when every feature was recovered."""
+    a = learned / learned.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    b = true / true.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    return (b @ a.T).max(dim=1).values.mean()
+
+
+@dataclass
+class TrainResult:
+    losses: list[float]
+    fve: float
+    l0: float
+    dead: float
+
+
+def train_step(sae: SAE, opt: torch.optim.Optimizer, x: Tensor, l1_coeff: float = 0.0) -> Tensor:
+    """One optimisation step on a batch x (n, d_in); returns the loss. The L1 variant keeps its
+    decoder rows at unit norm after the step, so the penalty cannot be dodged; TopK needs no
+    penalty and no constraint."""
+    x_hat, f = sae(x)
+    if sae.k is None:
+        loss = l1_loss(x, x_hat, f, sae.W_dec, l1_coeff)
+    else:
+        loss = (x_hat - x).pow(2).sum(-1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if sae.k is None:
+        with torch.no_grad():
+            sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True)
+    return loss.detach()
+
+
+def train(sae: SAE, batches, steps: int, lr: float = 1e-3, l1_coeff: float = 0.0,
+          progress: bool = True, desc: str = "training SAE", step_fn=train_step) -> TrainResult:
+    """Adam over an iterator of activation batches; the metrics are read over the last tenth of
+    training."""
+    from tqdm.auto import tqdm
+
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    losses = []
+    seen = torch.zeros(sae.W_dec.shape[0], dtype=torch.bool)
+    fve_sum = l0_sum = n = 0.0
+    last = max(1, steps // 10)
+    for step in tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0):
+        x = next(batches)
+        losses.append(float(step_fn(sae, opt, x, l1_coeff)))
+        if step >= steps - last:
+            with torch.no_grad():
+                x_hat, f = sae(x)
+                seen |= (f != 0).any(0)
+                fve_sum += float(fraction_of_variance_explained(x, x_hat))
+                l0_sum += float(mean_l0(f))
+                n += 1
+    return TrainResult(losses, fve_sum / n, l0_sum / n, float((~seen).float().mean()))
+
+
+def batches_from(data: Tensor, batch: int, seed: int = 0):
+    """Endless shuffled batches from a (n, d) tensor (memory-mapped or not)."""
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        for idx in torch.randperm(len(data), generator=g).split(batch):
+            if len(idx) == batch:
+                yield data[idx]
+
+
+def synthetic_features(n_features: int, d: int, seed: int = 0) -> Tensor:
+    """(n_features, d) random unit-norm feature directions: the ground truth of a toy test."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(n_features, d, generator=g)
+    return f / f.norm(dim=1, keepdim=True)
+
+
+def synthetic_batches(features: Tensor, batch: int, active: float = 3.0, seed: int = 0):
+    """Endless batches of activations built from known sparse features: each input is a sum of
+    on average `active` features with uniform [0, 1] coefficients."""
+    g = torch.Generator().manual_seed(seed)
+    n = features.shape[0]
+    while True:
+        on = torch.rand(batch, n, generator=g) < active / n
+        coeff = torch.rand(batch, n, generator=g) * on
+        yield coeff @ features
+
+
+@torch.no_grad()
+def collect_activations(model, name: tuple[str, int], path: str | Path, n_tokens: int,
+                        seed: int = 1, rows: int = 16, progress: bool = True) -> Tensor:
+    """Run the model over world text, documents packed into full-context rows joined by
+    end-of-text as in training, and store one activation site (skipping each row's first
+    position, the attention sink) as a (n_tokens, d) float32 file at `path`, inside the working
+    directory. Returns it memory-mapped, so memory stays bounded; reuses the file when it already
+    holds the same request."""
+    import json
+
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from . import world
+
+    path, d = Path(path), model.cfg.d_model
+    meta = path.with_suffix(".json")
+    want = {"name": list(name), "n_tokens": n_tokens, "seed": seed, "model": model.cfg.model_name}
+    if not (path.exists() and meta.exists() and json.loads(meta.read_text()) == want):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = np.memmap(path, dtype=np.float32, mode="w+", shape=(n_tokens, d))
+        eot, n_ctx = model.tokenizer.eos_token_id, model.cfg.n_ctx
+        rng = np.random.default_rng(seed)
+        filled = 0
+        with tqdm(total=n_tokens, desc=f"collecting {name[0]} {name[1]}", disable=not progress,
+                  mininterval=1.0) as bar:
+            while filled < n_tokens:
+                ids: list[int] = []
+                while len(ids) < rows * n_ctx:
+                    text = world.sample_document(rng).text
+                    ids += [eot] + model.tokenizer(text, add_special_tokens=False)["input_ids"]
+                tokens = torch.tensor(ids[: rows * n_ctx], device=model.cfg.device)
+                _, cache = model.run_with_cache(tokens.view(rows, n_ctx), names=[name])
+                acts = cache[name][:, 1:].reshape(-1, d).float().cpu().numpy()
+                take = min(len(acts), n_tokens - filled)
+                out[filled: filled + take] = acts[:take]
+                filled += take
+                bar.update(take)
+        out.flush()
+        del out
+        meta.write_text(json.dumps(want))
+    # copy-on-write: a writable view for torch, and the file on disk is never modified
+    return torch.from_numpy(np.memmap(path, dtype=np.float32, mode="c", shape=(n_tokens, d)))
+
+
+def splice_hook(sae: SAE):
+    """A hook that replaces an activation with the SAE's reconstruction of it."""
+    def hook(x: Tensor) -> Tensor:
+        return sae(x)[0]
+    return hook
+
+
+@torch.no_grad()
+def loss_recovered(model, sae: SAE, name: tuple[str, int], tokens: Tensor) -> dict[str, float]:
+    """Next-token loss clean, with the SAE's reconstruction spliced in, and with the site
+    zero-ablated; recovered = (zero - spliced) / (zero - clean)."""
+    def loss_with(hooks):
+        with model.hooks(hooks):
+            logits = model(tokens)
+        logp = logits[:, :-1].log_softmax(-1)
+        return float(-logp.gather(-1, tokens[:, 1:, None]).mean())
+    clean = loss_with({})
+    spliced = loss_with({name: splice_hook(sae)})
+    zero = loss_with({name: lambda x: torch.zeros_like(x)})
+    return {"clean": clean, "spliced": spliced, "zero": zero,
+            "recovered": (zero - spliced) / (zero - clean)}

@@ -1,0 +1,301 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 06 Sparse autoencoders
+#
+# Chapter 05 showed that neurons mix unrelated features, and why: a network stores more sparse
+# features than it has dimensions. A **sparse autoencoder** (SAE) tries to undo that. It learns a
+# dictionary of many more directions than the activation has dimensions, and explains each
+# activation as a sum of only a few of them. If the network really stores sparse features as
+# directions, the dictionary should find them. In this chapter you build an SAE, check on
+# synthetic data with *known* features that it recovers them, then train one on the course
+# model's residual stream and measure how good it is.
+#
+# **You will be able to:** write an SAE with ReLU latents and an L1 penalty, and the TopK
+# variant; write its training step; measure reconstruction (fraction of variance explained),
+# sparsity (L0), dead latents and the loss when the SAE replaces the activation; and check a
+# dictionary against ground truth.
+#
+# **Time:** about 75 minutes. **Prerequisites:** chapters 03 and 05.
+
+# %%
+import matplotlib.pyplot as plt
+
+from mechinterp_course import neurons, sae, world
+from mechinterp_course.checks import ch06
+
+model = mc.load_model("course", device=device)
+
+# %% [markdown]
+# ## 1. The autoencoder
+#
+# For an activation `x` (d_in), the SAE computes latents and a reconstruction:
+#
+# $$f = \sigma\big((x - b_{dec}) W_{enc} + b_{enc}\big), \qquad \hat x = f\, W_{dec} + b_{dec}$$
+#
+# with `W_enc` (d_in, d_sae), `W_dec` (d_sae, d_in), each row of `W_dec` one dictionary
+# direction, and d_sae several times d_in. Two choices of σ keep `f` sparse:
+#
+# - **ReLU**, plus an L1 penalty on `f` in the loss (the first recipe, Bricken et al. 2023);
+# - **TopK**: keep the `k` largest pre-activations (through a ReLU), zero the rest (Gao et al.
+#   2024), so each input uses at most `k` latents by construction.
+#
+# ### Exercise 6.1: the encoder
+# 🟢 Easy, 15 minutes. Write `encode(x, W_enc, b_enc, b_dec, k=None)`: ReLU latents when `k` is
+# None, else TopK latents, shape (..., d_sae).
+#
+# *Hint:* `pre.topk(k, dim=-1)` gives values and indices; `torch.zeros_like(pre).scatter(-1,
+# indices, values)` puts them back.
+
+# %%
+def encode(x, W_enc, b_enc, b_dec, k=None):
+    # BEGIN SOLUTION
+    pre = (x - b_dec) @ W_enc + b_enc  # (..., d_sae)
+    if k is None:
+        return torch.relu(pre)
+    top = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_encode(encode)
+
+# %% [markdown]
+# ### Exercise 6.2: the L1 loss
+# 🟢 Easy, 10 minutes. Write `l1_loss(x, x_hat, f, W_dec, l1_coeff)`: the squared error summed
+# over d_in, plus `l1_coeff` times the sum over latents of `f_i * ||W_dec[i]||`, both averaged over
+# the batch. (Without the decoder norms, the SAE could make `f` tiny and `W_dec` huge and pay no
+# penalty.)
+
+# %%
+def l1_loss(x, x_hat, f, W_dec, l1_coeff):
+    # BEGIN SOLUTION
+    mse = (x_hat - x).pow(2).sum(-1).mean()
+    sparsity = (f * W_dec.norm(dim=1)).sum(-1).mean()
+    return mse + l1_coeff * sparsity
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_l1_loss(l1_loss)
+
+# %% [markdown]
+# ### Exercise 6.3: the training step
+# 🟠 Medium, 15 minutes. Write `train_step(sae, opt, x, l1_coeff)` for an `sae.SAE` module
+# (`sae(x)` returns `(x_hat, f)`; `sae.k` is None for ReLU): compute the loss (your L1 loss for
+# ReLU, the plain squared error summed over d_in and averaged over the batch for TopK), take one
+# optimiser step, and for ReLU renormalise the rows of `sae.W_dec` to unit norm afterwards.
+# Return the loss.
+#
+# *Hint:* `opt.zero_grad()`, `loss.backward()`, `opt.step()`; the renormalisation goes under
+# `torch.no_grad()`.
+
+# %%
+def train_step(sae_module, opt, x, l1_coeff):
+    # BEGIN SOLUTION
+    x_hat, f = sae_module(x)
+    if sae_module.k is None:
+        loss = l1_loss(x, x_hat, f, sae_module.W_dec, l1_coeff)
+    else:
+        loss = (x_hat - x).pow(2).sum(-1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if sae_module.k is None:
+        with torch.no_grad():
+            sae_module.W_dec /= sae_module.W_dec.norm(dim=1, keepdim=True)
+    return loss.detach()
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_train_step(train_step)
+
+# %% [markdown]
+# ## 2. How good is a dictionary?
+#
+# Three numbers, read on held-out activations:
+#
+# - **fraction of variance explained** (FVE): 1 minus the squared error over the squared
+#   deviations from the mean activation (explaining the mean alone scores 0);
+# - **L0**: the mean number of active latents per input (sparsity);
+# - **dead latents**: the fraction that never activate (wasted capacity).
+#
+# ### Exercise 6.4: the metrics
+# 🟢 Easy, 10 minutes. Write `sae_metrics(x, x_hat, f)` returning `(fve, l0, dead)`.
+
+# %%
+def sae_metrics(x, x_hat, f):
+    # BEGIN SOLUTION
+    fve = 1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()
+    l0 = (f != 0).float().sum(-1).mean()
+    dead = (f != 0).sum(0).eq(0).float().mean()
+    return fve, l0, dead
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_metrics(sae_metrics)
+
+# %% [markdown]
+# ## 3. Ground truth first: known features
+#
+# Before trusting an SAE on a real model, test it where the answer is known. Make 64 random
+# unit-norm feature directions in 32 dimensions, and activations that are sums of about three of
+# them at a time with random strengths. Train both variants (with `sae.train`, the loop around the
+# package's copy of your step) and ask: for each true feature, how close is the nearest learned
+# direction? The mean of those best cosine similarities (MMCS) is 1 for perfect recovery.
+
+# %% tags=["timing"]
+true_features = sae.synthetic_features(64, 32, seed=0)
+toys = {"ReLU + L1": sae.SAE(32, 128, k=None, seed=0), "TopK (k=4)": sae.SAE(32, 128, k=4, seed=0)}
+toy_results = {name: sae.train(s, sae.synthetic_batches(true_features, 512, active=3, seed=1),
+                               steps=1500, lr=3e-3, l1_coeff=0.3, desc=name)
+               for name, s in toys.items()}
+
+# %%
+mmcs = {}
+for name, s in toys.items():
+    mmcs[name] = float(sae.mean_max_cosine(s.W_dec.detach(), true_features))
+    r = toy_results[name]
+    print(f"{name:11} MMCS {mmcs[name]:.3f}  FVE {r.fve:.3f}  L0 {r.l0:.1f}  dead {r.dead:.0%}")
+    assert mmcs[name] >= 0.95
+
+best_cos = (true_features @ (toys["TopK (k=4)"].W_dec.detach().T
+                             / toys["TopK (k=4)"].W_dec.detach().norm(dim=1))).max(1).values
+fig, ax = plt.subplots(figsize=(5, 2.6))
+ax.hist(best_cos, bins=20, range=(0.5, 1))
+ax.set(xlabel="best cosine with a learned direction", ylabel="true features",
+       title="TopK SAE: every true feature is recovered")
+plt.show()
+
+# %% [markdown]
+# Both recover the features almost exactly. The dictionary has twice as many latents as there are
+# features; the spare ones end up dead or duplicating a feature, which costs nothing here.
+#
+# ## 4. The course model's residual stream
+#
+# Now activations whose features nobody wrote down: the residual stream after block 1 of the
+# course model, over world text. They are collected once into a file in this folder
+# (`sae_activations/`, about 100 MB) and read memory-mapped, so memory stays bounded; a second run
+# reuses the file.
+
+# %% tags=["timing"]
+site = ("resid_post", 1)
+acts = sae.collect_activations(model, site, "sae_activations/resid_post_1.bin",
+                               n_tokens=200_000, seed=1)
+train_acts, held_out = acts[:180_000], acts[180_000:].clone()
+print(tuple(acts.shape), f"mean norm {acts[:10_000].norm(dim=1).mean():.1f}")
+
+# %% [markdown]
+# Train a TopK SAE with 1,024 latents (8x the residual width) and k = 24, starting `b_dec` at
+# the mean activation.
+
+# %% tags=["timing"]
+topk = sae.SAE(model.cfg.d_model, 1024, k=24, seed=0)
+with torch.no_grad():
+    topk.b_dec.copy_(train_acts[:20_000].mean(0))
+topk_run = sae.train(topk, sae.batches_from(train_acts, 1024, seed=0), steps=600, lr=2e-3,
+                     desc="TopK SAE on resid_post 1")
+
+# %%
+with torch.no_grad():
+    x_hat, f = topk(held_out)
+    fve, l0, dead = (float(v) for v in (sae.fraction_of_variance_explained(held_out, x_hat),
+                                        sae.mean_l0(f), sae.dead_fraction(f)))
+print(f"held out: FVE {fve:.3f}, L0 {l0:.1f}, dead latents {dead:.1%}")
+assert fve >= 0.90 and l0 <= 32 and dead <= 0.05
+
+fig, ax = plt.subplots(figsize=(6, 2.6))
+ax.plot(topk_run.losses)
+ax.set(xlabel="step", ylabel="squared error", yscale="log", title="TopK SAE training")
+plt.show()
+
+# %% [markdown]
+# Reconstruction is only a proxy. What matters is whether the model still works when the SAE's
+# reconstruction *replaces* the activation: splice it in with a hook and measure the next-token
+# loss, against the clean model and against zero-ablating the whole residual stream at that
+# point. The **loss recovered** is the fraction of the gap the SAE closes.
+
+# %%
+eval_tokens = torch.stack([
+    model.to_tokens(d.text)[0, :24] for d in world.documents(999, 200)
+    if model.to_tokens(d.text).shape[1] >= 24][:64]).to(device)
+recovered = sae.loss_recovered(model, topk, site, eval_tokens)
+print({k: round(v, 3) for k, v in recovered.items()})
+assert recovered["recovered"] > 0.8
+
+# %% [markdown]
+# The ReLU + L1 variant, for comparison, with the penalty set (by trying a few) to land near the
+# same L0:
+
+# %% tags=["timing"]
+relu = sae.SAE(model.cfg.d_model, 1024, k=None, seed=0)
+with torch.no_grad():
+    relu.b_dec.copy_(train_acts[:20_000].mean(0))
+relu_run = sae.train(relu, sae.batches_from(train_acts, 1024, seed=0), steps=600, lr=2e-3,
+                     l1_coeff=2.0, desc="ReLU + L1 SAE on resid_post 1")
+
+# %%
+with torch.no_grad():
+    rx, rf = relu(held_out)
+    r_fve, r_l0, r_dead = (float(v) for v in (
+        sae.fraction_of_variance_explained(held_out, rx), sae.mean_l0(rf), sae.dead_fraction(rf)))
+print(f"ReLU + L1 held out: FVE {r_fve:.3f}, L0 {r_l0:.1f}, dead {r_dead:.1%}")
+print(f"TopK      held out: FVE {fve:.3f}, L0 {l0:.1f}, dead {dead:.1%}")
+assert r_l0 < 40 and fve > r_fve and l0 < r_l0  # TopK: more variance from fewer latents
+
+# %% [markdown]
+# At a comparable sparsity, TopK explains more of the variance with fewer active latents: the L1
+# penalty also shrinks the latents it keeps, which costs reconstruction, while TopK only decides
+# which latents fire. That, and not having to tune a penalty, is why recent SAEs use it.
+
+# %% [markdown]
+# ## 5. What does a latent mean?
+#
+# The world labels every document with its family, so a latent can be tested against those
+# labels: run the SAE over labelled text and find, for each latent, the share of its strongest
+# activations that fall in each family. A latent whose top activations all come from Python
+# documents is a candidate "Python code" latent (chapter 08 tests such a claim with a control).
+
+# %%
+labelled = neurons.collect(model, docs_per_family=20, seed=300, site=site, skip_first=1)
+with torch.no_grad():
+    latents = topk.encode(labelled.acts)  # (tokens, 1024)
+python = labelled.families.index("python")
+top = latents.topk(50, dim=0).indices  # (50, latents)
+python_share = (labelled.family[top] == python).float().mean(0)
+alive = latents.max(0).values > 0
+python_share[~alive] = 0
+latent = int(python_share.argmax())
+print(f"latent {latent}: {python_share[latent]:.0%} of its top 50 activations are in Python; "
+      f"{int((python_share >= 0.9).sum())} latents are at least 90% Python")
+assert python_share[latent] >= 0.9
+for i in latents[:, latent].topk(5).indices:
+    print(f"  {latents[i, latent]:.2f}  {labelled.families[int(labelled.family[i])]:8} "
+          f"...{labelled.contexts[i]!r}")
+
+# %% [markdown]
+# ## Summary
+#
+# - An SAE explains an activation with a few directions from a large dictionary; ReLU + L1 and
+#   TopK are two ways to keep it sparse.
+# - On synthetic activations with known features, both recover them (MMCS above 0.95).
+# - On the course model's residual stream a TopK SAE explains over 90% of the variance with at
+#   most 24 active latents, almost no dead ones, and most of the model's loss survives splicing
+#   it in.
+# - The world's labels turn "this latent means Python" into a measurement.
+#
+# **Next:** chapter 07 moves from reading to intervening: activation patching and probes.
+#
+# **Further reading:** Sharkey et al. (2022), *Taking features out of superposition with sparse
+# autoencoders* (synthetic ground truth, MMCS); Bricken et al. (2023), *Towards Monosemanticity*;
+# Cunningham et al. (2023), *Sparse Autoencoders Find Highly Interpretable Features in Language
+# Models*; Gao et al. (2024), *Scaling and evaluating sparse autoencoders* (TopK).
