@@ -29,6 +29,18 @@ class NeuronData:
     families: list[str]
     contexts: list[str]   # the few tokens up to and including each token
     d_mlp: int
+    doc: Tensor | None = None       # (tokens,) index into `documents`
+    documents: list | None = None   # the world documents, with their attributes
+
+    def labels(self) -> dict[str, Tensor]:
+        """Boolean per-token labels: one per family, and one per continent for the tokens of
+        country documents (the continent of the country mentioned)."""
+        out = {name: self.family == f for f, name in enumerate(self.families)}
+        if self.documents is not None:
+            continent = [self.documents[int(i)].attrs.get("continent") for i in self.doc]
+            for c in sorted({c for c in continent if c}):
+                out[c] = torch.tensor([x == c for x in continent])
+        return out
 
     def neuron(self, layer: int, index: int) -> Tensor:
         return self.acts[:, layer * self.d_mlp + index]
@@ -42,9 +54,10 @@ def collect(model, docs_per_family: int = 30, seed: int = 100, max_tokens: int =
     the one activation `site`, e.g. ("resid_post", 1)) everywhere except the first `skip_first`
     positions (BOS and the first word, which many neurons mark)."""
     families = families or [f for f in world.FAMILIES if f != "repeat"]  # repeat mixes families
-    acts, ids, fam, ctx = [], [], [], []
+    acts, ids, fam, ctx, doc_index, docs = [], [], [], [], [], []
     for fi, name in enumerate(families):
         for doc in world.documents(seed + fi, docs_per_family, name):
+            docs.append(doc)
             tokens = model.to_tokens(doc.text)[:, :max_tokens]
             if site is None:
                 _, cache = model.run_with_cache(tokens, names=["mlp_post"])
@@ -55,10 +68,12 @@ def collect(model, docs_per_family: int = 30, seed: int = 100, max_tokens: int =
             acts.append(a.permute(1, 0, 2).reshape(a.shape[1], -1).cpu())
             ids.append(tokens[0, skip_first:].cpu())
             fam += [fi] * a.shape[1]
+            doc_index += [len(docs) - 1] * a.shape[1]
             strs = model.to_str_tokens(tokens)
             ctx += ["".join(strs[max(0, i - 6): i + 1]) for i in range(skip_first, len(strs))]
     return NeuronData(torch.cat(acts), torch.cat(ids), torch.tensor(fam), families, ctx,
-                      model.cfg.d_mlp if site is None else model.cfg.d_model)
+                      model.cfg.d_mlp if site is None else model.cfg.d_model,
+                      torch.tensor(doc_index), docs)
 
 
 def specific_family(data: NeuronData, purity: float = 0.9) -> Tensor:
@@ -90,3 +105,15 @@ def top_contexts(data: NeuronData, layer: int, index: int, k: int = 5,
         a = torch.where(data.family == family, a, torch.tensor(float("-inf")))
     top = a.topk(k).indices
     return [(float(a[i]), data.families[int(data.family[i])], data.contexts[i]) for i in top]
+
+
+def auroc(scores: Tensor, labels: Tensor) -> Tensor:
+    """Area under the ROC curve of each column of scores (n, units) for boolean labels (n,):
+    the chance that a random positive outscores a random negative, ties counting half."""
+    pos, neg = scores[labels].T.contiguous(), scores[~labels].T.contiguous()  # (units, n_pos)
+    if pos.shape[1] == 0 or neg.shape[1] == 0:
+        raise ValueError("auroc needs at least one positive and one negative")
+    neg = neg.sort(dim=1).values
+    below = torch.searchsorted(neg, pos, right=False).float()
+    at_or_below = torch.searchsorted(neg, pos, right=True).float()
+    return ((below + at_or_below) / 2).mean(1) / neg.shape[1]

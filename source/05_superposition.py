@@ -71,9 +71,9 @@ for f, name in enumerate(data.families):
         print(f"  {name:11} {act:5.2f}  ...{context!r}")
 
 # %% [markdown]
-# Its strongest contexts, one per family, are unrelated: the end of a state capital, a verb in a
-# name story, the start of a Python list, a preposition after water words, the end of a
-# concluding phrase. The activations by family:
+# Its strongest contexts, one per family, are unrelated: a state capital, the verb of a name
+# story, a variable name starting a line of Python, a preposition after water words, the verb of
+# a concluding phrase. The activations by family:
 
 # %%
 acts = data.neuron(layer, index)

@@ -222,7 +222,32 @@ plt.show()
 # Reconstruction is only a proxy. What matters is whether the model still works when the SAE's
 # reconstruction *replaces* the activation: splice it in with a hook and measure the next-token
 # loss, against the clean model and against zero-ablating the whole residual stream at that
-# point. The **loss recovered** is the fraction of the gap the SAE closes.
+# point. The **loss recovered** is the fraction of the gap the SAE closes:
+# `(zero - spliced) / (zero - clean)`.
+#
+# ### Exercise 6.5: the spliced loss
+# 🟠 Medium, 15 minutes. Write `spliced_loss(model, sae_module, site, tokens)`: the mean
+# next-token loss (cross-entropy of the logits at each position against the next token) when the
+# activation at `site`, e.g. `("resid_post", 1)`, is replaced by `sae_module(x)[0]`.
+#
+# *Hint:* `with model.hooks({site: hook}): logits = model(tokens)`, with a hook `fn(x)` that
+# returns the replacement.
+
+# %%
+def spliced_loss(model, sae_module, site, tokens):
+    # BEGIN SOLUTION
+    with torch.no_grad(), model.hooks({site: lambda x: sae_module(x)[0]}):
+        logits = model(tokens)  # (batch, pos, d_vocab)
+    logprobs = logits[:, :-1].log_softmax(-1)
+    return -logprobs.gather(-1, tokens[:, 1:, None]).mean()
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_spliced_loss(spliced_loss, model)
+
+# %% [markdown]
+# `sae.loss_recovered` measures all three losses with the package's version of your function:
 
 # %%
 eval_tokens = torch.stack([

@@ -109,3 +109,25 @@ def test_family_counts_ignore_tokens_shared_by_families():
     # token 7 appears in both families, so it counts for neither; 8 is b's, 9 is a's
     assert counts[:, 0].tolist() == [1, 1]
     assert neurons.top_contexts(data, 0, 0, k=1, family=1)[0][2] == "x"
+
+
+def test_auroc_counts_ties_as_half_and_orders_correctly():
+    labels = torch.tensor([True, True, False, False])
+    perfect = torch.tensor([[3.0], [2.0], [1.0], [0.0]])
+    assert neurons.auroc(perfect, labels).item() == 1.0
+    assert neurons.auroc(-perfect, labels).item() == 0.0
+    assert neurons.auroc(torch.zeros(4, 1), labels).item() == 0.5  # all tied: chance
+    mixed = torch.tensor([[2.0], [0.0], [1.0], [0.0]])  # pairs: 2>1, 2>0, 0<1, 0=0
+    assert neurons.auroc(mixed, labels).item() == (1 + 1 + 0 + 0.5) / 4
+
+
+def test_collected_labels_follow_documents(course_model):
+    data = neurons.collect(course_model, docs_per_family=1, seed=5)
+    labels = data.labels()
+    assert set(data.families) <= set(labels)
+    for name in ("Africa", "Asia", "Europe", "North America", "South America"):
+        if name in labels:  # continent labels only ever mark country documents' tokens
+            assert not (labels[name] & ~labels["country"]).any()
+    assert data.acts.shape == (len(data.family), course_model.cfg.n_layers
+                               * course_model.cfg.d_mlp)
+    assert len(data.contexts) == len(data.family) == len(data.doc)

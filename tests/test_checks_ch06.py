@@ -162,3 +162,29 @@ def test_splicing_a_perfect_reconstruction_recovers_everything(course_model):
     tokens = course_model.to_tokens(["The capital of Texas is Austin.", "def add(x, y):"])
     out = sae.loss_recovered(course_model, perfect, ("resid_post", 1), tokens)
     assert abs(out["recovered"] - 1) < 1e-5 and out["zero"] > out["clean"]
+
+
+def test_spliced_loss(course_model):
+    from mechinterp_course.checks import ch06
+    check = ch06.check_spliced_loss
+    check(SOLUTION["spliced_loss"], course_model)
+    fails_with(check, STUB["spliced_loss"], course_model, "not done yet")
+
+    def make(hook_returns=True, shift=True, zero=False):
+        def fn(model, s, site, tokens):
+            def hook(x):
+                if zero:
+                    return torch.zeros_like(x)
+                return s(x)[0] if hook_returns else None
+            with torch.no_grad(), model.hooks({site: hook}):
+                logits = model(tokens)
+            if shift:
+                lp = logits[:, :-1].log_softmax(-1)
+                return -lp.gather(-1, tokens[:, 1:, None]).mean()
+            return -logits.log_softmax(-1).gather(-1, tokens[..., None]).mean()
+        return fn
+    fails_with(check, make(hook_returns=False), course_model, "clean model")
+    fails_with(check, make(shift=False), course_model, "not shifted")
+    fails_with(check, make(zero=True), course_model, "zero-ablation")
+    fails_with(check, lambda m, s, site, t: make()(m, s, site, t[:, :3]), course_model,
+               "differs")

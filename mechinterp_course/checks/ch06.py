@@ -142,3 +142,37 @@ def check_train_step(fn, model=None):
                     "no opt.zero_grad() (gradients pile up across steps), or opt.step() before "
                     "loss.backward().")
     passed(ex, "three steps reproduce the reference training exactly (ReLU + L1 and TopK)")
+
+
+@torch.no_grad()
+def check_spliced_loss(fn, model):
+    """Exercise 6.5: fn(model, sae_module, site, tokens) -> next-token loss with the site's
+    activation replaced by the SAE's reconstruction."""
+    ex = "Exercise 6.5"
+    tokens = model.to_tokens(["The capital of Texas is Austin. The capital of Ghana is Accra.",
+                              "def add(x, y):\n    return x + y"])
+    for layer, k in ((1, 8), (2, None)):
+        site = ("resid_post", layer)
+        module = ref.SAE(model.cfg.d_model, 64, k=k, seed=layer)
+        with torch.no_grad():
+            module.W_dec.mul_(40.0)  # an untrained SAE, scaled so its splice visibly hurts
+        out = call(ex, fn, model, module, site, tokens)
+        out = torch.as_tensor(out, dtype=torch.float32)
+        want = torch.tensor(ref.loss_recovered(model, module, site, tokens)["spliced"])
+
+        def loss_of(logits, shift=True):
+            if shift:
+                logp = logits[:, :-1].log_softmax(-1)
+                return -logp.gather(-1, tokens[:, 1:, None]).mean()
+            return -logits.log_softmax(-1).gather(-1, tokens[..., None]).mean()
+        with model.hooks({site: ref.splice_hook(module)}):
+            spliced_logits = model(tokens)
+        compare(ex, out, want, {
+            "That is the clean model's loss: the hook must return the reconstruction (sae(x)[0]) "
+            "for the model to use it.": loss_of(model(tokens)),
+            "The loss is not shifted: logits at position t predict token t + 1, so compare "
+            "logits[:, :-1] with tokens[:, 1:].": loss_of(spliced_logits, shift=False),
+            "That is the zero-ablation loss: splice in the reconstruction, not zeros.":
+                torch.tensor(ref.loss_recovered(model, module, site, tokens)["zero"]),
+        }, what="the spliced loss", atol=1e-4)
+    passed(ex, "the loss with the reconstruction spliced in matches (ReLU and TopK SAEs)")
