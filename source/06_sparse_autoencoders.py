@@ -178,7 +178,7 @@ plt.show()
 
 # %% [markdown]
 # Both recover the features almost exactly. The dictionary has twice as many latents as there are
-# features; the spare ones end up dead or duplicating a feature, which costs nothing here.
+# features, so recovery does not need every latent; the few dead ones cost nothing here.
 #
 # ## 4. The course model's residual stream
 #
@@ -314,8 +314,8 @@ for i in latents[:, latent].topk(5).indices:
 #   TopK are two ways to keep it sparse.
 # - On synthetic activations with known features, both recover them (MMCS above 0.95).
 # - On the course model's residual stream a TopK SAE explains over 90% of the variance with at
-#   most 24 active latents, almost no dead ones, and most of the model's loss survives splicing
-#   it in.
+#   most 24 active latents and almost no dead ones, and splicing it into the model closes most
+#   of the loss gap left by removing the activation.
 # - The world's labels turn "this latent means Python" into a measurement.
 #
 # **Next:** chapter 07 moves from reading to intervening: activation patching and probes.
