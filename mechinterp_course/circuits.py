@@ -25,6 +25,7 @@ def per_token_loss(model, tokens: Tensor, fwd_hooks=None) -> Tensor:
 def induction_score(pattern: Tensor, seq_len: int) -> Tensor:
     """pattern (batch, heads, q, k) on BOS + a random sequence of seq_len + its repeat -> (heads,):
     mean attention from each token of the repeat to the token after its first occurrence."""
+    # the token at q = seq_len + 1 + i first appeared at 1 + i; its successor sits at 2 + i
     stripe = pattern.diagonal(offset=1 - seq_len, dim1=-2, dim2=-1)[..., -seq_len:]
     return stripe.mean(dim=(0, -1))
 

@@ -40,12 +40,12 @@ def repeated_tokens(model, seq_len: int = 50, batch: int = 10, seed: int = 0) ->
 def induction_scores(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -> torch.Tensor:
     """(n_layers, n_heads): mean attention from each second-half token to the token right after
     its first occurrence, on repeated random tokens."""
+    from .circuits import induction_score  # circuits builds on this module
+
     tokens = repeated_tokens(model, seq_len, batch, seed)
     _, cache = model.run_with_cache(tokens, names=["pattern"])
-    pattern = cache.stack("pattern")  # (layer, batch, head, q, k)
-    # the token at q = seq_len + 1 + i last appeared at 1 + i; its successor sits at 2 + i
-    stripe = pattern.diagonal(offset=1 - seq_len, dim1=-2, dim2=-1)[..., -seq_len:]
-    return stripe.mean(dim=(1, -1))
+    return torch.stack([induction_score(cache["pattern", layer], seq_len)
+                        for layer in range(model.cfg.n_layers)])
 
 
 @torch.no_grad()
