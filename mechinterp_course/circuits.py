@@ -64,8 +64,8 @@ def find_heads(scores: Tensor, threshold: float) -> list[tuple[int, int]]:
     return [(int(layer), int(head)) for layer, head in (scores > threshold).nonzero()]
 
 
-def zero_head(head: int):
-    """A hook on `z` that removes one head's output (zero ablation)."""
+def zero_head(head: int | list[int]):
+    """A hook on `z` that removes one head's output, or several heads' (zero ablation)."""
     def hook(z: Tensor) -> Tensor:  # z: (batch, pos, n_heads, d_head)
         z = z.clone()
         z[:, :, head] = 0.0
@@ -78,14 +78,7 @@ def ablate_heads(heads: list[tuple[int, int]]) -> dict:
     by_layer: dict[int, list[int]] = {}
     for layer, head in heads:
         by_layer.setdefault(layer, []).append(head)
-
-    def zero_all(hs):
-        def hook(z: Tensor) -> Tensor:
-            z = z.clone()
-            z[:, :, hs] = 0.0
-            return z
-        return hook
-    return {("z", layer): zero_all(hs) for layer, hs in by_layer.items()}
+    return {("z", layer): zero_head(hs) for layer, hs in by_layer.items()}
 
 
 def ov_circuit(model, layer: int, head: int) -> Tensor:

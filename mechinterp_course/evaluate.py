@@ -52,13 +52,14 @@ def induction_scores(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -
 def previous_token_scores(model, n_docs: int = 20, seed: int = 0) -> torch.Tensor:
     """(n_layers, n_heads): mean attention from each token to the one just before it, on world
     text."""
-    texts = [d.text for d in world.documents(seed, n_docs)]
+    from .circuits import previous_token_score  # circuits builds on this module
+
     scores = []
-    for text in texts:
-        tokens = model.to_tokens(text)[:, : model.cfg.n_ctx]
+    for doc in world.documents(seed, n_docs):
+        tokens = model.to_tokens(doc.text)[:, : model.cfg.n_ctx]
         _, cache = model.run_with_cache(tokens, names=["pattern"])
-        scores.append(cache.stack("pattern")[:, 0].diagonal(offset=-1, dim1=-2, dim2=-1)
-                      .mean(-1))
+        scores.append(torch.stack([previous_token_score(cache["pattern", layer])
+                                   for layer in range(model.cfg.n_layers)]))
     return torch.stack(scores).mean(0)
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .circuits import per_token_loss
+
 
 class SAE(torch.nn.Module):
     """A sparse autoencoder. k=None: ReLU latents (train with an L1 penalty); k: TopK latents."""
@@ -219,10 +221,7 @@ def loss_recovered(model, sae: SAE, name: tuple[str, int], tokens: Tensor) -> di
     """Next-token loss clean, with the SAE's reconstruction spliced in, and with the site
     zero-ablated; recovered = (zero - spliced) / (zero - clean)."""
     def loss_with(hooks):
-        with model.hooks(hooks):
-            logits = model(tokens)
-        logp = logits[:, :-1].log_softmax(-1)
-        return float(-logp.gather(-1, tokens[:, 1:, None]).mean())
+        return float(per_token_loss(model, tokens, hooks).mean())
     clean = loss_with({})
     spliced = loss_with({name: splice_hook(sae)})
     zero = loss_with({name: lambda x: torch.zeros_like(x)})
