@@ -117,3 +117,11 @@ def logit_difference(logits: Tensor, answer: int, other: int | Tensor) -> Tensor
     any unembedding bias (GPT-2, SmolLM2 and the course model have none)."""
     other = torch.as_tensor(other, device=logits.device).reshape(-1)
     return logits[..., answer] - logits[..., other].mean(-1)
+
+
+def direction_logits(model, direction: Tensor) -> Tensor:
+    """(d_vocab,): how much a residual direction raises each token's logit through the
+    unembedding alone, the final norm's weight applied and its scale ignored (a direction has
+    no scale of its own). Used to read what an SAE latent or a neuron writes."""
+    weight, _, _ = final_norm_parts(model)
+    return (_centre(model, direction) * weight) @ model.W_U

@@ -10,6 +10,7 @@ only in that family's text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,7 @@ class NeuronData:
     d_mlp: int
     doc: Tensor | None = None       # (tokens,) index into `documents`
     documents: list | None = None   # the world documents, with their attributes
+    spans: Tensor | None = None     # (tokens, 2) each token's characters in its document's text
 
     def labels(self) -> dict[str, Tensor]:
         """Boolean per-token labels: one per family, and one per continent for the tokens of
@@ -41,6 +43,27 @@ class NeuronData:
             for c in sorted({c for c in continent if c}):
                 out[c] = torch.tensor([x == c for x in continent])
         return out
+
+    def token_labels(self) -> dict[str, Tensor]:
+        """Boolean labels of single tokens, from what the world put where: the country named
+        (and one label per continent), its capital and language, state names and capitals,
+        people's names, water nouns, Python keywords, days and months, numbers, rule symbols.
+        Finer than `labels()`, which marks every token of a document."""
+        if self.documents is None or self.spans is None:
+            raise ValueError("token labels need the documents and spans that `collect` keeps")
+        continents = sorted({c for _, c, _ in world.COUNTRIES.values()})
+        names = (["country name"] + [f"country in {c}" for c in continents]
+                 + ["capital of a country", "language", "state name", "state capital",
+                    "person name", "water noun", "Python keyword", "day or month", "number",
+                    "rule symbol"])
+        out = {name: torch.zeros(len(self.family), dtype=torch.bool) for name in names}
+        for d, doc in enumerate(self.documents):
+            where = (self.doc == d).nonzero().flatten()
+            for name, pattern in _label_patterns(doc).items():
+                for start, end in (m.span() for m in re.finditer(pattern, doc.text)):
+                    hit = (self.spans[where, 0] < end) & (self.spans[where, 1] > start)
+                    out[name][where[hit]] = True
+        return {name: v for name, v in out.items() if v.any()}
 
     def neuron(self, layer: int, index: int) -> Tensor:
         return self.acts[:, layer * self.d_mlp + index]
@@ -54,11 +77,16 @@ def collect(model, docs_per_family: int = 30, seed: int = 100, max_tokens: int =
     the one activation `site`, e.g. ("resid_post", 1)) everywhere except the first `skip_first`
     positions (BOS and the first word, which many neurons mark)."""
     families = families or [f for f in world.FAMILIES if f != "repeat"]  # repeat mixes families
-    acts, ids, fam, ctx, doc_index, docs = [], [], [], [], [], []
+    acts, ids, fam, ctx, doc_index, docs, spans = [], [], [], [], [], [], []
+    bos = 1 if model.default_prepend_bos else 0
     for fi, name in enumerate(families):
         for doc in world.documents(seed + fi, docs_per_family, name):
             docs.append(doc)
             tokens = model.to_tokens(doc.text)[:, :max_tokens]
+            offsets = model.tokenizer(doc.text, return_offsets_mapping=True,
+                                      add_special_tokens=False)["offset_mapping"]
+            offsets = [(0, 0)] * bos + [tuple(o) for o in offsets]  # BOS covers no characters
+            spans += offsets[skip_first: tokens.shape[1]]
             if site is None:
                 _, cache = model.run_with_cache(tokens, names=["mlp_post"])
                 a = cache.stack("mlp_post")[:, 0, skip_first:]  # (layers, pos, d_mlp)
@@ -73,7 +101,34 @@ def collect(model, docs_per_family: int = 30, seed: int = 100, max_tokens: int =
             ctx += ["".join(strs[max(0, i - 6): i + 1]) for i in range(skip_first, len(strs))]
     return NeuronData(torch.cat(acts), torch.cat(ids), torch.tensor(fam), families, ctx,
                       model.cfg.d_mlp if site is None else model.cfg.d_model,
-                      torch.tensor(doc_index), docs)
+                      torch.tensor(doc_index), docs, torch.tensor(spans))
+
+
+PYTHON_KEYWORDS = ["def", "return", "class", "for", "in", "if", "print", "range", "sum", "self"]
+
+
+def _label_patterns(doc) -> dict[str, str]:
+    """Regular expressions for the words of one document that carry a token label, by label."""
+    def words(ws):
+        return r"\b(?:" + "|".join(re.escape(w) for w in ws) + r")\b"
+    a, f = doc.attrs, doc.family
+    if f == "country":
+        return {"country name": words([a["country"]]),
+                f"country in {a['continent']}": words([a["country"]]),
+                "capital of a country": words([a["capital"]]), "language": words([a["language"]])}
+    if f == "state":
+        return {"state name": words([a["state"]]), "state capital": words([a["capital"]])}
+    if f in ("ioi", "story"):
+        return {"person name": words(world.NAMES)}
+    if f == "water":
+        return {"water noun": words(world.WATER_WORDS)}
+    if f == "python":
+        return {"Python keyword": words(PYTHON_KEYWORDS)}
+    if f == "sequence":
+        return {"day or month": words(world.DAYS + world.MONTHS), "number": r"\b\d+\b"}
+    if f == "rule":
+        return {"rule symbol": r"(?<= )[0-9a-f]\b"}  # after "rule:", the space-separated symbols
+    return {}
 
 
 def specific_family(data: NeuronData, purity: float = 0.9) -> Tensor:

@@ -227,3 +227,40 @@ def loss_recovered(model, sae: SAE, name: tuple[str, int], tokens: Tensor) -> di
     zero = loss_with({name: lambda x: torch.zeros_like(x)})
     return {"clean": clean, "spliced": spliced, "zero": zero,
             "recovered": (zero - spliced) / (zero - clean)}
+
+
+@dataclass
+class LatentSummary:
+    """What a latent's dashboard shows: where it fires and what it writes."""
+
+    latent: int
+    activations: Tensor                    # (tokens,) over a labelled sample
+    top_contexts: list[tuple[float, str]]  # (activation, context), strongest first
+    promoted: list[tuple[str, float]]      # tokens its decoder direction raises most
+    suppressed: list[tuple[str, float]]    # ... and lowers most
+    best_labels: list[tuple[str, float]]   # world labels it detects best, by AUROC
+    fires: float                           # share of tokens where it is active
+
+
+@torch.no_grad()
+def summarise_latent(model, sae: SAE, data, latents: Tensor, latent: int, k: int = 8,
+                     labels: dict[str, Tensor] | None = None) -> LatentSummary:
+    """A latent's dashboard numbers. data: a `neurons.NeuronData` collected at the SAE's site;
+    latents: sae.encode(data.acts); labels: data.token_labels() (computed when not given)."""
+    from .lens import direction_logits
+    from .neurons import auroc
+
+    if not 0 <= latent < latents.shape[1]:
+        raise IndexError(f"latent {latent} out of range: the SAE has {latents.shape[1]} latents")
+    a = latents[:, latent]
+    top = a.topk(k).indices
+    logits = direction_logits(model, sae.W_dec[latent])
+    up, down = logits.topk(k), (-logits).topk(k)
+    labels = data.token_labels() if labels is None else labels
+    scores = {name: float(auroc(a[:, None], v)[0]) for name, v in labels.items()}
+    best = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
+    return LatentSummary(
+        latent, a, [(float(a[i]), data.contexts[i]) for i in top if a[i] > 0],
+        [(model.to_string(int(t)), float(v)) for t, v in zip(up.indices, up.values)],
+        [(model.to_string(int(t)), -float(v)) for t, v in zip(down.indices, down.values)],
+        best, float((a > 0).float().mean()))

@@ -97,3 +97,32 @@ def plot_logit_lens(lens_logits: torch.Tensor, str_tokens: list[str], to_str, ro
     ax.set(xlabel="input token (the guess is for the token after it)", title=title)
     fig.tight_layout()
     return fig
+
+
+def plot_latent(summary, title: str | None = None):
+    """An SAE latent's dashboard in one figure: its strongest contexts, the histogram of its
+    non-zero activations, and the tokens its decoder direction promotes and suppresses.
+    summary: a `sae.LatentSummary`."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_ctx, ax_hist, ax_tok) = plt.subplots(
+        1, 3, figsize=(13, 3.2), gridspec_kw={"width_ratios": [1.6, 1, 1]})
+    ax_ctx.axis("off")
+    lines = [f"{act:5.2f}  ...{ctx!r}" for act, ctx in summary.top_contexts] or ["(never fires)"]
+    ax_ctx.text(0, 1, "top contexts (the last token is where it fires)\n\n" + "\n".join(lines),
+                va="top", family="monospace", fontsize=8, transform=ax_ctx.transAxes)
+    active = summary.activations[summary.activations > 0].float().cpu()
+    ax_hist.hist(active, bins=30)
+    ax_hist.set(xlabel="activation (where non-zero)", ylabel="tokens",
+                title=f"fires on {summary.fires:.1%} of tokens")
+    tokens = summary.promoted[:6] + summary.suppressed[:6][::-1]
+    ax_tok.barh(range(len(tokens)), [v for _, v in tokens],
+                color=["tab:green"] * 6 + ["tab:red"] * (len(tokens) - 6))
+    ax_tok.set_yticks(range(len(tokens)), [repr(t)[1:-1] for t, _ in tokens], fontsize=8)
+    ax_tok.invert_yaxis()
+    ax_tok.set(xlabel="direct logit effect", title="tokens it promotes / suppresses")
+    labels = ", ".join(f"{name} {score:.2f}" for name, score in summary.best_labels)
+    fig.suptitle(title or f"latent {summary.latent}   best world labels (AUROC): {labels}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig

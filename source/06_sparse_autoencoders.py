@@ -25,9 +25,11 @@
 # **Time:** about 75 minutes. **Prerequisites:** chapters 03 and 05.
 
 # %%
+import collections
+
 import matplotlib.pyplot as plt
 
-from mechinterp_course import neurons, sae, world
+from mechinterp_course import neurons, sae, viz, widgets, world
 from mechinterp_course.checks import ch06
 
 model = mc.load_model("course", device=device)
@@ -283,29 +285,200 @@ assert r_l0 < 40 and fve > r_fve and l0 < r_l0  # TopK: more variance from fewer
 # which latents fire. That, and not having to tune a penalty, is why recent SAEs use it.
 
 # %% [markdown]
-# ## 5. What does a latent mean?
+# ## 5. What does a latent mean? Ground truth per token
 #
-# The world labels every document with its family, so a latent can be tested against those
-# labels: run the SAE over labelled text and find, for each latent, the share of its strongest
-# activations that fall in each family. A latent whose top activations all come from Python
-# documents is a candidate "Python code" latent (chapter 08 tests such a claim with a control).
+# The world knows what every token is: the country named in a sentence (and its continent), a
+# capital, a language, a state, a person's name, a water noun, a Python keyword, a day or month,
+# a number, a symbol of the rule sequences (`NeuronData.token_labels`). So "this latent means
+# water" is a claim we can score: treat a unit's activation as a detector for a label and compute
+# its **AUROC**, the chance that a random token with the label outscores a random token without
+# it (1 is a perfect detector, 0.5 chance). For each label take the best single latent, and
+# compare with the best single MLP neuron (all 2,048 of them) on the same tokens: if superposition
+# hides features from neurons, the SAE's latents should be the better detectors.
 
 # %%
-labelled = neurons.collect(model, docs_per_family=20, seed=300, site=site, skip_first=1)
+labelled = neurons.collect(model, docs_per_family=40, seed=300, site=site, skip_first=1)
+neuron_data = neurons.collect(model, docs_per_family=40, seed=300, skip_first=1)
+assert torch.equal(labelled.token_ids, neuron_data.token_ids)  # the same tokens
+labels = labelled.token_labels()
 with torch.no_grad():
     latents = topk.encode(labelled.acts)  # (tokens, 1024)
+    pre_topk = (labelled.acts - topk.b_dec) @ topk.W_enc + topk.b_enc  # before TopK's cut
+
+rows = []
+for name, is_label in labels.items():
+    latent_auc = neurons.auroc(latents, is_label)
+    best = int(latent_auc.argmax())
+    fires = latents[:, best] > 0
+    rows.append(dict(
+        label=name, tokens=int(is_label.sum()), latent=best, latent_auc=float(latent_auc[best]),
+        encoder_auc=float(neurons.auroc(pre_topk, is_label).max()),
+        neuron_auc=float(neurons.auroc(neuron_data.acts, is_label).max()),
+        precision=float((fires & is_label).sum() / fires.sum()),
+        recall=float((fires & is_label).sum() / is_label.sum())))
+
+print(f"{'label':25} {'tokens':>6} {'latent':>6} {'AUROC':>6} {'prec':>5} {'recall':>6} "
+      f"{'encoder':>7} {'neuron':>6}")
+for r in rows:
+    print(f"{r['label']:25} {r['tokens']:6} {r['latent']:6} {r['latent_auc']:6.3f} "
+          f"{r['precision']:5.2f} {r['recall']:6.2f} {r['encoder_auc']:7.3f} "
+          f"{r['neuron_auc']:6.3f}")
+
+fig, ax = plt.subplots(figsize=(10, 3.2))
+x = torch.arange(len(rows)).float()
+for i, (key, text) in enumerate([("latent_auc", "best SAE latent"),
+                                 ("encoder_auc", "best encoder score, before TopK"),
+                                 ("neuron_auc", "best MLP neuron")]):
+    ax.bar(x + (i - 1) * 0.27, [r[key] for r in rows], width=0.27, label=text)
+ax.axhline(0.95, color="grey", lw=0.8, ls="--")
+ax.set_xticks(x, [r["label"] for r in rows], rotation=40, ha="right", fontsize=8)
+ax.set(ylim=(0.6, 1.08), ylabel="AUROC", title="Best single detector of each world label")
+ax.legend(fontsize=8, loc="upper left", ncol=3)
+plt.show()
+
+# %% [markdown]
+# Read the table before believing the story in the paragraph above.
+
+# %%
+latent_auc = torch.tensor([r["latent_auc"] for r in rows])
+encoder_auc = torch.tensor([r["encoder_auc"] for r in rows])
+neuron_auc = torch.tensor([r["neuron_auc"] for r in rows])
+precision = torch.tensor([r["precision"] for r in rows])
+n = len(rows)
+print(f"labels with a latent at AUROC >= 0.95: {int((latent_auc >= 0.95).sum())}/{n}; "
+      f"with an encoder score >= 0.95: {int((encoder_auc >= 0.95).sum())}/{n}; "
+      f"best neuron ahead of best latent: {int((neuron_auc > latent_auc).sum())}/{n}; "
+      f"median precision of the best latent: {precision.median():.2f}")
+assert latent_auc.min() > 0.75                       # every label is detected well above chance
+assert (encoder_auc >= latent_auc).all()             # TopK's cut loses some of it
+assert (encoder_auc >= 0.95).sum() > n / 2           # most labels: before the cut, >= 0.95
+assert (neuron_auc > latent_auc).sum() > n / 2       # the best neuron beats the best latent
+assert precision.median() < 0.5                      # the best latents fire on much else too
+
+# %% [markdown]
+# Three findings, all measured:
+#
+# - Every label has a latent that detects it far above chance, but for most labels no single
+#   latent is a near-perfect detector: the best latent fires on most of the label's tokens and
+#   on many other tokens besides (low precision). Broad labels like "person name" or "Python
+#   keyword" are split across several latents, each covering some of the names or keywords
+#   (feature splitting), and the label-shaped latent we hoped for does not exist.
+# - The latent's *encoder direction*, read before TopK's cut, detects most labels at AUROC
+#   0.95 or better: the information is in the direction; TopK's competition silences it on
+#   some of the label's tokens.
+# - The best single MLP neuron beats the best latent on most labels. In this small model, at
+#   the level of single tokens, some neurons are good detectors, even though chapter 05 showed
+#   that many neurons also respond to several unrelated families.
+#
+# So on this model and site, "SAE latents are the monosemantic units that neurons are not" is
+# *not* borne out for these labels. It is the kind of claim that the world's ground truth lets us
+# test rather than illustrate; larger studies report similar results, for example that SAE
+# latents rarely beat simple baselines as probes (Kantamneni et al. 2025).
+#
+# Where a latent *does* look clean is in its strongest activations. The Python latent below has
+# almost all of its top 50 activations in Python documents:
+
+# %%
 python = labelled.families.index("python")
 top = latents.topk(50, dim=0).indices  # (50, latents)
 python_share = (labelled.family[top] == python).float().mean(0)
-alive = latents.max(0).values > 0
-python_share[~alive] = 0
-latent = int(python_share.argmax())
-print(f"latent {latent}: {python_share[latent]:.0%} of its top 50 activations are in Python; "
-      f"{int((python_share >= 0.9).sum())} latents are at least 90% Python")
-assert python_share[latent] >= 0.9
-for i in latents[:, latent].topk(5).indices:
-    print(f"  {latents[i, latent]:.2f}  {labelled.families[int(labelled.family[i])]:8} "
-          f"...{labelled.contexts[i]!r}")
+python_share[latents.max(0).values == 0] = 0  # latents that never fire here
+python_latent = int(python_share.argmax())
+print(f"latent {python_latent}: {python_share[python_latent]:.0%} of its top 50 activations are "
+      f"in Python; {int((python_share >= 0.9).sum())} latents are at least 90% Python")
+assert python_share[python_latent] >= 0.9
+
+# %% [markdown]
+# ## 6. Feature dashboards
+#
+# A dashboard shows, for one latent, what it fires on (its strongest contexts and the histogram
+# of its activations) and what it writes (the tokens its decoder direction raises and lowers
+# through the unembedding, `lens.direction_logits`). Take the latent that detects water nouns
+# best:
+
+# %%
+water_latent = next(r["latent"] for r in rows if r["label"] == "water noun")
+summary = sae.summarise_latent(model, topk, labelled, latents, water_latent, labels=labels)
+viz.plot_latent(summary)
+plt.show()
+top20 = latents[:, water_latent].topk(20).indices
+top_families = [labelled.families[int(f)] for f in labelled.family[top20]]
+promoted = [t for t, _ in summary.promoted]
+print(f"families of its top 20 activations: {dict(collections.Counter(top_families))}")
+print(f"tokens it promotes most: {promoted}")
+assert set(top_families) == {"water", "sequence"}
+assert " became" in promoted and any(t.strip() in world.DAYS for t in promoted)
+
+# %% [markdown]
+# Its strongest contexts come from two families. In water text it fires on the second noun of
+# the world's template "After the {water noun}, the {water noun} became {adjective}."; in
+# sequence text, on a day in a list of days. And what it writes is what comes next in both:
+# " became", and the next day. It is not a noun detector: it is closer to "here comes the
+# template's next word", shared by two unrelated families, which the AUROC table could not tell
+# you and the dashboard can.
+#
+# To browse every latent, use the widget (type a number, or jump to the best latent for a label).
+# It draws the same dashboard; the figure above is its static view.
+
+# %%
+browser = widgets.latent_browser(model, topk, labelled, latents, start=water_latent,
+                                 labels=labels)
+browser
+
+# %% [markdown]
+# ## 7. Steering with a latent
+#
+# If the latent writes " became", adding its decoder direction to the residual stream should make
+# the model say " became" where it otherwise would not. Add `scale` times the latent's largest
+# activation times its decoder row to `resid_post 1` at the last position, with the model's
+# `hooks`, and watch the next-token probability of " became" after prompts that have nothing to
+# do with water:
+
+# %%
+became = model.to_single_token(" became")
+direction = topk.W_dec[water_latent].detach() * latents[:, water_latent].max()
+prompts = ["The capital of France is", "When Mary and John went to the",
+           "def add(x, y):\n    return", "People in Japan speak"]
+prompt_tokens = [model.to_tokens(p) for p in prompts]
+scales = [0, 4, 8, 12, 16]
+
+
+def steer(scale):
+    """A hook adding the scaled direction at the last position (in generation: each new token)."""
+    def hook(x):
+        x = x.clone()
+        x[:, -1] += scale * direction
+        return x
+    return hook
+
+
+def p_became(scale):
+    with torch.no_grad(), model.hooks({site: steer(scale)}):
+        return [float(model(t)[0, -1].softmax(-1)[became]) for t in prompt_tokens]
+
+
+steered = torch.tensor([p_became(s) for s in scales])  # (scales, prompts)
+fig, ax = plt.subplots(figsize=(6, 2.8))
+for j, p in enumerate(prompts):
+    ax.plot(scales, steered[:, j], marker="o", label=repr(p))
+ax.set(xlabel="steering scale (x the latent's largest activation)",
+       ylabel="P(next token = ' became')", title=f"Steering with latent {water_latent}")
+ax.legend(fontsize=7)
+plt.show()
+print(steered.T.round(decimals=3))
+assert steered[0].max() < 0.01 and steered[-1].min() > 0.4
+
+# %%
+for scale in [0, 12]:
+    with model.hooks({site: steer(scale)}):
+        print(f"scale {scale}:", repr(model.generate("When Mary and John went to the",
+                                                     max_new_tokens=12)))
+
+# %% [markdown]
+# Steering works, crudely: a strong enough push makes " became" the likely next word after any
+# prompt, and generation drifts. Steering is a causal test of what a direction *writes*; the
+# dashboard's contexts only say what it *reads*, by correlation. Chapter 07 makes that difference
+# the subject.
 
 # %% [markdown]
 # ## Summary
@@ -316,11 +489,18 @@ for i in latents[:, latent].topk(5).indices:
 # - On the course model's residual stream a TopK SAE explains over 90% of the variance with at
 #   most 24 active latents and almost no dead ones, and splicing it into the model closes most
 #   of the loss gap left by removing the activation.
-# - The world's labels turn "this latent means Python" into a measurement.
+# - The world's labels turn "this latent means X" into a measurement, and here the measurement
+#   disagrees with the textbook story: single latents are not better label detectors than single
+#   neurons, and a latent's meaning (dashboards: what it fires on, what it writes) can differ from
+#   the label it correlates with.
+# - Adding a latent's decoder direction to the residual stream steers the model towards what
+#   that direction writes.
 #
 # **Next:** chapter 07 moves from reading to intervening: activation patching and probes.
 #
 # **Further reading:** Sharkey et al. (2022), *Taking features out of superposition with sparse
 # autoencoders* (synthetic ground truth, MMCS); Bricken et al. (2023), *Towards Monosemanticity*;
 # Cunningham et al. (2023), *Sparse Autoencoders Find Highly Interpretable Features in Language
-# Models*; Gao et al. (2024), *Scaling and evaluating sparse autoencoders* (TopK).
+# Models*; Gao et al. (2024), *Scaling and evaluating sparse autoencoders* (TopK); Kantamneni et
+# al. (2025), *Are Sparse Autoencoders Useful? A Case Study in Sparse Probing*; Templeton et al.
+# (2024), *Scaling Monosemanticity* (dashboards, steering).
