@@ -9,6 +9,7 @@ MECHINTERP_BROWSER_TEST=required (as `.ci/run` sets), where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -143,22 +144,29 @@ def errors_on(page) -> list[str]:
     return [t for t in texts if "Traceback" in t]
 
 
-def test_a_failing_cell_is_seen(lab, browser):
-    base, token = lab
-    page = browser.new_page()
+@contextlib.contextmanager
+def opened_page(browser, screenshot: str | None = None):
+    """A browser tab, closed afterwards, with a screenshot of it saved even when the test fails."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        with pytest.raises(AssertionError, match="ZeroDivisionError"):
-            run_all_cells(page, base, token, "broken.ipynb", timeout_s=60)
-        assert any("ZeroDivisionError" in e for e in errors_on(page))
+        yield page
     finally:
+        if screenshot:
+            page.screenshot(path=str(ARTIFACTS / screenshot))
         page.close()
 
 
+def test_a_failing_cell_is_seen(lab, browser):
+    with opened_page(browser) as page:
+        with pytest.raises(AssertionError, match="ZeroDivisionError"):
+            run_all_cells(page, *lab, "broken.ipynb", timeout_s=60)
+        assert any("ZeroDivisionError" in e for e in errors_on(page))
+
+
 def test_attention_notebook_runs_in_the_browser_with_circuitsvis(lab, browser):
-    base, token = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        run_all_cells(page, base, token, "01_attention.ipynb", timeout_s=150)
+    with opened_page(browser, "01_attention.png") as page:
+        run_all_cells(page, *lab, "01_attention.ipynb", timeout_s=150)
         assert errors_on(page) == []
         view = page.locator(f"{NOTEBOOK} [id^='circuits-vis']").first
         view.scroll_into_view_if_needed()
@@ -174,17 +182,11 @@ def test_attention_notebook_runs_in_the_browser_with_circuitsvis(lab, browser):
         page.wait_for_timeout(500)
         assert view.inner_html() != html_before, "circuitsvis did not respond to the pointer"
         view.screenshot(path=str(ARTIFACTS / "01_circuitsvis.png"))
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "01_attention.png"))
-        page.close()
 
 
 def test_sae_notebook_runs_in_the_browser_and_its_widget_responds(lab, browser):
-    base, token = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        run_all_cells(page, base, token, "06_sparse_autoencoders.ipynb", timeout_s=240)
+    with opened_page(browser, "06_sparse_autoencoders.png") as page:
+        run_all_cells(page, *lab, "06_sparse_autoencoders.ipynb", timeout_s=240)
         assert errors_on(page) == []
         widget = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-vbox").first
         widget.scroll_into_view_if_needed()
@@ -198,9 +200,4 @@ def test_sae_notebook_runs_in_the_browser_and_its_widget_responds(lab, browser):
             "([el, before]) => el.getAttribute('src') !== before",
             arg=[image.element_handle(), src_before], timeout=30_000)
         assert "latent" in widget.inner_text()
-        ARTIFACTS.mkdir(exist_ok=True)
         widget.screenshot(path=str(ARTIFACTS / "06_latent_browser.png"))
-    finally:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "06_sparse_autoencoders.png"))
-        page.close()
