@@ -28,3 +28,14 @@ def test_wrong_shape_is_a_clear_error():
 def test_static_grid_has_a_panel_per_head():
     fig = viz.plot_attention(torch.rand(5, 4, 4), ["a", "b", "c", "d"], cols=4)
     assert sum(ax.has_data() for ax in fig.axes) == 5
+
+
+def test_each_chapter_inlines_circuitsvis_at_most_once():
+    """Each inlined view carries circuitsvis's whole script (~1.3 MB): one view a chapter keeps a
+    saved notebook small; more views belong in the static grids or the attention explorer."""
+    from pathlib import Path
+
+    sources = sorted((Path(__file__).resolve().parent.parent / "source").glob("*.py"))
+    assert sources
+    for src in sources:
+        assert src.read_text().count("viz.attention_heads(") <= 1, src.name
