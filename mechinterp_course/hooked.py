@@ -547,16 +547,20 @@ class HookedModel(torch.nn.Module):
 
 
 def _two_arg(fn):
-    """Accept hook functions written as fn(x) as well as TransformerLens's fn(x, hook)."""
+    """Accept hook functions written as fn(x) as well as TransformerLens's fn(x, hook). A
+    function with one required argument is fn(x), even with defaults after it (the usual way to
+    bind a loop variable, ``lambda x, v=v: v``), unless its second argument is named ``hook``."""
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        has_var = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values())
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return fn
-    if len(params) == 1 and not has_var:
-        return lambda x, hook: fn(x)
-    return fn
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if any(p.kind == p.VAR_POSITIONAL for p in params) or len(required) > 1:
+        return fn
+    if len(positional) > 1 and positional[1].name == "hook":
+        return fn
+    return lambda x, hook: fn(x)
 
 
 def _layer_of(name: str) -> int | None:

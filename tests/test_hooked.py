@@ -182,6 +182,29 @@ def test_hooks_are_removed_even_after_errors(gpt2_model):
         torch.testing.assert_close(m(toks), clean)
 
 
+def test_hook_signatures(gpt2_model):
+    """fn(x), TransformerLens's fn(x, hook), and fn(x) with defaults binding a loop variable
+    (lambda x, v=v: ...) each get what they expect."""
+    m, toks = gpt2_model, tokens_of(gpt2_model)
+    seen = {}
+    with torch.no_grad():
+        clean = m(toks)
+        zero = torch.zeros_like(m.run_with_cache(toks, names=[("mlp_out", 0)])[1]["mlp_out", 0])
+        forms = {
+            "one argument": lambda x: zero,
+            "with a bound default": lambda x, value=zero: value,
+            "with hook": lambda x, hook: seen.setdefault("name", hook.name) and zero,
+            "with hook defaulted": lambda x, hook=None: seen.setdefault("layer", hook.layer)
+            is not None and zero,
+        }
+        results = {k: m.run_with_hooks(toks, {("mlp_out", 0): fn}) for k, fn in forms.items()}
+    assert seen == {"name": "blocks.0.hook_mlp_out", "layer": 0}
+    first = results.pop("one argument")
+    assert not torch.allclose(first, clean)
+    for out in results.values():
+        torch.testing.assert_close(out, first)
+
+
 def test_hook_returning_wrong_shape_is_a_clear_error(gpt2_model):
     with pytest.raises(ValueError, match="must return None or a tensor of shape"):
         with gpt2_model.hooks({("mlp_out", 0): lambda x: x[:, :1]}):
