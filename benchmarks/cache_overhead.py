@@ -2,8 +2,9 @@
 
 Contenders, on one model and one batch (8 x 128 tokens by default): the plain transformers
 forward; our `run_with_cache` with every name and with resid_post only; plain PyTorch forward hooks
-storing every norm, attention and MLP output; TransformerLens's `run_with_cache` and nnsight's tracing when they
-are installed (`pip install -e .[bench]`; nnsight separately). Run: `python benchmarks/cache_overhead.py`.
+storing every norm, attention and MLP output; TransformerLens's `run_with_cache` and nnsight's
+tracing when they are installed (`pip install -e .[bench]`). Then the memory one full cache holds.
+Run: `python benchmarks/cache_overhead.py`.
 """
 
 from __future__ import annotations
@@ -80,10 +81,41 @@ def nnsight_runner(model):
     blocks = lm.transformer.h
 
     def run(tokens):
+        saved = []  # filled inside the trace: nnsight cannot rebind a function's locals
         with lm.trace(tokens):
-            saved = [b.output.save() for b in blocks]
+            for block in blocks:
+                saved.append(block.output.save())
         return saved
     return run
+
+
+def cache_mebibytes(cache) -> float:
+    """What one cache holds: the bytes of every tensor in it."""
+    values = cache.values() if hasattr(cache, "values") else cache
+    return sum(v.numel() * v.element_size() for v in values if torch.is_tensor(v)) / 2**20
+
+
+def memory_table(model, batch: int, seq: int) -> str:
+    """The memory a full cache keeps alive, against the model's own weights: ours with every name
+    and with resid_post only, and TransformerLens's with every name."""
+    tokens = torch.randint(1, model.cfg.d_vocab, (batch, seq))
+    rows = {"mechinterp_course, every name": lambda: model.run_with_cache(tokens)[1],
+            "mechinterp_course, resid_post": lambda: model.run_with_cache(
+                tokens, names=["resid_post"])[1]}
+    tl = transformer_lens_runner(model)
+    if tl is not None:
+        rows["TransformerLens, every name"] = lambda: tl(tokens)[1]
+    weights = sum(p.numel() * p.element_size() for p in model.hf.parameters()) / 2**20
+    lines = [f"### Memory held by one cache on {model.cfg.model_name}, batch {batch} x {seq} "
+             "tokens", "", "| cache | MiB | activations cached | ratio to the weights |",
+             "| --- | --- | --- | --- |"]
+    with torch.inference_mode():
+        for name, make in rows.items():
+            cache = make()
+            mib = cache_mebibytes(cache)
+            lines.append(f"| {name} | {mib:.1f} | {len(cache)} | {mib / weights:.2f} |")
+    lines.append(f"| (the model's weights) | {weights:.1f} | | 1.00 |")
+    return "\n".join(lines) + "\n"
 
 
 def measure(model, batch: int, seq: int, reps: int) -> list[dict]:
@@ -119,6 +151,7 @@ def main(argv=None) -> str:
         rows = measure(model, batch, seq, reps)
         out.append(table(rows, f"Activation caching on {model.cfg.model_name}, batch {batch} x "
                                f"{seq} tokens, CPU, median of {reps}"))
+        out.append(memory_table(model, batch, seq))
     text = "\n".join(out)
     print(text)
     return text

@@ -23,3 +23,15 @@ def test_sae_training_smoke():
     import sae_training
     text = sae_training.main(["--small"])
     assert "mechinterp_course sae.train (TopK)" in text and "held-out FVE" in text
+
+
+def test_cache_memory_table_counts_every_cached_byte():
+    import cache_overhead
+
+    import mechinterp_course as mc
+    model = mc.load_model("course", device="cpu")
+    text = cache_overhead.memory_table(model, batch=1, seq=8)
+    _, cache = model.run_with_cache(model.to_tokens("The capital of Texas is"))
+    want = sum(v.numel() * v.element_size() for v in cache.values()) / 2**20
+    assert abs(cache_overhead.cache_mebibytes(cache) - want) < 1e-9
+    assert "every name" in text and "resid_post" in text and "the model's weights" in text
