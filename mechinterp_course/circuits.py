@@ -30,6 +30,13 @@ def induction_score(pattern: Tensor, seq_len: int) -> Tensor:
     return stripe.mean(dim=(0, -1))
 
 
+def duplicate_token_score(pattern: Tensor, seq_len: int) -> Tensor:
+    """pattern (batch, heads, q, k) on BOS + a random sequence of seq_len + its repeat -> (heads,):
+    mean attention from each token of the repeat to the same token's earlier occurrence."""
+    stripe = pattern.diagonal(offset=-seq_len, dim1=-2, dim2=-1)[..., -seq_len:]
+    return stripe.mean(dim=(0, -1))
+
+
 def previous_token_score(pattern: Tensor) -> Tensor:
     """(batch, heads, q, k) -> (heads,): mean attention to the token just before."""
     return pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(0, -1))

@@ -327,6 +327,45 @@ print(f"L{layer}H{head} induction score: {ind[layer, head]:.2f}")
 assert ind.max() > 0.8 and layer >= 1  # it needs an earlier layer's output: never layer 0
 
 # %% [markdown]
+# ## 9. One head, one job: SmolLM2
+#
+# A larger model has room for specialists. On random tokens repeated twice, score every one of
+# SmolLM2's 270 heads for four jobs: attending to the **previous** token, to the **first** token
+# (a resting place when a head has nothing to do), to an earlier occurrence of the **same** token,
+# and **induction**. The best head for each:
+
+# %%
+from mechinterp_course import circuits
+
+smol_repeated = evaluate.repeated_tokens(smol, seq_len=30, batch=4, seed=0)
+_, c_smol = smol.run_with_cache(smol_repeated, names=["pattern"])
+smol_pats = [c_smol["pattern", layer] for layer in range(smol.cfg.n_layers)]
+jobs = {
+    "previous token": torch.stack([circuits.previous_token_score(p) for p in smol_pats]),
+    "first token": torch.stack([circuits.first_token_score(p) for p in smol_pats]),
+    "same token": torch.stack([circuits.duplicate_token_score(p, 30) for p in smol_pats]),
+    "induction": torch.stack([circuits.induction_score(p, 30) for p in smol_pats]),
+}
+best = {job: divmod(int(s.argmax()), smol.cfg.n_heads) for job, s in jobs.items()}
+for job, (layer, head) in best.items():
+    print(f"{job:>15}: L{layer}H{head} scores {jobs[job][layer, head]:.2f}")
+best_patterns = [c_smol["pattern", layer][0, head] for layer, head in best.values()]
+viz.plot_attention(torch.stack(best_patterns), smol.to_str_tokens(smol_repeated[0]),
+                   [f"{job}: L{layer}H{head}" for job, (layer, head) in best.items()], cols=4,
+                   size=3.2)
+plt.show()
+
+# %%
+assert jobs["previous token"].max() > 0.8 and jobs["first token"].max() > 0.9
+assert jobs["same token"].max() > 0.6 and jobs["induction"].max() > 0.8
+assert len(set(best.values())) == 4  # four different heads
+
+# %% [markdown]
+# Four jobs, four different heads, each doing its job most of the time: a previous-token head
+# (the diagonal just below the main one), a first-token head (the first column), a same-token
+# head and an induction head (two stripes in the second half, one position apart). Where the
+# course model shares a job among heads, SmolLM2 gives it to one.
+#
 # ## Summary
 #
 # - A head projects the normalised stream to queries, keys and values, scores every query against
@@ -335,7 +374,8 @@ assert ind.max() > 0.8 and layer >= 1  # it needs an earlier layer's output: nev
 # - Grouped-query attention shares each key/value head among several query heads; RoPE rotates
 #   queries and keys so that scores depend on relative position.
 # - Heads specialise, but not always one job to one head: in the course model, layer 1's heads
-#   share a recency kernel, and a later head does induction.
+#   share a recency kernel, and a later head does induction; SmolLM2 has a head for each of
+#   previous token, first token, same token and induction.
 #
 # **Next:** chapter 02 makes generation fast by caching keys and values.
 #

@@ -92,6 +92,14 @@ def test_scores_on_constructed_patterns():
         ind[0, 0, seq_len + 1 + i] = 0
         ind[0, 0, seq_len + 1 + i, 2 + i] = 1
     assert circuits.induction_score(ind, seq_len).item() == 1.0
+    assert circuits.duplicate_token_score(ind, seq_len).item() == 0.0
+    dup = torch.zeros(1, 1, n, n)
+    dup[0, 0, :, 0] = 1
+    for i in range(seq_len):  # query seq_len + 1 + i attends to its earlier copy at 1 + i
+        dup[0, 0, seq_len + 1 + i] = 0
+        dup[0, 0, seq_len + 1 + i, 1 + i] = 1
+    assert circuits.duplicate_token_score(dup, seq_len).item() == 1.0
+    assert circuits.induction_score(dup, seq_len).item() == 0.0
     assert circuits.current_token_score(torch.eye(n)[None, None]).item() == 1.0
 
 
