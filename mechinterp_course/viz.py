@@ -126,3 +126,28 @@ def plot_latent(summary, title: str | None = None):
                  fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def heatmap(ax, grid: torch.Tensor, xlabels=None, ylabels=None, title: str = "",
+            cmap: str = "RdBu", vmin: float | None = None, vmax: float | None = None,
+            fmt: str = "{:.2f}"):
+    """A grid of numbers (rows, cols) drawn on `ax` with each value written in its cell. A
+    diverging colour map ("RdBu") is centred on zero unless vmin and vmax are given."""
+    grid = grid.detach().float().cpu()
+    if vmax is None:
+        vmax = float(grid.abs().max()) or 1.0
+    if vmin is None:
+        vmin = -vmax if cmap == "RdBu" else 0.0
+    ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    mid, span = (vmin + vmax) / 2, (vmax - vmin) / 2
+    for r in range(grid.shape[0]):
+        for c in range(grid.shape[1]):
+            v = float(grid[r, c])
+            strong = abs(v - mid) > 0.6 * span if cmap == "RdBu" else v > vmin + 1.2 * span
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
+                    color="white" if strong else "black")
+    rows, cols = grid.shape
+    ax.set_xticks(range(cols), xlabels if xlabels is not None else range(cols), fontsize=8)
+    ax.set_yticks(range(rows), ylabels if ylabels is not None else range(rows), fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return ax

@@ -59,13 +59,18 @@ def fails_with(check, fn, model, pattern):
 def exercise_functions(folder: str, name: str) -> dict:
     """The functions a notebook's exercise cells define: the solutions (folder "solutions") or
     the learner stubs (folder "chapters"), straight from the built notebook."""
+    import importlib
+    import pkgutil
+
     import torch
 
     import mechinterp_course as mc
 
     tag = "solution" if folder == "solutions" else "exercise"
     nb = nbformat.read(ROOT / folder / name, as_version=4)
-    namespace = {"torch": torch, "mc": mc}
+    namespace = {"torch": torch, "mc": mc}  # and the package's modules, as notebooks import them
+    namespace |= {m.name: importlib.import_module(f"mechinterp_course.{m.name}")
+                  for m in pkgutil.iter_modules(mc.__path__) if not m.ispkg}
     for cell in nb.cells:
         if tag in cell.metadata.get("tags", []):
             exec(compile(cell.source, f"{name}:{tag}", "exec"), namespace)

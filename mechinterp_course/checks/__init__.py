@@ -68,5 +68,15 @@ def compare(exercise: str, out: Tensor, want: Tensor, mistakes: dict[str, Tensor
                          "case and compare by hand.")
 
 
+def run_with_edit(model, tokens: Tensor, name, edit) -> Tensor:
+    """Logits with activation `name` cloned and changed in place by edit(x): how a check
+    computes what a plausible wrong answer would have given."""
+    def hook(x: Tensor) -> Tensor:
+        x = x.clone()
+        edit(x)
+        return x
+    return model.run_with_hooks(tokens, {name: hook})
+
+
 def passed(exercise: str, detail: str):
     print(f"\N{CHECK MARK} {exercise} passed: {detail}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import circuits, evaluate
-from . import ExerciseFailed, call, compare, expect_tensor, passed
+from . import ExerciseFailed, call, compare, expect_tensor, passed, run_with_edit
 from .ch00 import second_model
 
 
@@ -92,11 +92,7 @@ def check_zero_head(fn, model):
                                      "clean one: return the edited z (or edit it in place).")
 
             def wrong(edit):
-                def h(z):
-                    z = z.clone()
-                    edit(z)
-                    return z
-                return m.run_with_hooks(tokens, {("z", layer): h})
+                return run_with_edit(m, tokens, ("z", layer), edit)
             compare(ex, out, want, {
                 "You zeroed a position, not a head: z is (batch, pos, n_heads, d_head), so the "
                 "head is the third index, z[:, :, head].":

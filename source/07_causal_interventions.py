@@ -1,0 +1,626 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 07 Causal interventions and probing
+#
+# Chapters 03-06 read the model: where attention goes, what the residual stream says through
+# the unembedding, which neurons and latents fire. Reading shows **correlation**. A head can
+# stare at the subject of a sentence and contribute nothing; a probe can decode a fact from a
+# layer that nothing downstream ever reads. To learn what the model *uses*, change something
+# inside it and watch the output: an **intervention**. In this chapter you patch activations
+# between a clean and a corrupted prompt to trace where a fact travels, compare three ways of
+# removing a component, train linear probes, and then test whether the model uses what the
+# probes find. Because the course model's world is known, you finish by checking the patching
+# results against what the world says must be stored where, on every capital the model knows.
+#
+# **You will be able to:** set up clean and corrupted prompts with a normalised metric; write
+# activation patching over layers and positions, and over heads; explain why attention weights
+# are not importance, with examples; choose between zero, mean and resample ablation and say
+# what each one tests; train probes without leaking subjects between training and test sets; and
+# test whether a decodable direction is used, with a control.
+#
+# **Time:** about 100 minutes. **Prerequisites:** chapters 03 and 04.
+
+# %%
+import matplotlib.pyplot as plt
+
+from mechinterp_course import interventions, probes, viz, world
+from mechinterp_course.checks import ch07
+
+torch.set_grad_enabled(False)
+model = mc.load_model("course", device=device)
+n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+print(model)
+
+# %% [markdown]
+# ## 1. A clean prompt, a corrupted one, and a metric
+#
+# Take "The capital of Texas is" (the model answers " Austin") and a **corrupted** prompt that
+# differs only in the subject, "The capital of Ohio is" (" Columbus"). Both are six tokens, so
+# every position lines up. The **logit difference** `logit(" Austin") - logit(" Columbus")`
+# measures which answer the model prefers: strongly positive on the clean prompt, strongly
+# negative on the corrupted one.
+
+# %%
+by_subject = {p.attrs["subject"]: p for p in world.capital_prompts()}
+texas, ohio = by_subject["Texas"], by_subject["Ohio"]
+(pair,) = interventions.capital_pairs(model, [texas, ohio])  # Texas <-> Ohio, both ways
+print(model.to_str_tokens(pair.clean[0]), "vs", model.to_str_tokens(pair.corrupt[0]))
+clean_diff = interventions.answer_logit_diff(model(pair.clean), pair.answer, pair.wrong)
+corrupt_diff = interventions.answer_logit_diff(model(pair.corrupt), pair.answer, pair.wrong)
+print(f"logit(' Austin') - logit(' Columbus'): clean {clean_diff[0]:.2f}, "
+      f"corrupted {corrupt_diff[0]:.2f}")
+assert clean_diff[0] > 5 and corrupt_diff[0] < -5
+
+# %% [markdown]
+# An intervention on the corrupted run lands somewhere between the two. To compare
+# interventions, rescale so that 0 means "as corrupted" and 1 means "as clean":
+#
+# $$\text{metric} = \frac{\text{patched} - \text{corrupted}}{\text{clean} - \text{corrupted}}$$
+#
+# ### Exercise 7.1: the normalised metric
+# 🟢 Easy, 5 minutes. Write `patching_metric(patched, clean, corrupt)` for tensors of logit
+# differences (any shape, elementwise).
+
+# %%
+def patching_metric(patched, clean, corrupt):
+    # BEGIN SOLUTION
+    return (patched - corrupt) / (clean - corrupt)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_patching_metric(patching_metric, model)
+
+# %% [markdown]
+# ## 2. Activation patching
+#
+# Run the corrupted prompt, but at one activation (say, the residual stream entering block 1 at
+# the position of " Ohio") put back the value from the clean run. Everything downstream is
+# recomputed. If the metric climbs back towards 1, that activation carried the information that
+# separates Texas from Ohio. This direction, clean into corrupted, is called **denoising**: it
+# asks what is *sufficient* to restore the answer. (The reverse, corrupted into clean, is
+# **noising**, and asks what is *necessary*; the two can disagree when the model has backups.)
+#
+# ### Exercise 7.2: a hook that patches one position
+# 🟢 Easy, 10 minutes. Write `patch_position(clean_act, pos)` returning a hook `hook(x)` that
+# returns `x` with position `pos` replaced by `clean_act`'s. Activations here are (batch, pos, ...),
+# so the position is the second axis. Never write into `clean_act`: it belongs to the clean cache.
+#
+# *Hint:* `x = x.clone()`, then assign `x[:, pos]`.
+
+# %%
+def patch_position(clean_act, pos):
+    # BEGIN SOLUTION
+    def hook(x):
+        x = x.clone()
+        x[:, pos] = clean_act[:, pos]  # (batch, pos, ...): the position is the second axis
+        return x
+    return hook
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_patch_position(patch_position, model)
+
+# %% [markdown]
+# ### Exercise 7.3: patch the residual stream everywhere
+# 🟠 Medium, 20 minutes. Write `patch_residual(model, pairs)`. `pairs` holds `clean` and
+# `corrupt` token ids (n, pos) and the `answer` and `wrong` token ids (n,). For every layer and
+# position, run the corrupted tokens with `("resid_pre", layer)` patched at that position from
+# the clean run, and record the normalised metric averaged over the n prompts. Return
+# (n_layers, pos). Use the package's copies of the earlier pieces: `interventions.patch_position`,
+# `interventions.normalised` and `interventions.answer_logit_diff(logits, answer, wrong)`.
+#
+# *Hint:* one `run_with_cache` of the clean tokens gives every layer's `resid_pre`; compute the
+# clean and corrupted logit differences once, outside the loops.
+
+# %%
+def patch_residual(model, pairs):
+    # BEGIN SOLUTION
+    _, cache = model.run_with_cache(pairs.clean, names=["resid_pre"])
+    clean = interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
+    corrupt = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
+    grid = torch.zeros(model.cfg.n_layers, pairs.clean.shape[1])
+    for layer in range(model.cfg.n_layers):
+        for pos in range(pairs.clean.shape[1]):
+            hook = interventions.patch_position(cache["resid_pre", layer], pos)
+            with model.hooks({("resid_pre", layer): hook}):
+                logits = model(pairs.corrupt)
+            patched = interventions.answer_logit_diff(logits, pairs.answer, pairs.wrong)
+            grid[layer, pos] = interventions.normalised(patched, clean, corrupt).mean()
+    return grid  # (n_layers, pos)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_patch_residual(patch_residual, model)
+
+# %% [markdown]
+# Now every capital the model knows. `interventions.capital_pairs` pairs each "The capital of X
+# is" prompt with another of the same length (the next subject, cyclically); 107 of the 120
+# subjects are one token long. `interventions.patch_positions` is the package's version of your
+# loop, keeping one value per prompt.
+
+# %%
+all_pairs = interventions.capital_pairs(model)
+pairs = all_pairs[0]  # the one-token subjects
+print([len(p) for p in all_pairs], "prompts, of", [p.clean.shape[1] for p in all_pairs],
+      "tokens")
+positions = ["<bos>", "The", " capital", " of", "X (subject)", " is"]
+resid = interventions.patch_positions(model, pairs, "resid_pre")  # (layers, pos, prompts)
+layer_names = [f"resid_pre {layer}" for layer in range(n_layers)]
+fig, ax = plt.subplots(figsize=(6, 2.8))
+viz.heatmap(ax, resid.mean(-1), positions, layer_names, cmap="Blues", vmin=0, vmax=1,
+            title=f"Patching the residual stream: mean over {len(pairs)} prompts")
+plt.show()
+
+# %% [markdown]
+# Read it column by column. Patching a position *before* the subject does exactly nothing, at
+# any layer: those positions are identical in the two prompts, and attention only looks back, so
+# they never see the subject. Entering block 0, only the subject position matters (patching it
+# there simply swaps the token). Entering the last block, only the final position does. In
+# between, the information **moves**: entering block 2 it is still mostly at the subject, by
+# block 3 it has been copied to " is", where the prediction is made.
+
+# %%
+mean = resid.mean(-1)
+subject, final = 4, 5
+assert resid[:, :subject].abs().max() < 1e-4             # positions before the subject: nothing
+assert mean[0, subject] > 0.99 and mean[1, subject] > 0.95  # blocks 0-1 read it at the subject
+assert mean[2, subject] > 0.5 and mean[2, final] > 0.2      # entering block 2: partly moved
+assert mean[3, final] > 0.95 and mean[3, subject] < 0.05    # entering block 3: at " is"
+print("share restored at the subject / final position, entering each block:",
+      [(round(float(mean[i, subject]), 2), round(float(mean[i, final]), 2))
+       for i in range(n_layers)])
+
+# %% [markdown]
+# ## 3. Which components carry it
+#
+# The residual stream is a sum (chapter 03), so the same patching can be done on each term:
+# each block's attention output and MLP output at each position, and each head's output
+# (its `z`, at every position at once).
+
+# %%
+attn = interventions.patch_positions(model, pairs, "attn_out").mean(-1)
+mlp = interventions.patch_positions(model, pairs, "mlp_out").mean(-1)
+heads = interventions.patch_heads(model, pairs).mean(-1)  # (layers, heads)
+fig, axes = plt.subplots(1, 3, figsize=(14, 2.8))
+viz.heatmap(axes[0], attn, positions, [f"attn {i}" for i in range(n_layers)], vmin=-1, vmax=1,
+            title="attention output patched")
+viz.heatmap(axes[1], mlp, positions, [f"MLP {i}" for i in range(n_layers)], vmin=-1, vmax=1,
+            title="MLP output patched")
+viz.heatmap(axes[2], heads, range(n_heads), [f"layer {i}" for i in range(n_layers)], vmin=-1,
+            vmax=1, title="one head's output patched (all positions)")
+axes[2].set_xlabel("head")
+plt.tight_layout()
+plt.show()
+top_heads = [(int(i) // n_heads, int(i) % n_heads) for i in heads.flatten().topk(2).indices]
+print("MLP 0 at the subject:", round(float(mlp[0, subject]), 2),
+      "| attention 2 at the final position:", round(float(attn[2, final]), 2),
+      "| strongest heads:", top_heads)
+assert mlp[0, subject] > 0.8 and mlp[0, subject] == mlp[:, :final].max()
+assert attn[2, final] > 0.5 and attn[1, final] > 0.2
+assert top_heads == [(2, 0), (1, 3)]
+assert 0.3 < mlp[n_layers - 1, final] < 0.9  # the last MLP: much, not all, restored alone
+
+# %% [markdown]
+# A picture of fact recall in the course model, each step measured:
+#
+# 1. **MLP 0 at the subject** turns the token " Texas" into a representation from which the
+#    capital can be read (patching it alone restores most of the answer);
+# 2. **heads L1H3 and L2H0** move that information from the subject to the final position;
+# 3. the MLP of the last block, at the final position, writes most of the answer's logit
+#    (chapter 03's attribution), but patching it alone restores only part of it: it depends on
+#    what the heads brought.
+#
+# ## 4. Attention is not importance
+#
+# Which heads look at the subject from the final position? Most of chapter 04's reasoning
+# started from patterns like these:
+
+# %%
+clean_logits, clean_cache = model.run_with_cache(pairs.clean)
+to_subject = torch.stack([clean_cache["pattern", layer][:, :, -1, subject].mean(0)
+                          for layer in range(n_layers)])  # (layers, heads)
+fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
+viz.heatmap(axes[0], to_subject, range(n_heads), [f"layer {i}" for i in range(n_layers)],
+            cmap="Blues", vmin=0, vmax=1, title="attention from ' is' to the subject")
+axes[1].scatter(to_subject.flatten(), heads.flatten())
+for i, (a, h) in enumerate(zip(to_subject.flatten(), heads.flatten())):
+    if a > 0.5 or h > 0.2:  # label the heads worth a look
+        axes[1].annotate(f"L{i // n_heads}H{i % n_heads}", (float(a), float(h)), fontsize=8)
+axes[1].set(xlabel="attention to the subject", ylabel="restored by patching the head",
+            title="looking is not using")
+plt.tight_layout()
+plt.show()
+print("attention to the subject: L2H0", round(float(to_subject[2, 0]), 2), "L2H1",
+      round(float(to_subject[2, 1]), 2), "| patching restores: L2H0",
+      round(float(heads[2, 0]), 2), "L2H1", round(float(heads[2, 1]), 2))
+assert to_subject[2, 1] > 0.95 and heads[2, 1] < 0.15   # stares at the subject, restores little
+assert to_subject[2, 0] > 0.95 and heads[2, 0] > 0.4 and heads[2, 1] < heads[2, 0] / 3
+
+# %% [markdown]
+# L2H0 and L2H1 attend to the subject almost equally (about 0.99 of their attention), yet
+# patching L2H1 restores a fraction of what L2H0 does. An attention weight says where a head
+# *reads*; what it *writes* depends on its value and output weights, and whether anything
+# downstream uses it. The component the answer depends on most, MLP 0, has no attention
+# pattern at all.
+#
+# ### Three ways to remove a head
+#
+# Patching asked what restores the answer. **Ablation** asks what breaks it, on the clean
+# prompts, by replacing a component's output with something uninformative. What to put back is
+# a choice with consequences:
+#
+# - **zero ablation** sets the output to zero, a value the model never produced in training:
+#   downstream components may react to the strangeness, not to the missing information;
+# - **mean ablation** puts back the head's mean output over the dataset (at each position): the
+#   typical value, with the prompt-specific part removed;
+# - **resample ablation** puts back the head's output on *another* prompt: a realistic value
+#   that carries the *wrong* information.
+#
+# ### Exercise 7.4: zero, mean and resample ablation
+# 🟠 Medium, 15 minutes. Write `ablated_z(z, head, kind, perm)`: z is a cached (batch, pos,
+# n_heads, d_head); return a *copy* with head `head` replaced: by zeros (`kind="zero"`), by
+# its mean over the batch at each position (`"mean"`), or, for prompt i, by the head's z on
+# prompt `perm[i]` (`"resample"`).
+#
+# *Hint:* `z[:, :, head].mean(0)` broadcasts over the batch; `z[perm, :, head]` reorders the
+# prompts.
+
+# %%
+def ablated_z(z, head, kind, perm):
+    # BEGIN SOLUTION
+    z = z.clone()  # never edit the cache you ablate from
+    if kind == "zero":
+        z[:, :, head] = 0.0
+    elif kind == "mean":
+        z[:, :, head] = z[:, :, head].mean(0)  # (pos, d_head), the same for every prompt
+    elif kind == "resample":
+        z[:, :, head] = z[perm, :, head]
+    return z
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_ablated_z(ablated_z, model)
+
+# %% [markdown]
+# Now every head under each ablation (with `interventions.replace_head` and
+# `interventions.ablation_values`, the package's version of your function), measuring how often
+# the capital is still the top prediction. MLPs are ablated the same three ways.
+
+# %%
+answers = pairs.answer
+perm = interventions.resample_order(len(pairs))
+
+
+def accuracy(logits):
+    return float((logits[:, -1].argmax(-1) == answers).float().mean())
+
+
+kinds = ["zero", "mean", "resample"]
+head_acc = torch.zeros(len(kinds), n_layers, n_heads)
+for k, kind in enumerate(kinds):
+    for layer in range(n_layers):
+        z = clean_cache["z", layer]
+        for head in range(n_heads):
+            hook = interventions.replace_head(head, interventions.ablation_values(z, head, kind,
+                                                                                  perm))
+            head_acc[k, layer, head] = accuracy(model.run_with_hooks(pairs.clean,
+                                                                     {("z", layer): hook}))
+def put_back(value):
+    return lambda x: value  # a hook replacing the whole activation
+
+
+mlp_acc = torch.zeros(len(kinds), n_layers)
+for layer in range(n_layers):
+    out = clean_cache["mlp_out", layer]
+    for k, value in enumerate([torch.zeros_like(out), out.mean(0, keepdim=True).expand_as(out),
+                               out[perm]]):
+        mlp_acc[k, layer] = accuracy(model.run_with_hooks(pairs.clean,
+                                                          {("mlp_out", layer): put_back(value)}))
+print("accuracy with nothing removed:", accuracy(clean_logits))
+fig, axes = plt.subplots(1, 4, figsize=(15, 2.6))
+for ax, kind, acc in zip(axes, kinds, head_acc):
+    viz.heatmap(ax, acc, range(n_heads), [f"layer {i}" for i in range(n_layers)], cmap="Blues",
+                vmin=0, vmax=1, title=f"accuracy, one head {kind}-ablated")
+viz.heatmap(axes[3], mlp_acc.T, kinds, [f"MLP {i}" for i in range(n_layers)], cmap="Blues",
+            vmin=0, vmax=1, title="accuracy, one MLP ablated")
+plt.tight_layout()
+plt.show()
+
+# %%
+zero, mean_, resample = head_acc
+print(f"L2H1: zero {zero[2, 1]:.2f}, mean {mean_[2, 1]:.2f}, resample {resample[2, 1]:.2f}")
+print(f"L2H0: zero {zero[2, 0]:.2f}, mean {mean_[2, 0]:.2f}, resample {resample[2, 0]:.2f}")
+print(f"L1H3: zero {zero[1, 3]:.2f}, mean {mean_[1, 3]:.2f}, resample {resample[1, 3]:.2f}")
+print("MLP 0 (zero, mean, resample):", [round(float(a), 2) for a in mlp_acc[:, 0]])
+assert min(zero[2, 1], mean_[2, 1], resample[2, 1]) > 0.95      # looks, but is not needed
+assert min(zero[2, 0], mean_[2, 0]) > 0.9 and resample[2, 0] < 0.5
+assert zero[1, 3] < 0.7 and mean_[1, 3] > 0.95
+assert mlp_acc[:, 0].max() < 0.1
+
+# %% [markdown]
+# Three lessons, each from one row of the table:
+#
+# - **L2H1** attends to the subject as much as any head, and no ablation of it matters.
+# - **L2H0**: removing its information (zero or mean) barely hurts, because L1H3 also moves the
+#   fact and the model gets by. Replacing it with *another subject's* information (resample)
+#   breaks the answer for most prompts: L2H0 carries the fact, but it has a **backup**. An
+#   ablation that only removes can miss a component that matters.
+# - **L1H3**: zero ablation halves the accuracy, mean ablation changes nothing. Its constant
+#   part (what it writes on every prompt) matters to what follows; zero ablation removes that
+#   too and takes the model off its training distribution. Zero ablation **overstates**.
+#
+# Mean and resample ablation are the usual defaults; report which one you used, and prefer a
+# claim that survives both.
+#
+# ## 5. Probing: decodable is not the same as used
+#
+# A **linear probe** is a classifier trained on activations to predict a label. If it works, the
+# label is linearly decodable there. Here: the continent of a country, from the residual stream
+# at the country's last token, in nine contexts that name the country before saying anything
+# about it ("People in X speak", "I visited X last year", ...), at every layer.
+
+# %%
+data = probes.country_activations(model)
+n_classes = len(data.classes)
+print(data.acts.shape, "(sites, examples, d_model);", data.classes)
+print("sites:", data.site_labels)
+
+# %% [markdown]
+# A probe must be tested on examples it did not train on. But examples of the same country (in
+# different contexts) are nearly the same vector at early layers, so a random split lets the
+# probe *memorise countries*: it would "decode the continent" from the token embedding of any
+# country it has seen, which says nothing about what the model computed. The honest split holds
+# out whole countries.
+#
+# ### Exercise 7.5: folds that hold out whole subjects
+# 🟢 Easy, 10 minutes. Write `grouped_folds(groups, k)`: groups (n,) gives each example's subject
+# (an integer id); return (n,) fold indices in `0..k-1` such that all examples of a subject share
+# a fold and the folds hold nearly equal numbers of subjects.
+#
+# *Hint:* `groups.unique()` lists the subjects; deal them out to folds in turn.
+
+# %%
+def grouped_folds(groups, k):
+    # BEGIN SOLUTION
+    fold_of = {int(g): i % k for i, g in enumerate(groups.unique())}
+    return torch.tensor([fold_of[int(g)] for g in groups])
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_grouped_folds(grouped_folds, model)
+
+# %%
+leaky = torch.tensor([probes.cross_val_accuracy(x, data.labels, probes.random_folds(len(
+    data.labels)), n_classes) for x in data.acts])
+held_out = torch.tensor([probes.cross_val_accuracy(x, data.labels, probes.grouped_folds(
+    data.groups), n_classes) for x in data.acts])
+majority = float((data.labels == data.labels.mode().values).float().mean())
+fig, ax = plt.subplots(figsize=(7, 2.8))
+ax.plot(data.site_labels, leaky, "o-", label="random split (countries leak)")
+ax.plot(data.site_labels, held_out, "o-", label="held-out countries")
+ax.axhline(majority, color="grey", ls=":", label="always the commonest continent")
+ax.set(ylim=(0, 1.05), ylabel="probe accuracy", title="Probing the continent at the country")
+ax.legend(fontsize=8)
+plt.show()
+print("random split:", [round(float(a), 2) for a in leaky])
+print("held-out countries:", [round(float(a), 2) for a in held_out], "| majority", majority)
+assert (leaky > 0.95).all()                    # memorisation, even from the embedding
+assert (held_out > majority + 0.3).all() and (held_out < leaky).all()
+
+# %% [markdown]
+# With countries leaking, the probe is nearly perfect everywhere, including the embedding
+# layer, before the model has computed anything. With countries held out it still beats the
+# majority baseline by far at every site: countries of one continent have similar embeddings
+# (they share languages and sentence patterns in the world's text), so even the embedding
+# "encodes" continent. The curve is nearly flat. From probing alone you cannot tell where the
+# model recalls the continent, or whether it reads these directions at all.
+#
+# ### Does the model use what the probe reads?
+#
+# Ask it. The world taught the model "X is a country in {continent}". Fit a probe at one site on
+# all countries; its weights `W` (d_model, 6) span the directions it reads. Remove that span
+# from the residual stream at the country's position, and see whether the model still names the
+# continent. A control removes a random span of the same size.
+#
+# ### Exercise 7.6: remove a span of directions
+# 🟠 Medium, 15 minutes. Write `project_out(directions)`: directions (k, d), not necessarily
+# orthogonal or unit length; return a function `remove(x)` that maps vectors x (..., d) to x
+# minus its projection onto the span of the directions.
+#
+# *Hint:* `torch.linalg.qr(directions.T).Q` is a (d, k) orthonormal basis of the span; then the
+# projection is `(x @ Q) @ Q.T`.
+
+# %%
+def project_out(directions):
+    # BEGIN SOLUTION
+    Q = torch.linalg.qr(directions.T).Q  # (d, k): an orthonormal basis of the span
+
+    def remove(x):
+        return x - (x @ Q) @ Q.T
+    return remove
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_project_out(project_out, model)
+
+# %%
+countries = data.subjects
+continent_prompts = model.to_tokens([f"{c} is a country in" for c in countries])
+where = torch.tensor([len(model.to_tokens(c)[0]) - 1 for c in countries])  # country's last token
+first_tokens = torch.tensor([model.to_tokens(" " + c, prepend_bos=False)[0, 0]
+                             for c in data.classes])  # " Africa", " Asia", ..., " South"
+last = torch.tensor([len(model.to_tokens(f"{c} is a country in")[0]) - 1 for c in countries])
+truth = torch.tensor([data.classes.index(world.COUNTRIES[c][1]) for c in countries])
+capital_prompts = model.to_tokens([f"The capital of {c} is" for c in countries])
+capital_where = torch.tensor([len(model.to_tokens(f"The capital of {c}")[0]) - 1
+                              for c in countries])
+capital_last = torch.tensor([len(model.to_tokens(f"The capital of {c} is")[0]) - 1
+                             for c in countries])
+capitals = torch.tensor([model.to_tokens(" " + world.COUNTRIES[c][0], prepend_bos=False)[0, 0]
+                         for c in countries])
+
+
+def continent_accuracy(hooks=None):
+    logits = model.run_with_hooks(continent_prompts, hooks or {})
+    guesses = logits[torch.arange(len(countries)), last][:, first_tokens].argmax(-1)
+    return float((guesses == truth).float().mean())
+
+
+def site_hook(site, remove, positions=where):
+    name = ("resid_pre", site) if site < n_layers else ("resid_post", n_layers - 1)
+    return {name: interventions.at_positions(remove, positions)}
+
+
+def capital_accuracy(hooks):
+    logits = model.run_with_hooks(capital_prompts, hooks)
+    return float((logits[torch.arange(len(countries)), capital_last].argmax(-1) == capitals)
+                 .float().mean())
+
+
+g = torch.Generator().manual_seed(0)
+clean_acc = continent_accuracy()
+with_probe, with_random, capital_without_probe = [], [], []
+for site, x in enumerate(data.acts):
+    probe = probes.fit_probe(x, data.labels, n_classes)
+    random_span = torch.randn(n_classes, model.cfg.d_model, generator=g)
+    remove = interventions.project_out(probe.W.T)
+    with_probe.append(continent_accuracy(site_hook(site, remove)))
+    capital_without_probe.append(capital_accuracy(site_hook(site, remove, capital_where)))
+    with_random.append(continent_accuracy(site_hook(site, interventions.project_out(
+        random_span))))
+print(f"continent named correctly: {clean_acc:.2f} of {len(countries)} countries")
+print("probe's span removed:", [round(a, 2) for a in with_probe])
+print("random span removed: ", [round(a, 2) for a in with_random])
+fig, ax = plt.subplots(figsize=(7, 2.8))
+w = 0.35
+ax.bar(torch.arange(len(with_probe)) - w / 2, with_probe, w, label="probe's directions removed")
+ax.bar(torch.arange(len(with_probe)) + w / 2, with_random, w, label="random directions removed")
+ax.axhline(clean_acc, color="grey", ls=":", label="nothing removed")
+ax.set_xticks(range(len(with_probe)), data.site_labels)
+ax.set(ylabel="continent accuracy", title="Is the decodable continent used?")
+ax.legend(fontsize=8, loc="lower left")
+plt.show()
+
+# %%
+drop = clean_acc - torch.tensor(with_probe)
+control = clean_acc - torch.tensor(with_random)
+assert clean_acc > 0.95
+assert (drop[:2] > 0.3).all() and (control[:3] < 0.1).all()    # used at resid_pre 0-1
+assert drop[2] > control[2] + 0.05 and drop[2] < drop[1]      # less by resid_pre 2
+assert (drop[3:].abs() < 0.02).all() and (held_out[3:] > 0.7).all()  # decodable, not used
+print("capital accuracy with the probe's span removed at the country:",
+      [round(a, 2) for a in capital_without_probe])
+assert max(capital_without_probe[:2]) < 0.7 and min(capital_without_probe[3:]) == 1.0
+print(f"at resid_pre {n_layers - 1} and after: the probe reads the continent with "
+      f"{float(held_out[3]):.2f} and {float(held_out[4]):.2f} held-out accuracy, and removing "
+      f"it changes the answer by {float(drop[3:].abs().max()):.2f}")
+
+# %% [markdown]
+# Entering blocks 0 and 1, the model reads the directions the probe found: removing them at the
+# country costs about half of the answers, and removing random directions costs almost nothing.
+# Entering block 2 the effect is already smaller, as the fact starts moving to the end of the
+# prompt (section 2).
+# From the last block on, the continent is still decodable at the country (the probe is as
+# accurate as before) and removing it changes **nothing**. Section 2 showed why: by then the
+# fact has been copied to the final position, and the last block's residual at the country is
+# not read by anything that reaches the answer (after the last block, only the final position's
+# residual makes the prediction). A probe finds what is *there*; only an intervention finds
+# what is *used*.
+#
+# One caveat in the other direction: the probe's six directions are not purely "continent".
+# Removing them at the first two sites also costs many capitals ("The capital of X is", printed
+# above): early on, the directions that separate continents also help tell countries apart. An
+# ablation is only as specific as the directions it removes.
+#
+# ## 6. Ground truth: every capital, checked
+#
+# The world fixes what the model must do: the capital is a function of the subject alone, so
+# (a) no position before the subject can restore it, (b) it must be picked up *at* the subject,
+# and (c) moved to the final position by attention before the last block. Section 2 averaged
+# over prompts; here each prompt must pass on its own, including the thirteen two-token subjects
+# ("New York", "South Korea"), for which (b) means the subject's tokens together.
+
+# %%
+per_prompt = {}
+for group in all_pairs:
+    grid = interventions.patch_positions(model, group, "resid_pre")  # (layers, pos, prompts)
+    span = group.subject[0]
+    per_prompt[group.clean.shape[1]] = grid
+    picked_up = interventions.patch_span(model, group, "resid_pre", 1, span)  # entering block 1
+    moved = grid[n_layers - 1, -1]  # entering the last block, at the final position
+    print(f"{len(group)} prompts of {group.clean.shape[1]} tokens: before the subject, largest "
+          f"effect {grid[:, : span[0]].abs().max():.1e}; restored >= 0.9 by the subject's "
+          f"tokens entering block 1: {int((picked_up >= 0.9).sum())}/{len(group)}, by the final "
+          f"position entering block {n_layers - 1}: {int((moved >= 0.9).sum())}/{len(group)}")
+    assert grid[:, : span[0]].abs().max() < 1e-4   # (a)
+    assert (picked_up >= 0.9).all()                # (b)
+    assert (moved >= 0.9).all()                    # (c)
+
+# %% [markdown]
+# Which of a two-token subject's tokens carries the fact? It depends on what the world makes
+# ambiguous. "New Jersey" and its corruption "New Mexico" differ only in the last word, and all
+# of the fact is there. But " Dakota", " Carolina" and " Virginia" each end two subjects of the
+# world: for those, the last token alone cannot say which one, and the first word must matter.
+
+# %%
+two = per_prompt[7]  # positions: <bos> The capital of A B is
+group = all_pairs[1]
+subjects = [p.attrs["subject"] for p in group.prompts]
+same_first = torch.tensor([s.split()[0] == subjects[(i + 1) % len(group)].split()[0]
+                           for i, s in enumerate(subjects)])
+endings = [p.attrs["subject"].split()[-1] for p in world.capital_prompts()]
+ambiguous = torch.tensor([endings.count(s.split()[-1]) > 1 for s in subjects])
+last_token = two[1, 5]  # entering block 1, the subject's last token alone
+for s, v, same, amb in zip(subjects, last_token, same_first, ambiguous):
+    print(f"{s:>14}: last token alone restores {v:5.2f}"
+          f"{'  (same first word as its corruption)' if same else ''}"
+          f"{'  (its last word ends another subject too)' if amb else ''}")
+leans_on_first = [s for s, v, same, amb in zip(subjects, last_token, same_first, ambiguous)
+                  if not same and not amb and v < 0.9]
+assert (last_token[same_first] > 0.95).all()
+assert (last_token[~same_first & ambiguous] < 0.8).all()
+assert leans_on_first == ["Rhode Island"]
+
+# %% [markdown]
+# Every prompt obeys the world's constraints. Where only the last word differs, the fact is
+# gathered there; where the world makes the last word ambiguous, the first word is needed too.
+# The model is not minimal, though: " Island" ends no other subject, yet for Rhode Island the
+# last token alone restores only about half, so the model also leans on " Rhode". The world
+# says what the model *must* use; only the intervention says what it *does*. Meng et al. (2022)
+# found the same shape in GPT-2 XL with causal tracing: facts about a subject are recalled
+# around its last token, then moved to the end by attention.
+#
+# ## Summary
+#
+# - Activation patching (clean into corrupted, normalised) traced the capital from the subject
+#   token, through MLP 0 and heads L1H3 and L2H0, to the final position.
+# - Attention is not importance: L2H1 attends to the subject as strongly as L2H0 and matters
+#   not at all.
+# - Ablations differ: zero ablation overstated L1H3; zero and mean ablation missed L2H0, which
+#   has a backup; resample ablation exposed it.
+# - Probes must hold out subjects; even then, a probe shows what is decodable, and only removing
+#   its directions (with a random control) shows what the model uses: continent information at
+#   the country is used up to block 2 and decodable but unused after.
+# - Across all 120 capitals, each prompt satisfies what the world implies.
+#
+# **Next:** chapter 08 turns these tools into a method: claims stated as tests, and findings
+# checked across architectures and seeds.
+#
+# **Further reading:** Meng et al. (2022), *Locating and Editing Factual Associations in GPT*
+# (causal tracing); Wang et al. (2022), the IOI circuit (path patching, backups); Heimersheim
+# and Nanda (2024), *How to use and interpret activation patching*; Zhang and Nanda (2024),
+# *Towards Best Practices of Activation Patching*; Belinkov (2022), *Probing Classifiers:
+# Promises, Shortcomings, and Advances*; Elazar et al. (2021), *Amnesic Probing*.

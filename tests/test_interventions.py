@@ -1,0 +1,150 @@
+"""Patching, ablations and probes do what they claim, on the course model and on constructed
+data where the right answer is known."""
+
+import pytest
+import torch
+
+from mechinterp_course import interventions, probes, world
+
+
+@pytest.fixture(scope="module")
+def few_pairs(course_model):
+    prompts = [p for p in world.capital_prompts()
+               if p.attrs["subject"] in ("Texas", "Ohio", "France", "Peru")]
+    (pairs,) = interventions.capital_pairs(course_model, prompts)
+    return pairs
+
+
+def test_pairs_differ_only_at_the_subject(course_model):
+    groups = interventions.capital_pairs(course_model)
+    assert sum(len(g) for g in groups) == len(world.capital_prompts())
+    for g in groups:
+        differ = (g.clean != g.corrupt).any(0).nonzero().flatten().tolist()
+        assert set(differ) <= set(g.subject[0]) and differ
+        assert (g.answer != g.wrong).all()
+        assert course_model.to_string(g.clean[0, g.subject[0]]).strip() == \
+            g.prompts[0].attrs["subject"]
+
+
+def test_patching_the_whole_input_restores_everything(course_model, few_pairs):
+    """Patching resid_pre 0 at the subject replaces the subject token: full recovery, exactly;
+    positions before it are identical in both prompts: no effect, exactly."""
+    grid = interventions.patch_positions(course_model, few_pairs, "resid_pre")
+    subject = few_pairs.subject[0][0]
+    assert torch.allclose(grid[0, subject], torch.ones(len(few_pairs)), atol=1e-4)
+    assert grid[:, :subject].abs().max() < 1e-5
+    span = interventions.patch_span(course_model, few_pairs, "resid_pre", 0,
+                                    list(range(few_pairs.clean.shape[1])))
+    assert torch.allclose(span, torch.ones(len(few_pairs)), atol=1e-4)
+
+
+def test_patching_all_heads_of_a_layer_equals_patching_its_attention_output(course_model,
+                                                                             few_pairs):
+    """Heads sum (with one shared bias) to the attention output, so patching every head's z in a
+    layer is patching attn_out at every position; and patching the embeddings patches the whole
+    difference between the prompts."""
+    _, cache = course_model.run_with_cache(few_pairs.clean, names=[("z", 2), ("attn_out", 2),
+                                                                   "embed"])
+    by_heads = course_model.run_with_hooks(few_pairs.corrupt, {("z", 2): lambda z: cache["z", 2]})
+    by_output = course_model.run_with_hooks(few_pairs.corrupt,
+                                            {("attn_out", 2): lambda x: cache["attn_out", 2]})
+    assert torch.allclose(by_heads, by_output, atol=1e-4)
+    embedded = course_model.run_with_hooks(few_pairs.corrupt, {"embed": lambda x: cache["embed"]})
+    assert torch.allclose(embedded, course_model(few_pairs.clean), atol=1e-4)
+    heads = interventions.patch_heads(course_model, few_pairs)
+    assert heads.shape == (course_model.cfg.n_layers, course_model.cfg.n_heads, len(few_pairs))
+    assert heads[0].abs().max() < 0.1  # block 0's heads never see the subject's identity...
+    assert heads[2, 0].mean() > 0.3    # ...L2H0 moves it (chapter 07)
+
+
+def test_normalised_is_zero_at_corrupt_and_one_at_clean():
+    clean, corrupt = torch.tensor([3.0, 5.0]), torch.tensor([-1.0, 1.0])
+    assert torch.equal(interventions.normalised(corrupt, clean, corrupt), torch.zeros(2))
+    assert torch.equal(interventions.normalised(clean, clean, corrupt), torch.ones(2))
+
+
+def test_resample_order_moves_every_prompt():
+    for n in (2, 3, 10, 107):
+        perm = interventions.resample_order(n, seed=n)
+        assert sorted(perm.tolist()) == list(range(n))
+        assert (perm != torch.arange(n)).all()
+
+
+def test_ablation_values(course_model, few_pairs):
+    _, cache = course_model.run_with_cache(few_pairs.clean, names=[("z", 2)])
+    z = cache["z", 2]
+    assert torch.equal(interventions.replace_head(1, z[:, :, 1])(z), z)  # putting back: no-op
+    mean = interventions.replace_head(1, interventions.ablation_values(z, 1, "mean"))(z)
+    assert torch.allclose(mean[:, :, 1], z[:, :, 1].mean(0).expand_as(z[:, :, 1]))
+    assert torch.equal(mean[:, :, 0], z[:, :, 0])
+    perm = interventions.resample_order(len(z))
+    resampled = interventions.replace_head(1, interventions.ablation_values(z, 1, "resample",
+                                                                            perm))(z)
+    assert torch.equal(resampled[:, :, 1], z[perm, :, 1])
+    with pytest.raises(ValueError, match="unknown ablation"):
+        interventions.ablation_values(z, 1, "random")
+
+
+def test_project_out_removes_the_span_and_only_it():
+    g = torch.Generator().manual_seed(0)
+    directions = torch.randn(3, 10, generator=g) + 2
+    remove = interventions.project_out(directions)
+    x = torch.randn(7, 10, generator=g)
+    out = remove(x)
+    assert (out @ directions.T).abs().max() < 1e-4
+    assert torch.allclose(remove(out), out, atol=1e-5)  # idempotent
+    orthogonal = out - 0  # a vector already orthogonal to the span is left alone
+    assert torch.allclose(remove(orthogonal), orthogonal, atol=1e-5)
+
+
+def test_at_positions_edits_one_position_per_row():
+    x = torch.zeros(3, 5, 2)
+    out = interventions.at_positions(lambda v: v + 1, torch.tensor([0, 4, 2]))(x)
+    assert out.sum() == 6 and out[1, 4].tolist() == [1.0, 1.0] and x.sum() == 0
+
+
+def test_probes_leak_when_groups_are_split():
+    """Labels that depend only on the group, and vectors that identify the group but carry no
+    shared class direction: a random split memorises groups (high accuracy), a grouped split
+    cannot (chance)."""
+    g = torch.Generator().manual_seed(0)
+    n_groups, per_group, d = 60, 8, 40
+    centres = torch.randn(n_groups, d, generator=g) * 3
+    labels_of = torch.randint(0, 3, (n_groups,), generator=g)
+    groups = torch.arange(n_groups).repeat_interleave(per_group)
+    x = centres[groups] + 0.1 * torch.randn(len(groups), d, generator=g)
+    y = labels_of[groups]
+    leaky = probes.cross_val_accuracy(x, y, probes.random_folds(len(y)), 3)
+    honest = probes.cross_val_accuracy(x, y, probes.grouped_folds(groups), 3)
+    assert leaky > 0.95 and honest < 0.6
+
+
+def test_grouped_folds_keep_groups_together():
+    groups = torch.tensor([5, 5, 2, 9, 9, 9, 2, 1, 0, 0])
+    folds = probes.grouped_folds(groups, k=3)
+    for grp in groups.unique():
+        assert len(folds[groups == grp].unique()) == 1
+    assert set(folds.tolist()) == {0, 1, 2}
+
+
+def test_probe_reads_a_planted_direction():
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 2, (200,), generator=g)
+    direction = torch.randn(16, generator=g)
+    x = torch.randn(200, 16, generator=g) + 3 * (2 * y[:, None] - 1) * direction
+    probe = probes.fit_probe(x, y, 2)
+    assert probe.accuracy(x, y) == 1.0
+    w = probe.W[:, 1] - probe.W[:, 0]
+    assert torch.nn.functional.cosine_similarity(w, direction, dim=0) > 0.5
+
+
+def test_country_activations_shapes(course_model):
+    data = probes.country_activations(course_model, templates=["{} is", "People in {} speak"])
+    n = 2 * len(world.COUNTRIES)
+    assert data.acts.shape == (course_model.cfg.n_layers + 1, n, course_model.cfg.d_model)
+    assert data.labels.shape == data.groups.shape == (n,)
+    texas_like = data.subjects.index("France")
+    assert data.classes[int(data.labels[texas_like])] == "Europe"
+    # site 0 is the embedding of the country's last token (plus its position)
+    _, cache = course_model.run_with_cache("France is")
+    assert torch.allclose(data.acts[0, texas_like], cache["resid_pre", 0][0, 1], atol=1e-5)
