@@ -1,0 +1,95 @@
+"""Checks for chapter 08, the capstone: a bootstrap interval and a verdict rule."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import claims
+from . import ExerciseFailed, call, passed
+
+
+def _as_interval(ex, out):
+    try:
+        mean, low, high = (float(v) for v in out)
+    except (TypeError, ValueError):
+        raise ExerciseFailed(f"{ex}: return three numbers, (mean, low, high); got "
+                             f"{out!r:.80}.") from None
+    return mean, low, high
+
+
+def check_bootstrap_ci(fn, model):
+    """Exercise 8.1: fn(values, n_boot, level, seed) -> (mean, low, high), a percentile
+    bootstrap interval for the mean. Compared by width with the reference (the learner's random
+    draws differ), and on cases with known answers."""
+    ex = "Exercise 8.1"
+    g = torch.Generator().manual_seed(0)
+    constant = torch.full((50,), 0.7)
+    mean, low, high = _as_interval(ex, call(ex, fn, constant.clone(), 500, 0.95, 0))
+    if abs(mean - 0.7) > 1e-6 or abs(low - 0.7) > 1e-6 or abs(high - 0.7) > 1e-6:
+        raise ExerciseFailed(f"{ex}: values that are all 0.7 have mean 0.7 and an interval of "
+                             f"width zero; you returned ({mean:.3g}, {low:.3g}, {high:.3g}).")
+    for values in (torch.randn(400, generator=g), torch.rand(120, generator=g).pow(3) * 5):
+        mean, low, high = _as_interval(ex, call(ex, fn, values.clone(), 4000, 0.95, 1))
+        want = claims.bootstrap_ci(values, n_boot=4000, level=0.95, seed=1)
+        if abs(mean - want.mean) > 1e-5:
+            raise ExerciseFailed(f"{ex}: the first number should be the mean of the values, "
+                                 f"{want.mean:.4f}; you returned {mean:.4f}.")
+        if low > high:
+            raise ExerciseFailed(f"{ex}: low ({low:.3f}) is above high ({high:.3f}): return "
+                                 "(mean, low, high).")
+        ratio = (high - low) / (want.high - want.low)
+        if ratio < 0.05:
+            raise ExerciseFailed(f"{ex}: your interval has no width: every resample has the "
+                                 "same mean, so you probably drew *without* replacement (a "
+                                 "permutation). Draw indices with replacement: "
+                                 "torch.randint(0, n, (n_boot, n)).")
+        if ratio > 4:
+            raise ExerciseFailed(f"{ex}: your interval is {ratio:.0f} times too wide: it looks "
+                                 "like the spread of the values themselves. The interval is for "
+                                 "their *mean*: take the quantiles of the resampled means.")
+        if 0.75 < ratio < 0.92:
+            raise ExerciseFailed(f"{ex}: your interval is too narrow by the factor a 90% "
+                                 "interval has: a 95% interval leaves 2.5% in each tail, "
+                                 "quantiles 0.025 and 0.975.")
+        if not 0.92 <= ratio <= 1.1 or not low < mean < high:
+            raise ExerciseFailed(f"{ex}: expected about ({want.mean:.3f}, {want.low:.3f}, "
+                                 f"{want.high:.3f}); you returned ({mean:.3f}, {low:.3f}, "
+                                 f"{high:.3f}).")
+    passed(ex, "the interval has the width of a 95% bootstrap interval of the mean, and none on "
+           "constant values")
+
+
+def check_passes(fn, model):
+    """Exercise 8.2: fn(effect, control, threshold) -> bool, where effect and control are
+    (mean, low, high)."""
+    ex = "Exercise 8.2"
+    cases = [  # (effect, control, threshold, why it matters)
+        ((0.9, 0.8, 1.0), (0.1, 0.0, 0.2), 0.5, None),
+        ((0.6, 0.4, 0.8), (0.1, 0.0, 0.2), 0.5,
+         "Use the effect's lower bound, not its mean or upper bound: an effect whose lower "
+         "bound is below the threshold could be below it; it has not surely passed."),
+        ((0.9, 0.8, 1.0), (0.9, 0.8, 1.0), 0.5,
+         "You ignored the control: here it is as large as the effect, so the claim says "
+         "nothing."),
+        ((0.9, 0.8, 1.0), (0.4, 0.3, 0.6), 0.5,
+         "The control's *upper* bound must stay below the threshold: a control that may reach "
+         "it means the measurement moves even where the claim says it should not."),
+        ((0.7, 0.5, 0.9), (0.1, 0.0, 0.2), 0.5,
+         "At the boundary: an effect whose lower bound equals the threshold reaches it "
+         "(low >= threshold)."),
+        ((0.7, 0.6, 0.9), (0.3, 0.1, 0.5), 0.5,
+         "At the boundary: a control whose upper bound equals the threshold may reach it, so "
+         "the claim fails (control high < threshold)."),
+    ]
+    for effect, control, threshold, hint in cases:
+        out = call(ex, fn, claims.Interval(*effect), claims.Interval(*control), threshold)
+        if not isinstance(out, (bool, torch.Tensor)) and out not in (0, 1):
+            raise ExerciseFailed(f"{ex}: return True or False, not {type(out).__name__}.")
+        want = claims.passes(claims.Interval(*effect), claims.Interval(*control), threshold)
+        if bool(out) != want:
+            raise ExerciseFailed(f"{ex}: effect {effect}, control {control}, threshold "
+                                 f"{threshold}: expected {want}, got {bool(out)}. "
+                                 + (hint or "Check the rule: effect low >= threshold and "
+                                    "control high < threshold."))
+    passed(ex, "passes only when the effect surely clears the threshold and the control surely "
+           "does not")

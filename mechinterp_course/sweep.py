@@ -1,0 +1,187 @@
+"""Knobs: train small transformers on a copying task and see which findings survive a change of
+architecture or seed (chapter 08). ``python -m mechinterp_course.sweep`` reruns the whole sweep and
+rewrites the table that ships with the package; chapter 08 reruns one row and checks it matches.
+
+The task: rows of random tokens in which a segment of random length (4-19) at a random place is
+repeated once. Only the repeated tokens after the first are predictable, and only from context,
+so the loss is taken on those alone. Because the distance between the copies varies, no
+fixed-offset (positional) head can solve it: a model must find the earlier occurrence of the
+current token by content and copy what followed it, which needs two attention layers composing.
+
+The models are transformers' OPT (learned positions, LayerNorm, ReLU MLP), whose one flag
+``do_layer_norm_before`` switches between normalising before attention (as GPT-2 does) and after
+(as the original Transformer did).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .circuits import induction_score, previous_token_score
+
+RESULTS = Path(__file__).parent / "sweeps" / "copying_sweep.json"
+BOS, VOCAB, LENGTH = 1, 64, 40  # token 0 is padding, 1 is BOS; rows are BOS + 40 tokens
+# One thread: the same arithmetic in the same order on any machine, so a rerun matches the table
+# (and the sweep leaves the other cores free).
+THREADS = 1
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """One configuration of the sweep."""
+
+    n_layers: int = 2
+    n_heads: int = 4
+    norm: str = "pre"   # "pre": LayerNorm before attention and MLP; "post": after the residual add
+    seed: int = 0
+    d_model: int = 64
+    steps: int = 3000
+    lr: float = 1e-3
+    batch: int = 32
+    warmup: int = 100
+
+    def name(self) -> str:
+        return f"{self.n_layers}L {self.n_heads}H {self.norm}-norm seed {self.seed}"
+
+
+def copy_batch(g: torch.Generator, batch: int, vocab: int = VOCAB, length: int = LENGTH,
+               shortest: int = 4, longest: int = 19) -> tuple[Tensor, Tensor]:
+    """(tokens, labels), each (batch, 1 + length): BOS then random tokens with one segment
+    repeated; labels are -100 (ignored) except on the predictable tokens of the repeat."""
+    x = torch.randint(2, vocab, (batch, length), generator=g)
+    labels = torch.full((batch, length + 1), -100)
+    sizes = torch.randint(shortest, longest + 1, (batch,), generator=g)
+    for row, n in enumerate(sizes.tolist()):
+        start = int(torch.randint(0, length - 2 * n + 1, (1,), generator=g))
+        x[row, start + n: start + 2 * n] = x[row, start: start + n]
+        # the copy's first token is unpredictable; labels are indexed like the tokens (with BOS)
+        labels[row, 2 + start + n: 1 + start + 2 * n] = x[row, start + n + 1: start + 2 * n]
+    bos = torch.full((batch, 1), BOS)
+    return torch.cat([bos, x], dim=1), labels
+
+
+def repeated_sequence(n: int = 16, batch: int = 64, vocab: int = VOCAB, seed: int = 999) -> Tensor:
+    """BOS + n random tokens + the same n again: the layout `circuits.induction_score` reads."""
+    g = torch.Generator().manual_seed(seed)
+    half = torch.randint(2, vocab, (batch, n), generator=g)
+    return torch.cat([torch.full((batch, 1), BOS), half, half], dim=1)
+
+
+def make_model(k: Knobs, vocab: int = VOCAB):
+    from transformers import OPTConfig, OPTForCausalLM
+
+    torch.manual_seed(k.seed)
+    config = OPTConfig(
+        vocab_size=vocab, hidden_size=k.d_model, word_embed_proj_dim=k.d_model,
+        num_hidden_layers=k.n_layers, num_attention_heads=k.n_heads, ffn_dim=4 * k.d_model,
+        max_position_embeddings=64, do_layer_norm_before=k.norm == "pre",
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, layerdrop=0.0,
+        pad_token_id=0, bos_token_id=BOS, eos_token_id=BOS)
+    model = OPTForCausalLM(config)
+    model.set_attn_implementation("eager")  # attention weights are returned only by eager
+    return model
+
+
+def induction_offsets(pattern: Tensor, n: int, before: int = 3, after: int = 6) -> Tensor:
+    """(heads, before + 1 + after): mean attention from the second copy's queries to keys at
+    each offset from the induction target (0: the token after the earlier occurrence, as in
+    `circuits.induction_score`; +1: the one after that, ...). A sharp induction head is a spike
+    at 0; a head that finds the copy but looks a little later spreads to the right."""
+    cols = []
+    for offset in range(-before, after + 1):  # keys up to `after` past the target: all causal
+        d = pattern.diagonal(offset=1 - n + offset, dim1=-2, dim2=-1)  # (batch, heads, ...)
+        cols.append(d[..., -n:].mean(dim=(0, -1)))  # the n queries of the second copy
+    return torch.stack(cols, dim=-1)
+
+
+@torch.no_grad()
+def measure(model, n: int = 16) -> dict:
+    """On repeated random sequences: the loss on the first and second copy, each head's
+    induction and previous-token scores, and the second-copy loss with each layer's attention
+    mean-ablated (which layer the copying needs)."""
+    model.eval()
+    tokens = repeated_sequence(n)
+
+    def copy_losses(out):
+        logp = out.logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+        return float(-logp[:, :n].mean()), float(-logp[:, n + 1:].mean())
+
+    out = model(input_ids=tokens, output_attentions=True)
+    first, second = copy_losses(out)
+    ablated = []
+    for layer in model.model.decoder.layers:
+        attn = layer.self_attn.out_proj  # its output, averaged over batch and position
+        handle = attn.register_forward_hook(
+            lambda m, i, o: o.mean(dim=(0, 1), keepdim=True).expand_as(o))
+        try:
+            ablated.append(copy_losses(model(input_ids=tokens))[1])
+        finally:
+            handle.remove()
+    return {"first_copy_loss": first, "second_copy_loss": second,
+            "induction": [induction_score(a, n).tolist() for a in out.attentions],
+            "previous_token": [previous_token_score(a).tolist() for a in out.attentions],
+            "induction_offsets": [induction_offsets(a, n).tolist() for a in out.attentions],
+            "ablated_second_copy_loss": ablated}
+
+
+def train(k: Knobs, log_every: int = 250, progress: bool = True):
+    """Train one configuration; returns the model and a record of its knobs, the second-copy
+    loss every `log_every` steps, the final measurements and the wall time."""
+    from tqdm.auto import tqdm
+
+    model = make_model(k)
+    opt = torch.optim.AdamW(model.parameters(), lr=k.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / k.warmup))
+    g = torch.Generator().manual_seed(k.seed)
+    history, start = [], time.perf_counter()
+    for step in tqdm(range(1, k.steps + 1), desc=k.name(), disable=not progress,
+                     mininterval=1.0):
+        model.train()
+        tokens, labels = copy_batch(g, k.batch)
+        loss = model(input_ids=tokens, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % log_every == 0:
+            history.append([step, measure(model)["second_copy_loss"]])
+    record = {"knobs": asdict(k), "history": history, **measure(model),
+              "seconds": time.perf_counter() - start}
+    return model, record
+
+
+def grid(seeds=(0, 1, 2)) -> list[Knobs]:
+    """The shipped sweep: layers x heads x normalisation, each over several seeds."""
+    return [Knobs(n_layers=layers, n_heads=heads, norm=norm, seed=seed)
+            for layers in (1, 2, 3) for heads in (1, 4) for norm in ("pre", "post")
+            for seed in seeds]
+
+
+def load_results(path: Path = RESULTS) -> list[dict]:
+    return json.loads(Path(path).read_text())["runs"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(THREADS)
+    meta = {"torch": torch.__version__, "threads": THREADS, "date": time.strftime("%Y-%m-%d")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for k in grid(tuple(range(args.seeds))):
+        runs.append(train(k)[1])
+        args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))  # as it goes
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,555 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 08 Capstone: claims that survive a test
+#
+# A skeptic's objection to this whole field runs: explanations of how transformers work are
+# stories told after the fact; pick a plot, tell a story, and no experiment could prove the story
+# wrong. This chapter answers with method, not rhetoric. A claim about a model becomes a
+# **hypothesis test**: a statement, a metric, a threshold fixed *before* measuring, a control
+# where the metric should not move, and a verdict that accounts for noise. Then the claims of
+# chapters 04, 06 and 07 are put to that test on the course model, including versions of them
+# that fail. Finally the **knobs**: does a finding survive a change of architecture, or of the
+# random seed? Small models trained on a copying task, across layers, heads, normalisation and
+# seeds, answer with numbers.
+#
+# **You will be able to:** turn an interpretability claim into a falsifiable test with a control;
+# put confidence intervals on it with the bootstrap (resampling documents, not tokens, when
+# tokens are not independent); say what a selection effect does to a claim; and check whether a
+# finding survives architecture and seed changes, reproducibly.
+#
+# **Time:** about 90 minutes. **Prerequisites:** chapters 04, 06 and 07.
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+
+from mechinterp_course import circuits, claims, evaluate, interventions, neurons, sae, sweep, viz
+from mechinterp_course.checks import ch08
+
+torch.set_grad_enabled(False)
+model = mc.load_model("course", device=device)
+n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+print(model)
+
+# %% [markdown]
+# ## 1. The shape of a claim that can fail
+#
+# "Head L2H0 is an induction head" is a story until it says what would show it wrong. Written
+# as a test it has five parts:
+#
+# 1. **statement**: what is claimed, precisely enough to be false;
+# 2. **metric**: a number measured per prompt (or per document), by intervening where possible;
+# 3. **threshold**: how large the metric must be, fixed before looking at the result;
+# 4. **control**: the same measurement where the claim says nothing should happen (another head,
+#    another position, a random label). Without it, a large number may mean only that the
+#    metric is easy to move;
+# 5. **uncertainty**: the metric varies from prompt to prompt, so the verdict uses a confidence
+#    interval, not a single mean.
+#
+# The **bootstrap** gives the interval without formulas: resample the prompts with replacement
+# many times, compute the mean each time, and read off the middle 95% of those means.
+#
+# ### Exercise 8.1: a bootstrap confidence interval
+# 🟠 Medium, 15 minutes. Write `bootstrap_ci(values, n_boot, level, seed)`: values (n,), one per
+# prompt. Draw `n_boot` resamples of n values *with replacement* (from a generator seeded with
+# `seed`), take each resample's mean, and return `(mean, low, high)`: the mean of the values and
+# the `(1 - level) / 2` and `(1 + level) / 2` quantiles of the resampled means.
+#
+# *Hint:* `torch.randint(0, n, (n_boot, n), generator=g)` indexes all resamples at once;
+# `torch.quantile(means, torch.tensor([a, b]))`.
+
+# %%
+def bootstrap_ci(values, n_boot=2000, level=0.95, seed=0):
+    # BEGIN SOLUTION
+    values = values.float()
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, len(values), (n_boot, len(values)), generator=g)  # with replacement
+    means = values[idx].mean(1)  # (n_boot,)
+    low, high = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2]))
+    return float(values.mean()), float(low), float(high)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch08.check_bootstrap_ci(bootstrap_ci, model)
+
+# %% [markdown]
+# ### Exercise 8.2: the verdict
+# 🟢 Easy, 5 minutes. Write `passes(effect, control, threshold)`: effect and control are
+# `(mean, low, high)` intervals. A claim passes when the effect *surely* reaches the threshold
+# (its lower bound does) and the control *surely* does not (its upper bound stays below).
+
+# %%
+def passes(effect, control, threshold):
+    # BEGIN SOLUTION
+    (_, effect_low, _), (_, _, control_high) = effect, control
+    return effect_low >= threshold and control_high < threshold
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch08.check_passes(passes, model)
+
+# %% [markdown]
+# `claims.bootstrap_ci`, `claims.passes` and `claims.judge` are the package's versions;
+# `claims.Claim` holds the five parts, and `claims.report` prints verdicts as a table.
+#
+# ## 2. Claim: the capital is recalled by the MLPs at the subject
+#
+# Chapter 07 traced "The capital of X is" from the subject token to the answer. Its first step
+# was MLP work at the subject. As a test: patch every block's MLP output *at the subject
+# position* from the clean run into the corrupted run, and measure the share of the logit
+# difference restored, per prompt (107 one-token subjects). The control patches the attention
+# outputs at the same position. A second, narrower claim says the recall happens in the
+# *middle* blocks' MLPs (1 to 3), as found for GPT-2 XL by Meng et al. (2022).
+
+# %%
+pairs = interventions.capital_pairs(model)[0]
+subject = pairs.subject[0][0]
+
+
+def restored_by(name, layers, pos=subject):
+    """Per prompt: the normalised logit difference after patching `name` of `layers` at `pos`."""
+    _, cache = model.run_with_cache(pairs.clean, names=[(name, layer) for layer in layers])
+    clean = interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
+    corrupt = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
+    hooks = [((name, layer), interventions.patch_position(cache[name, layer], pos))
+             for layer in layers]
+    patched = interventions.answer_logit_diff(model.run_with_hooks(pairs.corrupt, hooks),
+                                              pairs.answer, pairs.wrong)
+    return interventions.normalised(patched, clean, corrupt)
+
+
+every_block = list(range(n_layers))
+recall = claims.Claim(
+    "The capital is recalled by the MLPs at the subject",
+    "share of the logit difference restored by patching every MLP at the subject", 0.5,
+    "the same patch of the attention outputs at the subject")
+recall_middle = claims.Claim(
+    "... by the middle blocks' MLPs (1-3) at the subject",
+    "share restored by patching the MLPs of blocks 1-3 at the subject", 0.5,
+    "the same patch of the attention outputs at the subject")
+attention_at_subject = claims.bootstrap_ci(restored_by("attn_out", every_block))
+verdicts = [
+    claims.judge(recall, claims.bootstrap_ci(restored_by("mlp_out", every_block)),
+                 attention_at_subject),
+    claims.judge(recall_middle, claims.bootstrap_ci(restored_by("mlp_out", every_block[1:])),
+                 attention_at_subject),
+]
+print(claims.report(verdicts))
+assert [v.passed for v in verdicts] == [True, False]
+
+# %% [markdown]
+# The broad claim passes with room to spare; the narrow one fails: in the course model the
+# recall happens in **block 0's** MLP, and the MLPs of later blocks at the subject add almost
+# nothing. A finding in one model is not a law of transformers. (A skeptic could push further:
+# is MLP 0 "recalling" or only finishing the token's embedding? A test that separates the two
+# needs a metric for each; this one cannot.)
+#
+# ## 3. Claim: L1H2 and L2H0 form the induction circuit
+#
+# Chapter 04 found the course model's induction circuit by ablation: L1H2 feeding L2H0. Two
+# claims, each on 20 repeated random sequences, with **mean ablation** (chapter 07's advice), and
+# measured as the share of the in-context improvement lost, `(ablated - clean) / (first copy -
+# clean)` of the loss on the repeat (0: copying intact, 1: as bad as without context):
+#
+# - **necessary:** removing the two heads destroys most of the copying. Control: removing
+#   L1H0 (chapter 04's best previous-token look-alike) and L2H3 instead;
+# - **sufficient:** keeping only these two of the eight heads in blocks 1 and 2 (mean-ablating
+#   the other six) keeps most of it. Control: keeping L1H0 and L2H3 instead.
+
+# %%
+seq_len = 50
+repeated = evaluate.repeated_tokens(model, seq_len, batch=20, seed=1)
+_, rep_cache = model.run_with_cache(repeated, names=["z"])
+
+
+def mean_ablated(heads):
+    """Hooks that mean-ablate each (layer, head), several per layer allowed (a list of pairs)."""
+    return [(("z", layer), interventions.replace_head(
+        head, interventions.ablation_values(rep_cache["z", layer], head, "mean")))
+        for layer, head in heads]
+
+
+clean_loss = circuits.per_token_loss(model, repeated)  # (sequences, positions)
+first_copy, second_copy = clean_loss[:, :seq_len].mean(1), clean_loss[:, seq_len + 1:].mean(1)
+
+
+def share_lost(heads):
+    """Per sequence: the share of the improvement on the repeat that ablating `heads` undoes."""
+    ablated = circuits.per_token_loss(model, repeated, mean_ablated(heads))[:, seq_len + 1:]
+    return (ablated.mean(1) - second_copy) / (first_copy - second_copy)
+
+
+circuit, control_heads = [(1, 2), (2, 0)], [(1, 0), (2, 3)]
+middle = [(layer, head) for layer in (1, 2) for head in range(n_heads)]
+necessary = claims.Claim("Removing L1H2 and L2H0 destroys in-context copying",
+                         "share of the improvement on the repeat lost", 0.5,
+                         "removing L1H0 and L2H3 instead")
+sufficient = claims.Claim("Keeping only L1H2 and L2H0 in blocks 1-2 keeps copying",
+                          "share of the improvement kept", 0.75,
+                          "keeping only L1H0 and L2H3 instead")
+verdicts += [
+    claims.judge(necessary, claims.bootstrap_ci(share_lost(circuit)),
+                 claims.bootstrap_ci(share_lost(control_heads))),
+    claims.judge(sufficient,
+                 claims.bootstrap_ci(1 - share_lost([h for h in middle if h not in circuit])),
+                 claims.bootstrap_ci(1 - share_lost([h for h in middle
+                                                     if h not in control_heads]))),
+]
+print(claims.report(verdicts[-2:]))
+assert [v.passed for v in verdicts[-2:]] == [True, True]
+
+# %% [markdown]
+# Both pass. Note what the sufficiency test adds: chapter 04 showed the circuit *needs* L1H2 and
+# L2H0; here the other induction heads of block 2 (L2H1, L2H2) are removed too and copying
+# survives, so these two are enough.
+#
+# ## 4. Claim: chapter 06's latent means Python code
+#
+# Chapter 06 trained a TopK sparse autoencoder on the residual stream after block 1 and found a
+# latent with (nearly) all of its 50 strongest activations in Python documents. Does it "mean
+# Python code"? Retrain the same SAE (same data, seed and steps; the activations file from
+# chapter 06 is reused when it is there), find the latent the same way on the same sample, then
+# test on **held-out documents** (a different seed) two readings of "means":
+#
+# - **it detects Python**: as a detector of "this token is in Python code", its AUROC is at
+#   least 0.9;
+# - **it fires only in Python**: of the tokens where it is active, at least 90% are in Python
+#   code (its precision).
+#
+# Tokens of one document are not independent evidence, so the intervals come from resampling
+# whole documents (`claims.cluster_bootstrap_ci`).
+
+# %%
+site = ("resid_post", 1)
+acts = sae.collect_activations(model, site, "sae_activations/resid_post_1.bin",
+                               n_tokens=200_000, seed=1)
+train_acts = acts[:180_000]
+topk = sae.SAE(model.cfg.d_model, 1024, k=24, seed=0)
+topk.b_dec.copy_(train_acts[:20_000].mean(0))
+with torch.enable_grad():
+    sae.train(topk, sae.batches_from(train_acts, 1024, seed=0), steps=600, lr=2e-3,
+              desc="TopK SAE on resid_post 1 (as in chapter 06)")
+selection = neurons.collect(model, docs_per_family=40, seed=300, site=site, skip_first=1)
+held_out = neurons.collect(model, docs_per_family=40, seed=900, site=site, skip_first=1)
+sel_latents, test_latents = topk.encode(selection.acts), topk.encode(held_out.acts)
+python = selection.families.index("python")
+top = sel_latents.topk(50, dim=0).indices  # chapter 06's way of finding it
+python_share = (selection.family[top] == python).float().mean(0)
+python_share[sel_latents.max(0).values == 0] = 0
+latent = int(python_share.argmax())
+print(f"latent {latent}: {python_share[latent]:.0%} of its top 50 on the selection sample are "
+      "Python")
+
+# %% [markdown]
+# Two controls. For the AUROC claim, a **selection effect**: pick the latent with the best AUROC
+# for a *random* label (tokens flagged at random, as often as Python tokens occur) on the
+# selection sample, and score it on the held-out sample. Choosing the best of 1,024 always finds
+# something on the sample it was chosen on; the held-out score shows what that is worth. For the
+# precision claim, the precision of firing on every token (the share of tokens in Python code).
+
+# %%
+is_python = held_out.family == python
+docs = held_out.doc
+
+
+def auroc_of(unit, label):
+    return lambda idx: float(neurons.auroc(test_latents[idx, unit:unit + 1], label[idx])[0])
+
+
+g = torch.Generator().manual_seed(0)
+random_sel = torch.rand(len(selection.family), generator=g) < float(is_python.float().mean())
+random_test = torch.rand(len(is_python), generator=g) < float(is_python.float().mean())
+random_best = int(neurons.auroc(sel_latents, random_sel).argmax())
+fires = test_latents[:, latent] > 0
+
+
+def precision(idx):
+    return float(is_python[idx][fires[idx]].float().mean())
+
+
+def base_rate(idx):
+    return float(is_python[idx].float().mean())
+
+
+detects = claims.Claim(f"Latent {latent} detects Python code (held out)",
+                       "AUROC for 'this token is in Python code'", 0.9,
+                       "the best latent for a random label, held out")
+only_python = claims.Claim(f"Latent {latent} fires only in Python code (held out)",
+                           "share of its active tokens that are in Python code", 0.9,
+                           "the same share for every token")
+latent_verdicts = [
+    claims.judge(detects, claims.cluster_bootstrap_ci(auroc_of(latent, is_python), docs),
+                 claims.cluster_bootstrap_ci(auroc_of(random_best, random_test), docs)),
+    claims.judge(only_python, claims.cluster_bootstrap_ci(precision, docs),
+                 claims.cluster_bootstrap_ci(base_rate, docs)),
+]
+verdicts += latent_verdicts
+print(claims.report(latent_verdicts))
+recall_rate = float(fires[is_python].float().mean())
+print(f"it fires on {recall_rate:.0%} of the Python tokens; strongest held-out contexts:",
+      [held_out.contexts[int(i)][-16:] for i in test_latents[:, latent].topk(5).indices])
+assert [v.passed for v in latent_verdicts] == [False, True] and recall_rate < 0.2
+picked_on = float(neurons.auroc(sel_latents[:, random_best:random_best + 1], random_sel)[0])
+control = latent_verdicts[0].control
+print(f"the best latent for a random label: AUROC {picked_on:.3f} on the sample it was picked "
+      f"on, {control} held out")
+assert picked_on > control.high and control.low < 0.5 < control.high
+
+# %% [markdown]
+# The same latent passes one reading of "means Python" and fails the other. It fires almost only
+# in Python (precision above 0.9, against a base rate near 0.1), but on few Python tokens (the
+# `(` after a function name, in `def name(` and `sum(`), so as a detector of Python code it is
+# barely better than chance. "Means X" is not a claim until the metric is named. The control
+# shows the selection effect: the best of 1,024 latents for a random label looks better than
+# chance on the sample it was picked on, and is at chance on held-out documents.
+#
+# What *does* detect Python code? Choose by the metric the claim is about, on the selection
+# sample, and test on held-out documents:
+
+# %%
+best = int(neurons.auroc(sel_latents, selection.family == python).argmax())
+by_auroc = claims.judge(
+    claims.Claim(f"Latent {best}, chosen by AUROC, detects Python (held out)",
+                 "AUROC for 'this token is in Python code'", 0.9,
+                 "the best latent for a random label, held out"),
+    claims.cluster_bootstrap_ci(auroc_of(best, is_python), docs), latent_verdicts[0].control)
+verdicts.append(by_auroc)
+print(claims.report([by_auroc]))
+assert by_auroc.passed and best != latent
+
+# %% [markdown]
+# ## 5. All the verdicts
+
+# %%
+print(claims.report(verdicts))
+fig, ax = plt.subplots(figsize=(9, 0.5 * len(verdicts) + 1))
+for i, v in enumerate(verdicts):
+    for interval, colour, offset in ((v.effect, "tab:green" if v.passed else "tab:red", -0.12),
+                                     (v.control, "grey", 0.12)):
+        ax.errorbar(interval.mean, i + offset, xerr=[[interval.mean - interval.low],
+                                                     [interval.high - interval.mean]],
+                    fmt="o", color=colour, capsize=3)
+    ax.plot([v.claim.threshold] * 2, [i - 0.35, i + 0.35], color="black", lw=1)
+ax.set_yticks(range(len(verdicts)), [v.claim.statement[:55] for v in verdicts], fontsize=8)
+ax.invert_yaxis()
+ax.set(xlabel="effect (colour: pass or fail) and control (grey), 95% intervals; bar: threshold",
+       title="Claims about the course model, tested")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6. Knobs: does a finding survive a change of model?
+#
+# Everything above was measured on one model, trained once. Would an induction circuit form in
+# a different architecture, or with another seed? Training the course model takes half an hour,
+# so the knobs are turned on small models and a task made for the question
+# (`mechinterp_course.sweep`): rows of 40 random tokens in which a segment of random length
+# (4-19) is repeated once, the loss taken only on the repeat's predictable tokens. The distance
+# between the copies varies, so no "look back n tokens" head can solve it; a model must find the
+# earlier copy of the current token by content and copy what followed it.
+#
+# The sweep trains transformers' OPT models (d_model 64, 3,000 steps) with 1, 2 or 3 layers,
+# 1 or 4 heads a layer, LayerNorm **before** attention (pre-norm, as in GPT-2 and the course
+# model) or **after** the residual addition (post-norm, the original Transformer), and three
+# seeds each: 36 runs, about 35 minutes on one CPU core. Its results ship with the package;
+# `python -m mechinterp_course.sweep` regenerates them. Each run is measured on repeated random
+# sequences (16 tokens, then the same 16): the loss on the second copy, every head's induction
+# score, and the loss with each layer's attention mean-ablated.
+
+# %%
+table = json.loads(sweep.RESULTS.read_text())
+runs = table["runs"]
+print(f"{len(runs)} runs, made with torch {table['meta']['torch']} on "
+      f"{table['meta']['threads']} thread(s), {table['meta']['date']}")
+
+
+def config(run):
+    k = run["knobs"]
+    return (k["n_layers"], k["n_heads"], k["norm"])
+
+
+configs = sorted({config(r) for r in runs})
+by_config = {c: [r for r in runs if config(r) == c] for c in configs}
+
+
+def phase_step(run, level=1.5):
+    """The first logged step at which the repeat's loss fell below `level` nats (None: never)."""
+    return next((step for step, loss in run["history"] if loss < level), None)
+
+
+print(f"{'layers':>6} {'heads':>5} {'norm':>5} | {'repeat loss, 3 seeds':>20} | "
+      f"{'best induction score':>20} | {'learned to copy at step':>23}")
+for c in configs:
+    rs = by_config[c]
+    losses = " ".join(f"{r['second_copy_loss']:6.2f}" for r in rs)
+    scores = " ".join(f"{max(map(max, r['induction'])):6.2f}" for r in rs)
+    learned = " ".join(f"{str(phase_step(r)):>7}" for r in rs)
+    print(f"{c[0]:>6} {c[1]:>5} {c[2]:>5} | {losses:>20} | {scores:>20} | {learned:>23}")
+
+# %%
+fig, axes = plt.subplots(1, len(configs) // 2, figsize=(15, 2.8), sharey=True)
+for ax, (layers, heads) in zip(axes, sorted({c[:2] for c in configs})):
+    for norm, colour in (("pre", "tab:blue"), ("post", "tab:orange")):
+        for i, r in enumerate(by_config[(layers, heads, norm)]):
+            steps, losses = zip(*r["history"])
+            ax.plot(steps, losses, color=colour, alpha=0.8, lw=1,
+                    label=f"{norm}-norm" if i == 0 else None)
+    ax.set(title=f"{layers} layer(s), {heads} head(s)", xlabel="step")
+axes[0].set_ylabel("loss on the repeat")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What the table and the curves say, each asserted below:
+#
+# - **One layer cannot copy** by content, with any number of heads or either normalisation: the
+#   loss on the repeat stays near that of guessing among the tokens seen so far. **Two layers
+#   always learned to**, every configuration and seed. Mean-ablating either layer's attention
+#   undoes it: the two layers compose, as an induction circuit must.
+# - **Seeds decide when.** Every run that learns does so abruptly after a plateau (a phase change,
+#   as Olsson et al. saw in real models), at a step that can differ by more than a thousand
+#   between seeds. With a fixed budget of steps, "when" can become "whether": one three-layer run is still
+#   on its plateau at the end.
+# - **Seeds can decide where.** With three layers, the copying head usually sits in the second
+#   layer, the earliest that can compose, and the third layer's attention then matters little;
+#   but in one run it formed in the third layer instead.
+# - **The induction head is not always where the standard score looks.** The score measures
+#   attention to the token *after* the earlier copy (offset 0 below). Post-norm models that learn
+#   grow exactly that head; pre-norm models copy just as well while scoring near zero. Their heads
+#   find the earlier copy too, but attend two or three tokens later and read the token they need
+#   from what the first layer smeared into those positions:
+
+# %%
+def offsets(run, layer):
+    return torch.tensor(run["induction_offsets"][layer])  # (heads, offsets -3 .. +6)
+
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 2.8), sharey=True)
+for ax, norm in zip(axes, ("pre", "post")):
+    run = by_config[(2, 4, norm)][0]
+    viz.heatmap(ax, offsets(run, 1), range(-3, 7), [f"L1H{h}" for h in range(4)], cmap="Blues",
+                vmin=0, vmax=1, title=f"2 layers, 4 heads, {norm}-norm, seed 0: layer 1's heads")
+    ax.set_xlabel("key position relative to the induction target")
+plt.tight_layout()
+plt.show()
+
+# %%
+def copies(run):
+    return run["second_copy_loss"] < 1.0
+
+
+one_layer = [r for c in configs if c[0] == 1 for r in by_config[c]]
+two_layers = [r for c in configs if c[0] == 2 for r in by_config[c]]
+three_layers = [r for c in configs if c[0] == 3 for r in by_config[c]]
+assert all(r["second_copy_loss"] > 2.5 for r in one_layer)       # one layer never copies
+assert all(copies(r) for r in two_layers)                        # two layers always do
+assert all(min(r["ablated_second_copy_loss"]) > 3 for r in two_layers)  # both layers needed
+stuck = [config(r) + (r["knobs"]["seed"],) for r in three_layers if not copies(r)]
+print("runs with more than one layer that had not learned by step 3000:", stuck)
+assert len(stuck) == 1 and stuck[0][:3] == (3, 4, "post")
+assert sorted(r["history"][-1][1] for r in three_layers)[-1] < three_layers[0]["history"][0][1]
+
+steps = {c: [phase_step(r) for r in by_config[c]] for c in configs if c[0] > 1}
+print("step at which each seed learned to copy:", steps)
+spread = {c: max(s) - min(s) for c, s in steps.items() if None not in s}
+assert max(spread.values()) > 1000                              # seeds differ by 1,000+ steps
+
+
+def copying_layer(run):
+    """The layer of the head that attends most to some position near the induction target."""
+    return max(range(len(run["induction"])), key=lambda layer: float(offsets(run, layer).max()))
+
+
+learned_three = [r for r in three_layers if copies(r)]
+where = [copying_layer(r) for r in learned_three]
+print("three layers: the copying head's layer, per run that learned:", where)
+assert where.count(1) >= len(where) - 1 and 2 in where           # usually the second layer
+assert sum(r["ablated_second_copy_loss"][2] < 2 for r in learned_three) >= len(where) - 1
+
+for r in two_layers + learned_three:
+    best = max(map(max, r["induction"]))
+    assert best > 0.5 if r["knobs"]["norm"] == "post" else best < 0.2, (config(r), best)
+pre_peaks = [int(offsets(r, 1).sum(0).argmax()) - 3 for r in two_layers
+             if r["knobs"]["norm"] == "pre"]
+print("pre-norm, two layers: layer 1's attention peaks at offsets", pre_peaks)
+assert all(2 <= p <= 3 for p in pre_peaks)
+
+# %% [markdown]
+# So "a transformer learns an induction circuit" survives the knobs as a statement about
+# *behaviour* and about *composition*, and needs qualifying as a statement about *one head with
+# one attention pattern*: that shape depends on where the normalisation sits, and a score built
+# for one shape misses the other. Had we swept only pre-norm models with the standard score, we
+# would have reported that no induction heads form; only post-norm, that they always do.
+#
+# ## 7. Reproducible, not just repeatable
+#
+# The table above came from a script. Anyone can rerun it; here is the start of one row rerun
+# now, on one thread as the table was made, which should give the same numbers (to rounding:
+# another processor may order its floating-point sums differently).
+
+# %%
+first_row = by_config[(2, 1, "post")][0]
+knobs = sweep.Knobs(**{**first_row["knobs"], "steps": 500})
+threads = torch.get_num_threads()
+torch.set_num_threads(table["meta"]["threads"])
+try:
+    with torch.enable_grad():
+        _, rerun = sweep.train(knobs)
+finally:
+    torch.set_num_threads(threads)
+print("shipped:", [(s, round(v, 4)) for s, v in first_row["history"][:2]])
+print("rerun:  ", [(s, round(v, 4)) for s, v in rerun["history"]])
+assert all(abs(a[1] - b[1]) < 0.02 for a, b in zip(rerun["history"], first_row["history"]))
+
+# %% [markdown]
+# ## A checklist for interpretability claims
+#
+# Before believing (or publishing) "component X does Y":
+#
+# 1. **State it so it can fail.** Name the metric, the threshold and the prompt distribution
+#    before running the test; keep the failing versions (section 2's middle-MLP claim).
+# 2. **Intervene, don't only observe.** Attention weights, probes and top activations are
+#    hypotheses; patching and ablation test them (chapter 07).
+# 3. **Say which intervention.** Zero, mean and resample ablation, noising and denoising, can
+#    disagree; prefer claims that survive more than one.
+# 4. **Have a control** where nothing should happen: another head, another position, a random
+#    direction, a random label.
+# 5. **Hold out what you selected on.** Pick the head, latent or direction on one sample and
+#    test on another (section 4); split by subject, not by example (chapter 07's probes).
+# 6. **Report uncertainty** with intervals, resampling the units that are independent (prompts,
+#    documents).
+# 7. **Vary the knobs.** Seeds, architecture, scale: a finding about one training run is about
+#    one training run until shown otherwise.
+# 8. **Ship the code that makes every number.** A notebook whose claims are asserts, run in CI,
+#    cannot drift from its prose.
+#
+# ## Summary
+#
+# - A claim became a test: statement, metric, threshold, control, interval, verdict.
+# - On the course model, five claims passed and two failed, including one reading of "this
+#   latent means Python", which held as precision and failed as detection.
+# - Across 36 small models, copying by content needed two layers in every case, and the familiar
+#   induction-head pattern appeared only with post-norm; pre-norm models solved the same task
+#   with heads looking a few tokens later. Seeds moved when the circuit formed, where it formed
+#   in one three-layer run, and, within a fixed budget, whether it formed in another.
+#
+# **Further reading:** circuits: Elhage et al. (2021), *A Mathematical Framework for Transformer
+# Circuits*; Olsson et al. (2022), *In-context Learning and Induction Heads*; Wang et al.
+# (2022), *Interpretability in the Wild*. Superposition and dictionaries: Elhage et al. (2022),
+# *Toy Models of Superposition*; Bricken et al. (2023), *Towards Monosemanticity*; Gao et al.
+# (2024), *Scaling and evaluating sparse autoencoders*. Causal abstraction and testing
+# explanations: Geiger et al. (2021), *Causal Abstractions of Neural Networks*; Chan et al.
+# (2022), *Causal Scrubbing*; Conmy et al. (2023), *Towards Automated Circuit Discovery*;
+# Miller et al. (2024), *Transformer Circuit Faithfulness Metrics are not Robust*. Methods:
+# Heimersheim and Nanda (2024), *How to use and interpret activation patching*.

@@ -1,0 +1,102 @@
+"""Chapter 08's checks pass the solution, fail the stub, and name the mistake in wrong answers;
+and the claims helpers do what they say."""
+
+import torch
+
+from mechinterp_course import claims
+from notebooks import exercise_functions, fails_with
+
+NB = "08_capstone.ipynb"
+SOLUTION = exercise_functions("solutions", NB)
+STUB = exercise_functions("chapters", NB)
+
+
+def _bootstrap(resample, tails=(0.025, 0.975), spread=False):
+    def fn(values, n_boot=2000, level=0.95, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        idx = resample(len(values), n_boot, g)
+        means = values[idx].mean(1)
+        if spread:  # the values' own quantiles, not the means'
+            low, high = torch.quantile(values.float(), torch.tensor(list(tails)))
+        else:
+            low, high = torch.quantile(means, torch.tensor(list(tails)))
+        return float(values.mean()), float(low), float(high)
+    return fn
+
+
+def with_replacement(n, n_boot, g):
+    return torch.randint(0, n, (n_boot, n), generator=g)
+
+
+def without_replacement(n, n_boot, g):
+    return torch.stack([torch.randperm(n, generator=g) for _ in range(n_boot)])
+
+
+def test_bootstrap_ci(course_model):
+    from mechinterp_course.checks import ch08
+    check = ch08.check_bootstrap_ci
+    check(SOLUTION["bootstrap_ci"], course_model)
+    check(_bootstrap(with_replacement), course_model)  # another correct answer
+    fails_with(check, STUB["bootstrap_ci"], course_model, "not done yet")
+    fails_with(check, _bootstrap(without_replacement), course_model, "without\\* replacement")
+    fails_with(check, _bootstrap(with_replacement, tails=(0.05, 0.95)), course_model, "90%")
+    fails_with(check, _bootstrap(with_replacement, spread=True), course_model, "too wide")
+    fails_with(check, _bootstrap(with_replacement, tails=(0.975, 0.025)), course_model,
+               "above high")
+    fails_with(check, lambda v, n_boot=0, level=0, seed=0: float(v.mean()), course_model,
+               "three numbers")
+    fails_with(check, lambda v, n_boot=0, level=0, seed=0: (0.0, -1.0, 1.0), course_model,
+               "width zero")
+
+
+def test_passes(course_model):
+    from mechinterp_course.checks import ch08
+    check = ch08.check_passes
+    check(SOLUTION["passes"], course_model)
+    fails_with(check, STUB["passes"], course_model, "not done yet")
+    fails_with(check, lambda e, c, t: e[0] >= t and c[0] < t, course_model, "not its mean")
+    fails_with(check, lambda e, c, t: e[1] >= t, course_model, "ignored the control")
+    fails_with(check, lambda e, c, t: e[1] >= t and c[0] < t, course_model, "upper\\* bound")
+    fails_with(check, lambda e, c, t: e[2] >= t and c[2] < t, course_model, "upper bound")
+    fails_with(check, lambda e, c, t: e[1] > t and c[2] < t, course_model, "low >= threshold")
+    fails_with(check, lambda e, c, t: e[1] >= t and c[2] <= t, course_model,
+               "control high < threshold")
+    fails_with(check, lambda e, c, t: "yes", course_model, "True or False")
+
+
+def test_bootstrap_interval_covers_the_true_mean():
+    """Over many samples from a known distribution, a 95% interval holds the true mean about
+    95% of the time (a loose bound: 100 samples)."""
+    g = torch.Generator().manual_seed(0)
+    hits = 0
+    for i in range(100):
+        sample = torch.randn(60, generator=g) + 2.0
+        interval = claims.bootstrap_ci(sample, n_boot=500, seed=i)
+        hits += interval.low <= 2.0 <= interval.high
+        assert interval.low < interval.mean < interval.high
+    assert 85 <= hits <= 100
+
+
+def test_cluster_bootstrap_is_wider_when_tokens_are_clustered():
+    """Tokens that copy their document's value carry no extra evidence: resampling documents
+    gives the width of a sample of documents, not of tokens."""
+    g = torch.Generator().manual_seed(0)
+    doc_values = torch.randn(30, generator=g)
+    groups = torch.arange(30).repeat_interleave(20)
+    values = doc_values[groups]
+    by_docs = claims.cluster_bootstrap_ci(lambda idx: float(values[idx].mean()), groups,
+                                          n_boot=300)
+    by_tokens = claims.bootstrap_ci(values, n_boot=300)
+    naive_docs = claims.bootstrap_ci(doc_values, n_boot=300)
+    width = lambda i: i.high - i.low  # noqa: E731
+    assert width(by_docs) > 3 * width(by_tokens)
+    assert 0.7 < width(by_docs) / width(naive_docs) < 1.4
+
+
+def test_verdicts_and_report():
+    claim = claims.Claim("a claim", "a metric", 0.5, "a control")
+    passed = claims.judge(claim, (0.9, 0.8, 1.0), (0.1, 0.0, 0.2))
+    failed = claims.judge(claim, (0.6, 0.4, 0.8), (0.1, 0.0, 0.2))
+    assert passed.passed and not failed.passed
+    table = claims.report([passed, failed])
+    assert "PASS" in table and "FAIL" in table and "0.90 [0.80, 1.00]" in table

@@ -1,0 +1,74 @@
+"""The copying task, the small-model training behind chapter 08's knobs, and the shipped table."""
+
+import pytest
+import torch
+
+from mechinterp_course import sweep
+
+
+def test_copy_batch_labels_only_the_predictable_copy():
+    g = torch.Generator().manual_seed(0)
+    tokens, labels = sweep.copy_batch(g, 64)
+    assert tokens.shape == labels.shape == (64, 1 + sweep.LENGTH)
+    assert (tokens[:, 0] == sweep.BOS).all() and (tokens[:, 1:] >= 2).all()
+    for row in range(64):
+        where = (labels[row] != -100).nonzero().flatten()
+        assert len(where) >= 3  # segments of at least 4 tokens: 3 predictable
+        n = None
+        for offset in range(4, 20):  # the copy's distance is the segment's length
+            if (tokens[row, where - offset] == labels[row, where]).all():
+                n = offset
+                break
+        assert n is not None
+        assert torch.equal(labels[row, where], tokens[row, where])
+        first = int(where[0]) - 1  # the copy's first token is left unlabelled
+        assert labels[row, first] == -100 and tokens[row, first] == tokens[row, first - n]
+
+
+def test_induction_offsets_find_sharp_and_late_heads():
+    n, size = 6, 13
+    sharp, late = torch.zeros(1, 1, size, size), torch.zeros(1, 1, size, size)
+    sharp[..., 0], late[..., 0] = 1, 1
+    for i in range(n):
+        q = n + 1 + i
+        sharp[0, 0, q] = 0
+        sharp[0, 0, q, 2 + i] = 1
+        late[0, 0, q] = 0
+        late[0, 0, q, min(q, 4 + i)] = 1
+    s = sweep.induction_offsets(torch.cat([sharp, late], dim=1), n)  # (2 heads, offsets)
+    zero = 3  # offsets run from -3
+    assert s[0, zero] == 1 and s[0].sum() == 1
+    assert s[1, zero + 2] == 1 and s[1, zero] == 0
+
+
+def test_training_is_deterministic_and_measured():
+    knobs = sweep.Knobs(n_layers=2, n_heads=2, d_model=16, steps=20, norm="post")
+    model, a = sweep.train(knobs, log_every=10, progress=False)
+    _, b = sweep.train(knobs, log_every=10, progress=False)
+    assert [s for s, _ in a["history"]] == [10, 20]
+    assert a["history"] == b["history"]
+    assert len(a["induction"]) == 2 and len(a["induction"][0]) == 2
+    assert len(a["ablated_second_copy_loss"]) == 2 and len(a["induction_offsets"][0][0]) == 10
+    assert not model.config.do_layer_norm_before
+
+
+def test_shipped_table_covers_the_grid():
+    runs = sweep.load_results()
+    assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid()
+    for r in runs:
+        assert [s for s, _ in r["history"]] == list(range(250, 3001, 250))
+
+
+@pytest.mark.slow
+def test_shipped_table_reproduces():
+    """Rerunning the start of one configuration, on one thread as the table was made, gives its
+    logged loss again (to a tolerance: other processors may round differently)."""
+    record = sweep.load_results()[0]
+    knobs = sweep.Knobs(**{**record["knobs"], "steps": 250})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(sweep.THREADS)
+    try:
+        _, rerun = sweep.train(knobs, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert abs(rerun["history"][0][1] - record["history"][0][1]) < 0.02
