@@ -71,13 +71,20 @@ def find_heads(scores: Tensor, threshold: float) -> list[tuple[int, int]]:
     return [(int(layer), int(head)) for layer, head in (scores > threshold).nonzero()]
 
 
-def zero_head(head: int | list[int]):
-    """A hook on `z` that removes one head's output, or several heads' (zero ablation)."""
-    def hook(z: Tensor) -> Tensor:  # z: (batch, pos, n_heads, d_head)
+def replace_head(head: int | list[int], value: Tensor | float):
+    """A hook on `z` (batch, pos, n_heads, d_head) that puts `value` in place of one head's
+    output (or several heads'): 0.0 (zero ablation), its mean over a dataset, broadcast (mean
+    ablation), or its value on other prompts (resample ablation, or patching a head)."""
+    def hook(z: Tensor) -> Tensor:
         z = z.clone()
-        z[:, :, head] = 0.0
+        z[:, :, head] = value
         return z
     return hook
+
+
+def zero_head(head: int | list[int]):
+    """A hook on `z` that removes one head's output, or several heads' (zero ablation)."""
+    return replace_head(head, 0.0)
 
 
 def ablate_heads(heads: list[tuple[int, int]]) -> dict:

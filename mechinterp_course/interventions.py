@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from . import world
+from .circuits import replace_head  # one head's output replaced: patching and every ablation
 
 
 @dataclass
@@ -85,17 +86,6 @@ def patch_position(clean_act: Tensor, pos: int | list[int]):
         x = x.clone()
         x[:, pos] = clean_act[:, pos]
         return x
-    return hook
-
-
-def replace_head(head: int, value: Tensor | float):
-    """A hook on `z` (batch, pos, n_heads, d_head) that puts `value` in place of one head's
-    output: 0.0 (zero ablation), its mean over a dataset, broadcast (mean ablation), or its value
-    on other prompts (resample ablation, or patching a head)."""
-    def hook(z: Tensor) -> Tensor:
-        z = z.clone()
-        z[:, :, head] = value
-        return z
     return hook
 
 
