@@ -67,7 +67,8 @@ def copy_batch(g: torch.Generator, batch: int, vocab: int = VOCAB, length: int =
     return torch.cat([bos, x], dim=1), labels
 
 
-def repeated_sequence(n: int = 16, batch: int = 64, vocab: int = VOCAB, seed: int = 999) -> Tensor:
+def repeated_sequence(n: int = 16, batch: int = 64, vocab: int = VOCAB,
+                      seed: int = 999) -> Tensor:
     """BOS + n random tokens + the same n again: the layout `circuits.induction_score` reads."""
     g = torch.Generator().manual_seed(seed)
     half = torch.randint(2, vocab, (batch, n), generator=g)
@@ -101,6 +102,13 @@ def induction_offsets(pattern: Tensor, n: int, before: int = 3, after: int = 6) 
     return torch.stack(cols, dim=-1)
 
 
+def copy_losses(logits: Tensor, tokens: Tensor, n: int) -> tuple[float, float]:
+    """Mean loss on the first copy and on the second (from its second token) of BOS + n tokens +
+    the same n again."""
+    logp = logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+    return float(-logp[:, :n].mean()), float(-logp[:, n + 1:].mean())
+
+
 @torch.no_grad()
 def measure(model, n: int = 16) -> dict:
     """On repeated random sequences: the loss on the first and second copy, each head's
@@ -108,20 +116,15 @@ def measure(model, n: int = 16) -> dict:
     mean-ablated (which layer the copying needs)."""
     model.eval()
     tokens = repeated_sequence(n)
-
-    def copy_losses(out):
-        logp = out.logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
-        return float(-logp[:, :n].mean()), float(-logp[:, n + 1:].mean())
-
     out = model(input_ids=tokens, output_attentions=True)
-    first, second = copy_losses(out)
+    first, second = copy_losses(out.logits, tokens, n)
     ablated = []
     for layer in model.model.decoder.layers:
         attn = layer.self_attn.out_proj  # its output, averaged over batch and position
         handle = attn.register_forward_hook(
             lambda m, i, o: o.mean(dim=(0, 1), keepdim=True).expand_as(o))
         try:
-            ablated.append(copy_losses(model(input_ids=tokens))[1])
+            ablated.append(copy_losses(model(input_ids=tokens).logits, tokens, n)[1])
         finally:
             handle.remove()
     return {"first_copy_loss": first, "second_copy_loss": second,
@@ -140,6 +143,8 @@ def train(k: Knobs, log_every: int = 250, progress: bool = True):
     opt = torch.optim.AdamW(model.parameters(), lr=k.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / k.warmup))
     g = torch.Generator().manual_seed(k.seed)
+    n = 16
+    probe = repeated_sequence(n)  # the sequences `measure` reads, for the loss curve
     history, start = [], time.perf_counter()
     for step in tqdm(range(1, k.steps + 1), desc=k.name(), disable=not progress,
                      mininterval=1.0):
@@ -151,7 +156,10 @@ def train(k: Knobs, log_every: int = 250, progress: bool = True):
         opt.step()
         sched.step()
         if step % log_every == 0:
-            history.append([step, measure(model)["second_copy_loss"]])
+            model.eval()
+            with torch.no_grad():
+                logits = model(input_ids=probe).logits
+            history.append([step, copy_losses(logits, probe, n)[1]])
     record = {"knobs": asdict(k), "history": history, **measure(model),
               "seconds": time.perf_counter() - start}
     return model, record
