@@ -10,7 +10,7 @@ import torch
 
 from .. import interventions, world
 from . import ExerciseFailed, call, close, compare, expect_tensor, passed, run_with_edit
-from .ch00 import second_model
+from .ch00 import _models  # the course model and a random Llama
 
 SUBJECTS = ["Texas", "France", "Ohio", "Japan", "Peru"]  # one token each for the course tokenizer
 
@@ -20,10 +20,6 @@ def _pairs(model) -> interventions.PatchingPairs:
     prompts = [p for p in world.capital_prompts() if p.attrs["subject"] in SUBJECTS]
     (pairs,) = interventions.capital_pairs(model, prompts)
     return pairs
-
-
-def _models(model):
-    return [model, second_model().to(model.cfg.device)]
 
 
 @torch.no_grad()
