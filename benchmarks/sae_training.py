@@ -3,8 +3,8 @@ activations with the same hyperparameters (d_sae, k, learning rate, batch, steps
 
 Each round trains one fresh SAE with each library, in turn, so machine load hits both alike;
 reported: median training throughput (tokens per second) and the held-out fraction of variance
-explained and L0 of the last round's SAEs. SAELens is optional (`pip install -e ".[bench]"`);
-without it only ours runs.
+explained, L0 and dead latents of the last round's SAEs, for two training recipes (RECIPES).
+SAELens is optional (`pip install -e ".[bench]"`); without it only ours runs.
 
 Run: `python benchmarks/sae_training.py`. Target (issues 6 and 9): faster than SAELens at equal
 fraction of variance explained.
@@ -28,22 +28,34 @@ from mechinterp_course import sae  # noqa: E402
 OUT = Path(__file__).parent / "_out"
 
 
-def train_ours(acts: torch.Tensor, d_sae: int, k: int, lr: float, batch: int, steps: int):
-    s = sae.SAE(acts.shape[1], d_sae, k=k, seed=0)
+# Two recipes, each run by both libraries. SAELens always clips the gradient norm at 1, and by
+# default reads TopK latents as if decoder rows had unit norm; ours can do both.
+RECIPES = {"gradient clipped at 1": False,
+           "gradient clipped at 1, latents rescaled by decoder norm (SAELens default)": True}
+
+
+def train_ours(acts: torch.Tensor, d_sae: int, k: int, lr: float, batch: int, steps: int,
+               rescale: bool):
+    s = sae.SAE(acts.shape[1], d_sae, k=k, seed=0, rescale_by_decoder_norm=rescale)
     with torch.no_grad():  # chapter 06's recipe: the decoder bias starts at the mean activation
         s.b_dec.copy_(acts[:20_000].mean(0))
-    sae.train(s, sae.batches_from(acts, batch, seed=0), steps=steps, lr=lr, progress=False)
+    sae.train(s, sae.batches_from(acts, batch, seed=0), steps=steps, lr=lr, progress=False,
+              max_grad_norm=1.0)
     return s.encode, s.decode
 
 
-def train_saelens(acts: torch.Tensor, d_sae: int, k: int, lr: float, batch: int, steps: int):
+def train_saelens(acts: torch.Tensor, d_sae: int, k: int, lr: float, batch: int, steps: int,
+                  rescale: bool):
     from sae_lens import LoggingConfig, TopKTrainingSAE, TopKTrainingSAEConfig
     from sae_lens.config import SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
     torch.manual_seed(0)
     model = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=acts.shape[1], d_sae=d_sae, k=k,
-                                                  device="cpu"))
+                                                  device="cpu",
+                                                  rescale_acts_by_decoder_norm=rescale))
+    with torch.no_grad():  # the same start for the decoder bias as ours
+        model.b_dec.copy_(acts[:20_000].mean(0))
     cfg = SAETrainerConfig(total_training_samples=steps * batch, train_batch_size_samples=batch,
                            lr=lr, lr_end=lr, device="cpu",
                            logger=LoggingConfig(log_to_wandb=False))
@@ -67,35 +79,39 @@ def main(argv=None) -> str:
                                    seed=1, progress=False)
     n_train = int(len(acts) * 0.9)
     train_acts, held_out = acts[:n_train], acts[n_train:].clone()
-    contenders = {"mechinterp_course sae.train (TopK)": train_ours}
     try:
         import sae_lens  # noqa: F401
-        contenders["SAELens SAETrainer (TopK)"] = train_saelens
+        libraries = {"mechinterp_course sae.train": train_ours,
+                     "SAELens SAETrainer": train_saelens}
     except ImportError:
-        pass
+        libraries = {"mechinterp_course sae.train": train_ours}
 
-    seconds: dict[str, list[float]] = {name: [] for name in contenders}
-    results = {}
-    for _ in range(reps):
-        for name, fn in contenders.items():
-            start = time.perf_counter()
-            results[name] = fn(train_acts, d_sae, k, lr, batch, steps)  # (encode, decode)
-            seconds[name].append(time.perf_counter() - start)
     lines = [f"### Training a TopK SAE (d_sae {d_sae}, k {k}, lr {lr}, batch {batch}, {steps} "
-             f"steps) on course-model resid_post 1, CPU, median of {reps}", "",
-             "| contender | median (s) | tokens / s | ratio to ours | held-out FVE | L0 |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    ours = statistics.median(next(iter(seconds.values())))
-    for name, t in seconds.items():
-        med = statistics.median(t)
-        encode, decode = results[name]
-        with torch.no_grad():
-            f = encode(held_out)
-            fve = float(sae.fraction_of_variance_explained(held_out, decode(f)))
-        lines.append(f"| {name} | {med:.2f} | {steps * batch / med:,.0f} | {med / ours:.2f} | "
-                     f"{fve:.3f} | {float(sae.mean_l0(f)):.1f} |")
-    if len(contenders) == 1:
-        lines.append("\nSAELens is not installed (`pip install -e \".[bench]\"`): ours only.")
+             f"steps) on course-model resid_post 1, CPU, median of {reps}", ""]
+    for recipe, rescale in RECIPES.items():
+        seconds: dict[str, list[float]] = {name: [] for name in libraries}
+        results = {}
+        for _ in range(reps):  # alternate, so machine load hits both alike
+            for name, fn in libraries.items():
+                start = time.perf_counter()
+                results[name] = fn(train_acts, d_sae, k, lr, batch, steps, rescale)
+                seconds[name].append(time.perf_counter() - start)
+        lines += [f"Recipe: {recipe}.", "",
+                  "| contender | median (s) | tokens / s | time relative to ours | held-out FVE "
+                  "| L0 | dead latents |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        ours = statistics.median(next(iter(seconds.values())))
+        for name, t in seconds.items():
+            med = statistics.median(t)
+            encode, decode = results[name]
+            with torch.no_grad():
+                f = encode(held_out)
+                fve = float(sae.fraction_of_variance_explained(held_out, decode(f)))
+            lines.append(f"| {name} | {med:.2f} | {steps * batch / med:,.0f} | {med / ours:.2f} "
+                         f"| {fve:.3f} | {float(sae.mean_l0(f)):.1f} | "
+                         f"{float(sae.dead_fraction(f)):.3f} |")
+        lines.append("")
+    if len(libraries) == 1:
+        lines.append("SAELens is not installed (`pip install -e \".[bench]\"`): ours only.")
     text = "\n".join(lines) + "\n"
     print(text)
     return text

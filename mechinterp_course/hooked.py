@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .memory import keep_freed_memory
+
 ATTN_IMPLEMENTATION = "mc_hooked"
 
 # short name -> full TransformerLens name ("{l}" is the layer)
@@ -353,7 +355,11 @@ class HookedModel(torch.nn.Module):
 
     def run_with_cache(self, input, names=None, attention_mask: Tensor | None = None):
         """Run the model and return (logits, cache). ``names``: None for every activation, a list
-        of names (``"resid_post"`` means every layer's), or a function of the full name."""
+        of names (``"resid_post"`` means every layer's), or a function of the full name.
+
+        On Linux, the first call tells malloc to keep freed memory for reuse, which makes a full
+        cache nearly free (see `mechinterp_course.memory`)."""
+        keep_freed_memory()
         self._cache_filter = self._make_filter(names)
         self._cache = {}
         try:

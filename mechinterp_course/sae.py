@@ -21,9 +21,13 @@ from .circuits import per_token_loss
 
 
 class SAE(torch.nn.Module):
-    """A sparse autoencoder. k=None: ReLU latents (train with an L1 penalty); k: TopK latents."""
+    """A sparse autoencoder. k=None: ReLU latents (train with an L1 penalty); k: TopK latents.
 
-    def __init__(self, d_in: int, d_sae: int, k: int | None = None, seed: int = 0):
+    rescale_by_decoder_norm: read and write each latent as if its decoder row had unit norm
+    (SAELens's TopK default), so drifting decoder norms cannot change which k latents win."""
+
+    def __init__(self, d_in: int, d_sae: int, k: int | None = None, seed: int = 0,
+                 rescale_by_decoder_norm: bool = False):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         W_dec = torch.randn(d_sae, d_in, generator=g)
@@ -33,17 +37,41 @@ class SAE(torch.nn.Module):
         self.b_enc = torch.nn.Parameter(torch.zeros(d_sae))
         self.b_dec = torch.nn.Parameter(torch.zeros(d_in))
         self.k = k
+        self.rescale_by_decoder_norm = rescale_by_decoder_norm
+
+    def weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(W_enc, b_enc, W_dec) as the SAE uses them: with rescaling, pre-activations are
+        multiplied by each decoder row's norm and decoder rows are used at unit norm."""
+        if not self.rescale_by_decoder_norm:
+            return self.W_enc, self.b_enc, self.W_dec
+        norms = self.W_dec.norm(dim=1)
+        return self.W_enc * norms, self.b_enc * norms, self.W_dec / norms[:, None]
 
     def encode(self, x: Tensor) -> Tensor:
-        return encode(x, self.W_enc, self.b_enc, self.b_dec, self.k)
+        W_enc, b_enc, _ = self.weights()
+        return encode(x, W_enc, b_enc, self.b_dec, self.k)
 
     def decode(self, f: Tensor) -> Tensor:
-        return f @ self.W_dec + self.b_dec
+        return f @ self.weights()[2] + self.b_dec
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """x (..., d_in) -> (x_hat (..., d_in), latents (..., d_sae))."""
-        f = self.encode(x)
-        return self.decode(f), f
+        """x (..., d_in) -> (x_hat (..., d_in), latents (..., d_sae)).
+
+        TopK decodes from its k winners only: the same sum as decode(f), but reading k rows of
+        W_dec instead of multiplying by all d_sae of them, forward and backward (the matmuls are
+        most of the cost of a training step)."""
+        W_enc, b_enc, W_dec = self.weights()
+        if self.k is None:
+            f = encode(x, W_enc, b_enc, self.b_dec)
+            return f @ W_dec + self.b_dec, f
+        # (x - b_dec) @ W_enc, written so that b_dec's gradient costs a vector, not a matmul
+        pre = x @ W_enc + (b_enc - self.b_dec @ W_enc)
+        top = pre.topk(self.k, dim=-1, sorted=False)
+        values = torch.relu(top.values)
+        x_hat = torch.nn.functional.embedding_bag(
+            top.indices.reshape(-1, self.k), W_dec, per_sample_weights=values.reshape(-1, self.k),
+            mode="sum").reshape(*x.shape[:-1], -1) + self.b_dec
+        return x_hat, torch.zeros_like(pre).scatter(-1, top.indices, values)
 
 
 def encode(x: Tensor, W_enc: Tensor, b_enc: Tensor, b_dec: Tensor, k: int | None = None) -> Tensor:
@@ -114,12 +142,19 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: Tensor, l1_coeff: float 
 
 
 def train(sae: SAE, batches, steps: int, lr: float = 1e-3, l1_coeff: float = 0.0,
-          progress: bool = True, desc: str = "training SAE", step_fn=train_step) -> TrainResult:
+          progress: bool = True, desc: str = "training SAE", step_fn=train_step,
+          max_grad_norm: float | None = None) -> TrainResult:
     """Adam over an iterator of activation batches; the metrics are read over the last tenth of
-    training."""
+    training. max_grad_norm: clip the gradient's norm before each step (SAELens clips at 1)."""
     from tqdm.auto import tqdm
 
     opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    if max_grad_norm is not None:  # runs inside opt.step(), so any step_fn gets it
+        params = list(sae.parameters())
+
+        def clip(*_):
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.register_step_pre_hook(clip)
     losses = []
     seen = torch.zeros(sae.W_dec.shape[0], dtype=torch.bool)
     fve_sum = l0_sum = n = 0.0

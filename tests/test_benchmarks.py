@@ -22,7 +22,8 @@ def test_kv_cache_smoke():
 def test_sae_training_smoke():
     import sae_training
     text = sae_training.main(["--small"])
-    assert "mechinterp_course sae.train (TopK)" in text and "held-out FVE" in text
+    assert "mechinterp_course sae.train" in text and "held-out FVE" in text
+    assert "latents rescaled by decoder norm" in text
 
 
 def test_cache_memory_table_counts_every_cached_byte():

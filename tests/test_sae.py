@@ -1,0 +1,53 @@
+"""Options of mechinterp_course.sae that the SAELens comparison relies on."""
+
+import torch
+
+from mechinterp_course import sae
+
+
+def test_rescaled_latents_ignore_decoder_norms():
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    plain = sae.SAE(16, 64, k=4, seed=0)
+    rescaled = sae.SAE(16, 64, k=4, seed=0, rescale_by_decoder_norm=True)
+    before = rescaled(x)[0]
+    with torch.no_grad():  # stretch some decoder rows: a rescaled SAE reconstructs the same
+        for m in (plain, rescaled):
+            m.W_dec[:10] *= 5
+            m.W_enc[:, :10] /= 5  # the same pre-activations for the plain SAE, too
+    assert torch.allclose(rescaled(x)[0], before, atol=1e-5)
+    assert not torch.allclose(plain(x)[0], sae.SAE(16, 64, k=4, seed=0)(x)[0], atol=1e-3)
+
+
+def test_rescaling_is_a_no_op_with_unit_decoder_rows():
+    x = torch.randn(8, 16, generator=torch.Generator().manual_seed(1))
+    a = sae.SAE(16, 32, k=4, seed=2)
+    b = sae.SAE(16, 32, k=4, seed=2, rescale_by_decoder_norm=True)
+    with torch.no_grad():
+        for m in (a, b):
+            m.W_dec /= m.W_dec.norm(dim=1, keepdim=True)
+    assert torch.allclose(a(x)[0], b(x)[0], atol=1e-5)
+
+
+def grad_norms(max_grad_norm):
+    """Total gradient norm seen by each optimiser step (read after the step)."""
+    norms = []
+
+    def step(model, opt, x, l1_coeff):
+        x_hat, _ = model(x)
+        loss = (x_hat - x).pow(2).sum(-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        norms.append(float(torch.cat([p.grad.flatten() for p in model.parameters()]).norm()))
+        return loss.detach()
+
+    features = sae.synthetic_features(32, 16)
+    model = sae.SAE(16, 64, k=4, seed=0)
+    sae.train(model, sae.synthetic_batches(features, 64), steps=5, progress=False,
+              step_fn=step, max_grad_norm=max_grad_norm)
+    return norms
+
+
+def test_max_grad_norm_clips_every_step():
+    assert max(grad_norms(None)) > 0.05
+    assert max(grad_norms(0.01)) <= 0.01 + 1e-6
