@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare, table  # noqa: E402
+from harness import check_device, compare, device_label, synchronizer, table  # noqa: E402
 
 import mechinterp_course as mc  # noqa: E402
 from mechinterp_course.hooked import HookedModel  # noqa: E402
 
 
-def gpt2_small_shaped(tokenizer):
+def gpt2_small_shaped(tokenizer, device="cpu"):
     """A randomly initialised model of GPT-2 small's shape (12 layers, d_model 768) with the course
     tokenizer's vocabulary, so no download is needed."""
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -32,7 +32,7 @@ def gpt2_small_shaped(tokenizer):
     cfg = GPT2Config(n_layer=12, n_embd=768, n_head=12, n_positions=1024,
                      vocab_size=len(tokenizer))
     return HookedModel(GPT2LMHeadModel(cfg).eval().requires_grad_(False), tokenizer,
-                       "gpt2-small-shaped")
+                       "gpt2-small-shaped").to(device)
 
 
 def torch_hooks_runner(model):
@@ -62,11 +62,11 @@ def transformer_lens_runner(model):
     cfg = HookedTransformerConfig(n_layers=c.n_layers, d_model=c.d_model, d_head=c.d_head,
                                   n_heads=c.n_heads, d_mlp=c.d_mlp, d_vocab=c.d_vocab,
                                   n_ctx=c.n_ctx, act_fn="gelu_new", normalization_type="LN",
-                                  device="cpu")
+                                  device=str(model.cfg.device))
     tl = HookedTransformer(cfg)
     tl.load_state_dict(convert_gpt2_weights(model.hf, cfg), strict=False)
     tl.eval()
-    probe = torch.randint(1, c.d_vocab, (1, 16))
+    probe = torch.randint(1, c.d_vocab, (1, 16), device=model.cfg.device)
     with torch.no_grad():  # the same model, or the comparison means nothing
         assert torch.allclose(tl(probe), model(probe), atol=1e-3), "TransformerLens conversion"
     return lambda tokens: tl.run_with_cache(tokens)
@@ -98,7 +98,7 @@ def cache_mebibytes(cache) -> float:
 def memory_table(model, batch: int, seq: int) -> str:
     """The memory a full cache keeps alive, against the model's own weights: ours with every name
     and with resid_post only, and TransformerLens's with every name."""
-    tokens = torch.randint(1, model.cfg.d_vocab, (batch, seq))
+    tokens = torch.randint(1, model.cfg.d_vocab, (batch, seq), device=model.cfg.device)
     rows = {"mechinterp_course, every name": lambda: model.run_with_cache(tokens)[1],
             "mechinterp_course, resid_post": lambda: model.run_with_cache(
                 tokens, names=["resid_post"])[1]}
@@ -119,7 +119,7 @@ def memory_table(model, batch: int, seq: int) -> str:
 
 
 def measure(model, batch: int, seq: int, reps: int) -> list[dict]:
-    tokens = torch.randint(1, model.cfg.d_vocab, (batch, seq))
+    tokens = torch.randint(1, model.cfg.d_vocab, (batch, seq), device=model.cfg.device)
     contenders = {
         "plain forward (transformers)": lambda: model.hf(tokens),
         "mechinterp_course run_with_cache, every name": lambda: model.run_with_cache(tokens),
@@ -133,7 +133,7 @@ def measure(model, batch: int, seq: int, reps: int) -> list[dict]:
         if runner is not None:
             contenders[name] = (lambda r=runner: r(tokens))
     with torch.inference_mode():
-        return compare(contenders, reps=reps, warmup=2)
+        return compare(contenders, reps=reps, warmup=2, sync=synchronizer(model.cfg.device))
 
 
 def main(argv=None) -> str:
@@ -142,15 +142,17 @@ def main(argv=None) -> str:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--small", action="store_true", help="tiny sizes, for the smoke test")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     args = ap.parse_args(argv)
-    course = mc.load_model("course", device="cpu")
-    models = [course] if args.small else [course, gpt2_small_shaped(course.tokenizer)]
+    device = check_device(args.device)
+    course = mc.load_model("course", device=device)
+    models = [course] if args.small else [course, gpt2_small_shaped(course.tokenizer, device)]
     batch, seq, reps = (2, 16, 2) if args.small else (args.batch, args.seq, args.reps)
     out = []
     for model in models:
         rows = measure(model, batch, seq, reps)
         out.append(table(rows, f"Activation caching on {model.cfg.model_name}, batch {batch} x "
-                               f"{seq} tokens, CPU, median of {reps}"))
+                               f"{seq} tokens, {device_label(device)}, median of {reps}"))
         out.append(memory_table(model, batch, seq))
     text = "\n".join(out)
     print(text)

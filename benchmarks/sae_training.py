@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from harness import check_device, device_label, synchronizer  # noqa: E402
 
 import mechinterp_course as mc  # noqa: E402
 from mechinterp_course import sae  # noqa: E402
@@ -36,7 +37,7 @@ RECIPES = {"gradient clipped at 1": False,
 
 def train_ours(acts: torch.Tensor, d_sae: int, k: int, lr: float, batch: int, steps: int,
                rescale: bool):
-    s = sae.SAE(acts.shape[1], d_sae, k=k, seed=0, rescale_by_decoder_norm=rescale)
+    s = sae.SAE(acts.shape[1], d_sae, k=k, seed=0, rescale_by_decoder_norm=rescale).to(acts.device)
     with torch.no_grad():  # chapter 06's recipe: the decoder bias starts at the mean activation
         s.b_dec.copy_(acts[:20_000].mean(0))
     sae.train(s, sae.batches_from(acts, batch, seed=0), steps=steps, lr=lr, progress=False,
@@ -52,12 +53,12 @@ def train_saelens(acts: torch.Tensor, d_sae: int, k: int, lr: float, batch: int,
 
     torch.manual_seed(0)
     model = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=acts.shape[1], d_sae=d_sae, k=k,
-                                                  device="cpu",
+                                                  device=str(acts.device),
                                                   rescale_acts_by_decoder_norm=rescale))
     with torch.no_grad():  # the same start for the decoder bias as ours
         model.b_dec.copy_(acts[:20_000].mean(0))
     cfg = SAETrainerConfig(total_training_samples=steps * batch, train_batch_size_samples=batch,
-                           lr=lr, lr_end=lr, device="cpu",
+                           lr=lr, lr_end=lr, device=str(acts.device),
                            logger=LoggingConfig(log_to_wandb=False))
     SAETrainer(cfg, model, data_provider=sae.batches_from(acts, batch, seed=0)).fit()
     model.eval()
@@ -69,7 +70,10 @@ def main(argv=None) -> str:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--small", action="store_true", help="tiny sizes, for the smoke test")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     args = ap.parse_args(argv)
+    device = check_device(args.device)
+    sync = synchronizer(device)
     steps, reps, n_tokens = (20, 1, 8_192) if args.small else (args.steps, args.reps, 200_000)
     d_sae, k, lr, batch = (256, 8, 2e-3, 256) if args.small else (1024, 24, 2e-3, 1024)
 
@@ -78,7 +82,9 @@ def main(argv=None) -> str:
                                    OUT / f"resid_post_1_{n_tokens}.bin", n_tokens=n_tokens,
                                    seed=1, progress=False)
     n_train = int(len(acts) * 0.9)
-    train_acts, held_out = acts[:n_train], acts[n_train:].clone()
+    # on a GPU the whole set moves there (100 MB), as a GPU user would do
+    train_acts = acts[:n_train] if device == "cpu" else acts[:n_train].to(device)
+    held_out = acts[n_train:].clone().to(device)
     try:
         import sae_lens  # noqa: F401
         libraries = {"mechinterp_course sae.train": train_ours,
@@ -87,14 +93,16 @@ def main(argv=None) -> str:
         libraries = {"mechinterp_course sae.train": train_ours}
 
     lines = [f"### Training a TopK SAE (d_sae {d_sae}, k {k}, lr {lr}, batch {batch}, {steps} "
-             f"steps) on course-model resid_post 1, CPU, median of {reps}", ""]
+             f"steps) on course-model resid_post 1, {device_label(device)}, median of {reps}", ""]
     for recipe, rescale in RECIPES.items():
         seconds: dict[str, list[float]] = {name: [] for name in libraries}
         results = {}
         for _ in range(reps):  # alternate, so machine load hits both alike
             for name, fn in libraries.items():
+                sync()
                 start = time.perf_counter()
                 results[name] = fn(train_acts, d_sae, k, lr, batch, steps, rescale)
+                sync()
                 seconds[name].append(time.perf_counter() - start)
         lines += [f"Recipe: {recipe}.", "",
                   "| contender | median (s) | tokens / s | time relative to ours | held-out FVE "

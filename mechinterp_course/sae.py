@@ -156,7 +156,7 @@ def train(sae: SAE, batches, steps: int, lr: float = 1e-3, l1_coeff: float = 0.0
             torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         opt.register_step_pre_hook(clip)
     losses = []
-    seen = torch.zeros(sae.W_dec.shape[0], dtype=torch.bool)
+    seen = torch.zeros(sae.W_dec.shape[0], dtype=torch.bool, device=sae.W_dec.device)
     fve_sum = l0_sum = n = 0.0
     last = max(1, steps // 10)
     for step in tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0):

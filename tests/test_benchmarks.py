@@ -36,3 +36,25 @@ def test_cache_memory_table_counts_every_cached_byte():
     want = sum(v.numel() * v.element_size() for v in cache.values()) / 2**20
     assert abs(cache_overhead.cache_mebibytes(cache) - want) < 1e-9
     assert "every name" in text and "resid_post" in text and "the model's weights" in text
+
+
+def test_harness_waits_for_the_device_around_every_timing():
+    import harness
+
+    calls = []
+    rows = harness.compare({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                           reps=3, warmup=1, sync=lambda: calls.append("sync"))
+    assert [r["reps"] for r in rows] == [3, 3]
+    timed = calls[2:]  # after the warm-up
+    assert timed == ["sync", "a", "sync", "sync", "b", "sync"] * 3
+
+
+def test_benchmarks_refuse_a_missing_gpu_clearly():
+    import harness
+    import pytest
+    import torch
+
+    assert harness.check_device("cpu") == "cpu" and harness.device_label("cpu") == "CPU"
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA GPU"):
+            harness.check_device("cuda")

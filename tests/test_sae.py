@@ -51,3 +51,25 @@ def grad_norms(max_grad_norm):
 def test_max_grad_norm_clips_every_step():
     assert max(grad_norms(None)) > 0.05
     assert max(grad_norms(0.01)) <= 0.01 + 1e-6
+
+
+def test_topk_forward_matches_the_dense_path_and_its_gradients():
+    """forward() decodes from the k winners only; it must give what decode(encode(x)) gives,
+    gradients included."""
+    x = torch.randn(64, 16, generator=torch.Generator().manual_seed(3))
+    for rescale in (False, True):
+        fast = sae.SAE(16, 96, k=5, seed=4, rescale_by_decoder_norm=rescale)
+        dense = sae.SAE(16, 96, k=5, seed=4, rescale_by_decoder_norm=rescale)
+        with torch.no_grad():
+            for m in (fast, dense):
+                m.b_dec.normal_(generator=torch.Generator().manual_seed(5))
+                m.b_enc.normal_(generator=torch.Generator().manual_seed(6))
+        x_hat, f = fast(x)
+        f_dense = dense.encode(x)
+        x_dense = dense.decode(f_dense)
+        assert torch.allclose(f, f_dense, atol=1e-5) and torch.allclose(x_hat, x_dense, atol=1e-5)
+        (x_hat - x).pow(2).sum().backward()
+        (x_dense - x).pow(2).sum().backward()
+        for name, p in fast.named_parameters():
+            q = dict(dense.named_parameters())[name]
+            assert torch.allclose(p.grad, q.grad, atol=1e-4), name
