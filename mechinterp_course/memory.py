@@ -4,8 +4,8 @@ A full cache keeps every activation of a forward pass alive (834 MiB for GPT-2 s
 tokens), so each run needs that much fresh memory. On Linux, glibc's malloc gives large freed
 blocks back to the kernel (anything over its mmap threshold, and the top of the heap beyond its
 trim threshold), and the next run faults the same pages in again, zero-filled. Measured on 2 CPU
-cores, GPT-2-small shape: caching every name cost 1.08-1.68x a plain forward with glibc's defaults,
-1.02-1.04x with malloc told to keep freed memory (benchmarks/RESULTS.md).
+cores, GPT-2-small shape: caching every name cost 1.4-1.9x a plain forward with glibc's defaults,
+1.01-1.08x with malloc told to keep freed memory (benchmarks/RESULTS.md).
 
 `keep_freed_memory` makes that change once per process, through ``mallopt``: the same knobs as the
 ``MALLOC_*_`` environment variables, which only take effect before the process starts. The cost:

@@ -10,7 +10,10 @@ current token by content and copy what followed it, which needs two attention la
 
 The models are transformers' OPT (learned positions, LayerNorm, ReLU MLP), whose one flag
 ``do_layer_norm_before`` switches between normalising before attention (as GPT-2 does) and after
-(as the original Transformer did).
+(as the original Transformer did). The ``positions`` knob swaps in a Llama model instead (rotary
+positions, RMSNorm, SwiGLU; normalising before attention only); its grid (18 runs, 31 minutes on
+one core) ships as ``sweeps/copying_sweep_rotary.json``, rerun with ``python -m
+mechinterp_course.sweep --positions rotary --out <file>``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import Tensor
 from .circuits import induction_score, previous_token_score
 
 RESULTS = Path(__file__).parent / "sweeps" / "copying_sweep.json"
+RESULTS_ROTARY = RESULTS.with_name("copying_sweep_rotary.json")  # --positions rotary
 BOS, VOCAB, LENGTH = 1, 64, 40  # token 0 is padding, 1 is BOS; rows are BOS + 40 tokens
 # One thread: the same arithmetic in the same order on any machine, so a rerun matches the table
 # (and the sweep leaves the other cores free).
@@ -40,6 +44,7 @@ class Knobs:
     n_layers: int = 2
     n_heads: int = 4
     norm: str = "pre"   # "pre": LayerNorm before attention and MLP; "post": after the residual add
+    positions: str = "learned"  # "learned" (OPT) or "rotary" (Llama)
     seed: int = 0
     d_model: int = 64
     steps: int = 3000
@@ -48,7 +53,8 @@ class Knobs:
     warmup: int = 100
 
     def name(self) -> str:
-        return f"{self.n_layers}L {self.n_heads}H {self.norm}-norm seed {self.seed}"
+        rotary = " rotary" if self.positions == "rotary" else ""
+        return f"{self.n_layers}L {self.n_heads}H {self.norm}-norm{rotary} seed {self.seed}"
 
 
 def copy_batch(g: torch.Generator, batch: int, vocab: int = VOCAB, length: int = LENGTH,
@@ -76,9 +82,21 @@ def repeated_sequence(n: int = 16, batch: int = 64, vocab: int = VOCAB,
 
 
 def make_model(k: Knobs, vocab: int = VOCAB):
-    from transformers import OPTConfig, OPTForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
 
+    if k.positions not in ("learned", "rotary"):
+        raise ValueError(f"positions must be 'learned' or 'rotary', not {k.positions!r}")
+    if k.positions == "rotary" and k.norm != "pre":
+        raise ValueError("the rotary (Llama) models normalise before attention only: norm='pre'")
     torch.manual_seed(k.seed)
+    if k.positions == "rotary":
+        model = LlamaForCausalLM(LlamaConfig(
+            vocab_size=vocab, hidden_size=k.d_model, intermediate_size=4 * k.d_model,
+            num_hidden_layers=k.n_layers, num_attention_heads=k.n_heads,
+            num_key_value_heads=k.n_heads, max_position_embeddings=64,
+            pad_token_id=0, bos_token_id=BOS, eos_token_id=BOS))
+        model.set_attn_implementation("eager")
+        return model
     config = OPTConfig(
         vocab_size=vocab, hidden_size=k.d_model, word_embed_proj_dim=k.d_model,
         num_hidden_layers=k.n_layers, num_attention_heads=k.n_heads, ffn_dim=4 * k.d_model,
@@ -119,8 +137,10 @@ def measure(model, n: int = 16) -> dict:
     out = model(input_ids=tokens, output_attentions=True)
     first, second = copy_losses(out.logits, tokens, n)
     ablated = []
-    for layer in model.model.decoder.layers:
-        attn = layer.self_attn.out_proj  # its output, averaged over batch and position
+    opt = hasattr(model.model, "decoder")
+    for layer in (model.model.decoder.layers if opt else model.model.layers):
+        # the attention's output, averaged over batch and position
+        attn = layer.self_attn.out_proj if opt else layer.self_attn.o_proj
         handle = attn.register_forward_hook(
             lambda m, i, o: o.mean(dim=(0, 1), keepdim=True).expand_as(o))
         try:
@@ -165,11 +185,12 @@ def train(k: Knobs, log_every: int = 250, progress: bool = True):
     return model, record
 
 
-def grid(seeds=(0, 1, 2)) -> list[Knobs]:
-    """The shipped sweep: layers x heads x normalisation, each over several seeds."""
-    return [Knobs(n_layers=layers, n_heads=heads, norm=norm, seed=seed)
-            for layers in (1, 2, 3) for heads in (1, 4) for norm in ("pre", "post")
-            for seed in seeds]
+def grid(seeds=(0, 1, 2), positions: str = "learned") -> list[Knobs]:
+    """The shipped sweep: layers x heads x normalisation, each over several seeds (rotary
+    models: normalisation before attention only)."""
+    norms = ("pre", "post") if positions == "learned" else ("pre",)
+    return [Knobs(n_layers=layers, n_heads=heads, norm=norm, seed=seed, positions=positions)
+            for layers in (1, 2, 3) for heads in (1, 4) for norm in norms for seed in seeds]
 
 
 def load_results(path: Path = RESULTS) -> list[dict]:
@@ -180,12 +201,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--positions", choices=("learned", "rotary"), default="learned")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     meta = {"torch": torch.__version__, "threads": THREADS, "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
-    for k in grid(tuple(range(args.seeds))):
+    for k in grid(tuple(range(args.seeds)), args.positions):
         runs.append(train(k)[1])
         args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))  # as it goes
     print("wrote", args.out)

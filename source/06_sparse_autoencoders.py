@@ -388,7 +388,7 @@ def labels_detected(sae_module):
     return sum(int(neurons.auroc(f, v).max() >= 0.95) for v in labels.values())
 
 
-narrow_counts = []
+narrow_counts, narrow_fves = [], []
 for seed in (0, 1):
     narrow = sae.SAE(model.cfg.d_model, 128, k=32, seed=seed)
     with torch.no_grad():
@@ -396,11 +396,13 @@ for seed in (0, 1):
     narrow_run = sae.train(narrow, sae.batches_from(train_acts, 1024, seed=seed), steps=600,
                            lr=2e-3, desc=f"narrow TopK SAE, seed {seed}")
     narrow_counts.append(labels_detected(narrow))
+    narrow_fves.append(narrow_run.fve)
     print(f"128 latents, seed {seed}: FVE {narrow_run.fve:.3f}; labels with a latent at AUROC "
           f">= 0.95: {narrow_counts[-1]}/{n}")
 wide_count = int((latent_auc >= 0.95).sum())
 print(f"1,024 latents: {wide_count}/{n}")
 assert min(narrow_counts) > wide_count  # narrower dictionary, broader latents
+assert min(narrow_fves) > 0.9             # ... and still a good reconstruction
 
 # %% [markdown]
 # The narrow dictionaries have single latents for more of the labels, and still reconstruct

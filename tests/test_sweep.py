@@ -72,3 +72,31 @@ def test_shipped_table_reproduces():
     finally:
         torch.set_num_threads(threads)
     assert abs(rerun["history"][0][1] - record["history"][0][1]) < 0.02
+
+
+def test_rotary_knob_trains_a_llama_and_measures_it():
+    knobs = sweep.Knobs(n_layers=2, n_heads=2, d_model=16, steps=20, positions="rotary")
+    model, a = sweep.train(knobs, log_every=10, progress=False)
+    _, b = sweep.train(knobs, log_every=10, progress=False)
+    assert model.config.model_type == "llama" and a["history"] == b["history"]
+    assert len(a["ablated_second_copy_loss"]) == 2 and len(a["previous_token"][1]) == 2
+    assert a["knobs"]["positions"] == "rotary" and "rotary" in knobs.name()
+    assert {k.norm for k in sweep.grid(positions="rotary")} == {"pre"}
+    with pytest.raises(ValueError, match="norm='pre'"):
+        sweep.make_model(sweep.Knobs(norm="post", positions="rotary"))
+    with pytest.raises(ValueError, match="positions must be"):
+        sweep.make_model(sweep.Knobs(positions="alibi"))
+
+
+def test_shipped_rotary_table_covers_its_grid_and_reproduces():
+    runs = sweep.load_results(sweep.RESULTS_ROTARY)
+    assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid(positions="rotary")
+    row = runs[6]  # 2 layers, 1 head, seed 0
+    assert row["knobs"]["n_layers"] == 2 and row["knobs"]["n_heads"] == 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(sweep.THREADS)
+    try:
+        _, rerun = sweep.train(sweep.Knobs(**{**row["knobs"], "steps": 250}), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert abs(rerun["history"][0][1] - row["history"][0][1]) < 0.02
