@@ -31,15 +31,13 @@ def device_label(device) -> str:
 
 
 def check_device(device: str) -> str:
-    """The device, or a clear error when it is not there."""
-    import torch
+    """The device, or a clear error when it is not there (the package's own `pick_device`)."""
+    from mechinterp_course import pick_device
 
-    kind = torch.device(device).type
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {device}: no CUDA GPU is visible to torch")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise SystemExit(f"--device {device}: MPS is not available")
-    return device
+    try:
+        return str(pick_device(device))
+    except ValueError as e:
+        raise SystemExit(f"--device {device}: {e}") from e
 
 
 def compare(contenders: dict[str, Callable[[], object]], reps: int = 10, warmup: int = 2,

@@ -13,15 +13,13 @@ fraction of variance explained.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import check_device, device_label, synchronizer  # noqa: E402
+from harness import check_device, compare, device_label, synchronizer  # noqa: E402
 
 import mechinterp_course as mc  # noqa: E402
 from mechinterp_course import sae  # noqa: E402
@@ -83,7 +81,7 @@ def main(argv=None) -> str:
                                    seed=1, progress=False)
     n_train = int(len(acts) * 0.9)
     # on a GPU the whole set moves there (100 MB), as a GPU user would do
-    train_acts = acts[:n_train] if device == "cpu" else acts[:n_train].to(device)
+    train_acts = acts[:n_train].to(device)  # on the CPU: the memory-mapped file itself
     held_out = acts[n_train:].clone().to(device)
     try:
         import sae_lens  # noqa: F401
@@ -95,26 +93,20 @@ def main(argv=None) -> str:
     lines = [f"### Training a TopK SAE (d_sae {d_sae}, k {k}, lr {lr}, batch {batch}, {steps} "
              f"steps) on course-model resid_post 1, {device_label(device)}, median of {reps}", ""]
     for recipe, rescale in RECIPES.items():
-        seconds: dict[str, list[float]] = {name: [] for name in libraries}
-        results = {}
-        for _ in range(reps):  # alternate, so machine load hits both alike
-            for name, fn in libraries.items():
-                sync()
-                start = time.perf_counter()
-                results[name] = fn(train_acts, d_sae, k, lr, batch, steps, rescale)
-                sync()
-                seconds[name].append(time.perf_counter() - start)
+        results = {}  # the last round's (encode, decode) of each library
+        rows = compare({name: (lambda name=name, fn=fn: results.__setitem__(
+            name, fn(train_acts, d_sae, k, lr, batch, steps, rescale)))
+            for name, fn in libraries.items()}, reps=reps, warmup=0, sync=sync)
         lines += [f"Recipe: {recipe}.", "",
                   "| contender | median (s) | tokens / s | time relative to ours | held-out FVE "
                   "| L0 | dead latents |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        ours = statistics.median(next(iter(seconds.values())))
-        for name, t in seconds.items():
-            med = statistics.median(t)
+        for row in rows:
+            name, med = row["name"], row["median_s"]
             encode, decode = results[name]
             with torch.no_grad():
                 f = encode(held_out)
                 fve = float(sae.fraction_of_variance_explained(held_out, decode(f)))
-            lines.append(f"| {name} | {med:.2f} | {steps * batch / med:,.0f} | {med / ours:.2f} "
+            lines.append(f"| {name} | {med:.2f} | {steps * batch / med:,.0f} | {row['ratio']:.2f} "
                          f"| {fve:.3f} | {float(sae.mean_l0(f)):.1f} | "
                          f"{float(sae.dead_fraction(f)):.3f} |")
         lines.append("")
