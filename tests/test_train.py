@@ -53,6 +53,31 @@ def test_smoke_run_and_resume(tmp_path, monkeypatch):
     assert losses[-1] < 7.5  # it learns something: a random model scores ln(2048) = 7.62
 
 
+def test_position_scale_sizes_the_initial_table_and_is_recorded(tmp_path, monkeypatch):
+    """--position-scale reaches the weights, the model card's reproduce line, and the resume
+    guard."""
+    monkeypatch.setitem(train.MODEL_CONFIG, "n_positions", 64)
+    monkeypatch.setattr(train.evaluate, "course_metrics",  # the metrics are not under test here
+                        lambda model: dict.fromkeys(train.evaluate.TARGETS, 0.0))
+    kw = dict(max_steps=1, batch_size=2, stop_at_targets=False, progress=False)
+    norms = {}
+    for scale in (train.POSITION_SCALE, 0.3):
+        state = train.train(tmp_path / str(scale), position_scale=scale, **kw)
+        weights = load_file(tmp_path / str(scale) / "checkpoint/model.safetensors")
+        wpe = weights["transformer.wpe.weight"]
+        norms[scale] = wpe.norm(dim=-1).mean()
+        card = train.model_card(state)
+        assert f"sinusoids of size {scale}" in card
+        reproduce_with_flag = f"--stop-step\n{state['step']} --position-scale 0.3`" in card
+        assert reproduce_with_flag == (scale == 0.3)  # the default needs no flag
+    assert "--threads 3`" in train.model_card({**state, "threads": 3})
+    # one step at the first warm-up learning rate barely moves the table: the ratio is the scales'
+    assert norms[0.3] / norms[train.POSITION_SCALE] == pytest.approx(0.3 / train.POSITION_SCALE,
+                                                                      rel=0.02)
+    with pytest.raises(ValueError, match="--position-scale 0.3"):
+        train.train(tmp_path / "0.3", position_scale=train.POSITION_SCALE, **kw)
+
+
 def test_lr_schedule_warms_up_and_decays():
     assert train.lr_at(0, 1000, 1.0) < train.lr_at(199, 1000, 1.0) == pytest.approx(1.0)
     assert train.lr_at(1000, 1000, 1.0) == pytest.approx(0.1)
