@@ -120,13 +120,12 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
              "position_scale": position_scale}
     if (ckpt / "state.json").exists():
         state = json.loads((ckpt / "state.json").read_text())
-        if state["max_steps"] != max_steps:
-            raise ValueError(f"{out} was started with --max-steps {state['max_steps']}, which fixes "
-                             "its learning-rate schedule: resume with the same value")
-        started = state.get("position_scale", POSITION_SCALE)  # older runs did not record it
-        if started != position_scale:
-            raise ValueError(f"{out} was started with --position-scale {started}: resume with "
-                             "the same value")
+        state.setdefault("position_scale", POSITION_SCALE)  # older runs did not record it
+        for key, value, fixes in (("max_steps", max_steps, "learning-rate schedule"),
+                                  ("position_scale", position_scale, "initial weights")):
+            if state[key] != value:
+                raise ValueError(f"{out} was started with --{key.replace('_', '-')} {state[key]}, "
+                                 f"which fixes its {fixes}: resume with the same value")
         missing, unexpected = hf.load_state_dict(load_file(ckpt / "model.safetensors"),
                                                  strict=False)
         if set(missing) - {"lm_head.weight"} or unexpected:  # lm_head is tied to wte
