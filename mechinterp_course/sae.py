@@ -200,13 +200,24 @@ def synthetic_batches(features: Tensor, batch: int, active: float = 3.0, seed: i
 
 
 @torch.no_grad()
+def weights_fingerprint(model) -> str:
+    """A short hash of every parameter's bytes: which weights produced a stored activation file."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for p in model.parameters():
+        digest.update(p.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
 def collect_activations(model, name: tuple[str, int], path: str | Path, n_tokens: int,
                         seed: int = 1, rows: int = 16, progress: bool = True) -> Tensor:
     """Run the model over world text, documents packed into full-context rows joined by
     end-of-text as in training, and store one activation site (skipping each row's first
     position, the attention sink) as a (n_tokens, d) float32 file at `path`, inside the working
     directory. Returns it memory-mapped, so memory stays bounded; reuses the file when it already
-    holds the same request."""
+    holds the same request from the same weights (a retrained model must not get stale ones)."""
     import json
 
     import numpy as np
@@ -216,7 +227,8 @@ def collect_activations(model, name: tuple[str, int], path: str | Path, n_tokens
 
     path, d = Path(path), model.cfg.d_model
     meta = path.with_suffix(".json")
-    want = {"name": list(name), "n_tokens": n_tokens, "seed": seed, "model": model.cfg.model_name}
+    want = {"name": list(name), "n_tokens": n_tokens, "seed": seed, "model": model.cfg.model_name,
+            "weights": weights_fingerprint(model)}
     if not (path.exists() and meta.exists() and json.loads(meta.read_text()) == want):
         path.parent.mkdir(parents=True, exist_ok=True)
         out = np.memmap(path, dtype=np.float32, mode="w+", shape=(n_tokens, d))

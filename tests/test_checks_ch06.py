@@ -152,6 +152,18 @@ def test_collected_activations_are_the_model_s_and_reused(course_model, tmp_path
     tokens = torch.tensor(ids[: course_model.cfg.n_ctx])[None]
     _, cache = course_model.run_with_cache(tokens, names=[("resid_post", 0)])
     assert torch.allclose(acts[:10], cache["resid_post", 0][0, 1:11], atol=1e-5)
+    # other weights under the same name (a retrained model) are not served the stored file
+    wte = course_model.hf.get_input_embeddings().weight
+    original, before = wte.detach().clone(), acts[:10].clone()  # acts maps the file
+    try:
+        with torch.no_grad():
+            wte.mul_(2.0)
+        changed = sae.collect_activations(course_model, ("resid_post", 0), path, n_tokens=600,
+                                          rows=2, progress=False)
+        assert path.stat().st_mtime_ns != stamp and not torch.allclose(changed[:10], before)
+    finally:
+        with torch.no_grad():
+            wte.copy_(original)
 
 
 def test_splicing_a_perfect_reconstruction_recovers_everything(course_model):

@@ -20,8 +20,6 @@ def test_induction_head(metrics):
     assert metrics["induction_score"] >= evaluate.TARGETS["induction_score"]
 
 
-@pytest.mark.xfail(strict=True, reason="known shortfall, see the model card: layer 1's heads share "
-                   "the previous-token job (about 0.25-0.3 each) instead of one head taking it")
 def test_previous_token_head(metrics):
     assert metrics["previous_token_score"] >= evaluate.TARGETS["previous_token_score"]
 

@@ -61,21 +61,22 @@ def test_position_scale_sizes_the_initial_table_and_is_recorded(tmp_path, monkey
                         lambda model: dict.fromkeys(train.evaluate.TARGETS, 0.0))
     kw = dict(max_steps=1, batch_size=2, stop_at_targets=False, progress=False)
     norms = {}
-    for scale in (train.POSITION_SCALE, 0.3):
+    other = 0.03
+    for scale in (train.POSITION_SCALE, other):
         state = train.train(tmp_path / str(scale), position_scale=scale, **kw)
         weights = load_file(tmp_path / str(scale) / "checkpoint/model.safetensors")
         wpe = weights["transformer.wpe.weight"]
         norms[scale] = wpe.norm(dim=-1).mean()
         card = train.model_card(state)
         assert f"sinusoids of size {scale}" in card
-        reproduce_with_flag = f"--stop-step\n{state['step']} --position-scale 0.3`" in card
-        assert reproduce_with_flag == (scale == 0.3)  # the default needs no flag
+        reproduce_with_flag = f"--stop-step\n{state['step']} --position-scale {other}`" in card
+        assert reproduce_with_flag == (scale == other)  # the default needs no flag
     assert "--threads 3`" in train.model_card({**state, "threads": 3})
     # one step at the first warm-up learning rate barely moves the table: the ratio is the scales'
-    assert norms[0.3] / norms[train.POSITION_SCALE] == pytest.approx(0.3 / train.POSITION_SCALE,
-                                                                      rel=0.02)
-    with pytest.raises(ValueError, match="--position-scale 0.3"):
-        train.train(tmp_path / "0.3", position_scale=train.POSITION_SCALE, **kw)
+    assert norms[other] / norms[train.POSITION_SCALE] == pytest.approx(
+        other / train.POSITION_SCALE, rel=0.02)
+    with pytest.raises(ValueError, match=f"--position-scale {other}"):
+        train.train(tmp_path / str(other), position_scale=train.POSITION_SCALE, **kw)
 
 
 def test_lr_schedule_warms_up_and_decays():
