@@ -297,18 +297,23 @@ previous = by_offset[..., 1]
 print("attention to the previous token, per head:\n", previous.round(decimals=2))
 
 # %% [markdown]
-# The claims, checked. Layer 1's heads look back over the last few tokens with weights that fall
-# with distance (a *recency* kernel). No single head is a clean previous-token head in this small
-# model, but together layer 1's heads put most of their attention on the previous token: the
-# model shares that job among heads, a reminder that "one head, one job" is a hypothesis to test,
-# not a law.
+# The claims, checked. One head of layer 0 is a **previous-token head**: most of its attention goes
+# to the token just before, and almost none further back. Two other heads of layer 0 do something
+# blurrier: they look back over the last few tokens with weights that fall with distance (a
+# *recency* kernel). Position alone tells a head where "one back" is, so layer 0 can already do
+# both; what it cannot do is look at what the tokens *are* and jump far back, which is where later
+# layers come in.
 
 # %%
-recency = by_offset[1, :, 1:].mean(0)  # layer 1, averaged over heads, distances 1..4
-assert all(recency[i] > recency[i + 1] for i in range(3)), recency
-assert previous[1].sum() > 0.6 and previous.max() < 0.5
-print(f"layer 1: summed previous-token attention {previous[1].sum():.2f}, "
-      f"best single head {previous.max():.2f}")
+layer, head = divmod(int(previous.argmax()), model.cfg.n_heads)
+assert layer == 0 and previous[layer, head] > 0.8, previous  # one head, one job...
+assert by_offset[layer, head, 2:].sum() < 0.1  # ...and only that job: no blur over recent tokens
+blurred = [h for h in range(model.cfg.n_heads) if h != head and previous[0, h] < 0.5
+           and all(by_offset[0, h, d] > by_offset[0, h, d + 1] for d in range(1, 4))]
+assert len(blurred) >= 2, by_offset[0]
+print(f"previous-token head L{layer}H{head}: {previous[layer, head]:.2f} on the previous token, "
+      f"{by_offset[layer, head, 2:].sum():.2f} on distances 2-4; "
+      f"recency heads: {', '.join(f'L0H{h}' for h in blurred)}")
 
 # %% [markdown]
 # Other heads do something no position rule can: on a sequence of random tokens repeated twice,
@@ -363,8 +368,9 @@ assert len(set(best.values())) == 4  # four different heads
 # %% [markdown]
 # Four jobs, four different heads, each doing its job most of the time: a previous-token head
 # (the diagonal just below the main one), a first-token head (the first column), a same-token
-# head and an induction head (two stripes in the second half, one position apart). Where the
-# course model shares a job among heads, SmolLM2 gives it to one.
+# head and an induction head (two stripes in the second half, one position apart). The course
+# model has the first and the last of these too; SmolLM2 adds heads that rest on the first token
+# and heads that find the same token again.
 #
 # ## Summary
 #
@@ -373,9 +379,9 @@ assert len(set(best.values())) == 4  # four different heads
 #   writes the pattern-weighted values back through `W_O`.
 # - Grouped-query attention shares each key/value head among several query heads; RoPE rotates
 #   queries and keys so that scores depend on relative position.
-# - Heads specialise, but not always one job to one head: in the course model, layer 1's heads
-#   share a recency kernel, and a later head does induction; SmolLM2 has a head for each of
-#   previous token, first token, same token and induction.
+# - Heads specialise, though not always sharply: in the course model one layer-0 head attends to
+#   the previous token, two others blur over the last few tokens, and layer-2 heads do induction;
+#   SmolLM2 has a head for each of previous token, first token, same token and induction.
 #
 # **Next:** chapter 02 makes generation fast by caching keys and values.
 #

@@ -134,20 +134,22 @@ ch04.check_find_heads(find_heads, model)
 # %%
 found = {name: circuits.find_heads(s, 0.5) for name, s in scores.items()}
 print("heads scoring above 0.5:", found)
-assert found["induction"] == [(2, 0), (2, 1), (2, 2)]
-assert found["first token"] == [(3, 2)]
-assert found["previous token"] == []
-best_previous = scores["previous token"].flatten().topk(2).indices
-print("best previous-token heads:",
-      [(int(i) // n_heads, int(i) % n_heads) for i in best_previous],
-      [round(float(v), 2) for v in scores["previous token"].flatten()[best_previous]])
+assert found["induction"] == [(2, 0), (2, 1), (2, 2), (2, 3)]
+assert found["previous token"] == [(0, 1)] and scores["previous token"][0, 1] > 0.9
+assert found["current token"] == [(3, 2)] and found["first token"] == []
+assert scores["induction"].argmax() == 2 * n_heads + 0  # L2H0 is the strongest
+runner_up = scores["previous token"].flatten().topk(2).indices[1]
+print("second-best previous-token head:", divmod(int(runner_up), n_heads),
+      round(float(scores["previous token"].flatten()[runner_up]), 2))
 
 # %% [markdown]
-# Block 2 has three induction heads, L2H0 the strongest, and block 3 a first-token head. But no
-# head is a clean **previous-token head**: the best ones, in block 1, put about a third of their
-# attention on the previous token and spread the rest over the current token and a few before it
-# (a *recency kernel*). Which of them, if any, do the induction heads depend on? Attention
-# patterns cannot say; section 4 asks the model.
+# Every head of block 2 is an induction head, L2H0 the strongest. Block 0 has one clean
+# **previous-token head**, L0H1, with nearly all its attention on the token before; the runner-up,
+# L0H2, puts only about a third there and spreads the rest over the last few tokens (a *recency
+# kernel*). Block 3 has a head that mostly attends to the current token. The textbook circuit
+# would be L0H1 writing "my previous token was X" and the induction heads looking for it. But
+# attention patterns only show where heads look; whether the induction heads *need* L0H1 is a
+# question section 4 asks the model.
 #
 # ## 3. The classic example
 #
@@ -214,7 +216,8 @@ ch04.check_zero_head(zero_head, model)
 
 # %% [markdown]
 # Now remove each head of blocks 0 and 1 in turn (with `circuits.zero_head`, the package's copy)
-# and measure two things: L2H0's induction score, and the loss on the second copy.
+# and measure two things: L2H0's induction score, and the loss on the second copy. (Chapter 07
+# compares ways to remove a head; zero ablation is the bluntest.)
 
 # %%
 rows = []
@@ -244,19 +247,26 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Removing **L1H2** collapses both: L2H0 stops attending along the induction stripe, and the
-# second copy becomes as unpredictable as the first. Removing **L1H0**, the head whose attention
-# looked *most* like a previous-token head, barely matters. So the circuit is L1H2 (which writes
-# "my previous token was ...", among other things) feeding L2H0 (which looks for it). Removing
-# L0H3 breaks it too, one step further back: without L0H3, L1H2's own attention to the previous
-# token weakens (checked below), so L0H3 is an input to L1H2 rather than part of the copying.
+# Removing **L0H1** collapses both: L2H0 stops attending along the induction stripe, and the
+# second copy becomes as unpredictable as the first. Removing **L0H2**, the runner-up
+# previous-token head, barely matters. So the circuit is L0H1 (which writes "my previous token
+# was ...") feeding the induction heads (which look for it). Removing **L1H2** costs about 1.5
+# nats of loss but leaves the induction stripe in place: it helps the copying without being the
+# reason the heads look where they do.
+#
+# Removing **L0H0** also hurts the loss, yet the stripe stays. Zero ablation removes everything a
+# head writes, including its *average* output, which later layers may count on as a constant. A
+# fairer test replaces the head's output by its mean over the data (**mean ablation**); if the loss
+# then recovers, L0H0's constant mattered, not its information.
 #
 # A control matters as much as the effect: removing a head unrelated to induction (block 3's
-# first-token head, L3H2) should change nothing.
+# current-token head, L3H2) should change nothing.
 
 # %%
-assert ablated["L1H2"][0] < 0.3 and ablated["L1H2"][1] > 5.0  # the circuit breaks
-assert ablated["L1H0"][0] > 0.8 and ablated["L1H0"][1] < 1.0  # the best attention look-alike
+assert ablated["L0H1"][0] < 0.3 and ablated["L0H1"][1] > 5.0  # the circuit breaks
+assert ablated["L0H2"][0] > 0.8 and ablated["L0H2"][1] < 1.0  # the runner-up look-alike
+assert ablated["L1H2"][0] > 0.8 and ablated["L1H2"][1] > 1.0  # helps, without steering attention
+assert ablated["L0H0"][0] > 0.8 and ablated["L0H0"][1] > 3.0  # zero ablation: loss up...
 control = {("z", 3): circuits.zero_head(2)}
 with model.hooks(control):
     _, ctl_cache = model.run_with_cache(repeated, names=[("pattern", 2)])
@@ -265,17 +275,18 @@ ctl_loss = float(circuits.per_token_loss(model, repeated, control)[:, seq_len + 
 print(f"without L3H2 (control): induction {ctl_ind:.2f}, second-copy loss {ctl_loss:.2f}")
 assert abs(ctl_ind - clean_ind) < 0.02 and ctl_loss < 1.0
 
-with model.hooks({("z", 0): circuits.zero_head(3)}):
-    _, l0_cache = model.run_with_cache(repeated, names=[("pattern", 1)])
-prev_l1h2 = circuits.previous_token_score(l0_cache["pattern", 1])[2]
-print(f"L1H2's previous-token score: {scores['previous token'][1, 2]:.2f}, "
-      f"without L0H3 {prev_l1h2:.2f}")
-assert prev_l1h2 < scores["previous token"][1, 2] - 0.05
+_, z_cache = model.run_with_cache(repeated, names=[("z", 0)])
+l0h0_mean = z_cache["z", 0][:, :, 0].mean((0, 1))  # (d_head,): its average output
+mean_loss = float(circuits.per_token_loss(model, repeated, {("z", 0): circuits.replace_head(
+    0, l0h0_mean)})[:, seq_len + 1:].mean())
+print(f"without L0H0: second-copy loss {ablated['L0H0'][1]:.2f} zero-ablated, "
+      f"{mean_loss:.2f} mean-ablated")
+assert mean_loss < 1.0  # ...but its average output was what mattered
 
 # %% [markdown]
 # ## 5. The circuit, read off the weights
 #
-# A head in block 2 can read what L1H2 wrote in three places: its queries (**Q-composition**), its
+# A head in block 2 can read what an earlier head wrote in three places: its queries (**Q-composition**), its
 # keys (**K-composition**) and its values (**V-composition**). An induction head needs
 # K-composition: its keys must carry "my previous token was X" for the query X to match. Whether
 # two heads *can* compose is visible in the weights alone. The earlier head writes through its OV
@@ -329,13 +340,19 @@ plt.show()
 
 best = [earlier[int(i)] for i in comp["K"].argmax(1)]
 print("strongest K-composition into each induction head:", dict(zip(inductions, best)))
+prev_k = comp["K"][:, earlier.index((0, 1))]
+print("L0H1's K-composition with each induction head:", prev_k.round(decimals=2).tolist())
 assert best == [(1, 2)] * len(inductions)
-assert (comp["K"][:, earlier.index((1, 2))] > 2.5 * baseline).all()
+assert (comp["K"][:, earlier.index((1, 2))] > 1.5 * baseline).all()
+assert (prev_k < comp["K"][:, earlier.index((1, 2))]).all() and (prev_k < 2.5 * baseline).all()
 
 # %% [markdown]
-# The weights agree with the ablation: of all earlier heads, L1H2 composes most with every
-# induction head, and through the keys, about three times the random baseline. Composition
-# scores are cheap (no data at all) but only say what *can* flow; the ablation said what *does*.
+# Here the weights and the ablation disagree. The composition scores single out L1H2, whose
+# removal cost some loss, but they rank L0H1, without which induction fails, at only about twice
+# the random baseline, no higher than the other heads of block 0. A composition score is one
+# number for a whole (d_model, d_model) product, so a signal that flows through a few directions
+# can score low. Composition scores are cheap (no data at all) and say what *can* flow; the
+# ablation said what *does*. When they disagree, trust the intervention.
 #
 # ## 6. Moving names: indirect objects
 #
@@ -365,16 +382,20 @@ mary = story_tokens.index(" Mary")
 attn = s_cache["pattern", top_head[0]][0, top_head[1], -1]
 print(f"largest direct effect among heads: L{top_head[0]}H{top_head[1]} "
       f"({head_contrib[top_head]:.2f}), attending {attn[mary]:.2f} to ' Mary'")
-assert top_head == (2, 0) and attn[mary] > 0.9
+print(f"the MLPs write {contrib[[i for i, lb in enumerate(labels) if 'MLP' in lb]].sum():.2f}")
+assert top_head[0] == 2 and attn[mary] > 0.9  # an induction head attends to ' Mary'...
+assert head_contrib[top_head] < 0.2 * diff  # ...but writes only a small part of the answer
 
 # %% [markdown]
-# L2H0, the strongest induction head, is also the **name mover** here: from the last position it
-# attends to " Mary" and writes " Mary" into the output. Over 100 stories from the world:
+# The head with the largest direct effect is one of the induction heads: from the last position
+# it attends almost only to " Mary". Yet it writes under a tenth of the logit difference itself;
+# most comes from the MLPs. Over 100 stories from the world:
 
 # %%
 stories = world.ioi_prompts(100, seed=0)
 mean_contrib, to_io, to_s2, diffs = torch.zeros(n_layers, n_heads), torch.zeros(
     n_layers, n_heads), torch.zeros(n_layers, n_heads), []
+mlp_total = 0.0
 for p in stories:
     names = [t.strip() for t in model.to_str_tokens(p.text)]
     io_pos = names.index(p.attrs["io"])  # the indirect object's one mention
@@ -386,6 +407,7 @@ for p in stories:
                        p_cache["resid_post", n_layers - 1][0, -1],
                        lens.logit_direction(model, a, b))
     mean_contrib += c[head_idx].reshape(n_layers, n_heads) / len(stories)
+    mlp_total += c[[i for i, lb in enumerate(labels) if "MLP" in lb]].sum() / len(stories)
     pats = torch.stack([p_cache["pattern", layer][0, :, -1] for layer in range(n_layers)])
     to_io += pats[..., io_pos] / len(stories)
     to_s2 += pats[..., s2_pos] / len(stories)
@@ -408,34 +430,39 @@ plt.tight_layout()
 plt.show()
 
 movers = sorted(circuits.find_heads(mean_contrib, 0.5))
+io_readers = circuits.find_heads(to_io, 0.4)
+mlp_share = mlp_total / (sum(diffs) / len(diffs))
 print("heads with a mean direct effect above 0.5:", movers)
-print("L2H0 attention to IO:", round(float(to_io[2, 0]), 2),
-      "| L1H2 attention to the repeated subject:", round(float(to_s2[1, 2]), 2))
+print("heads attending over 0.4 to the IO name:", io_readers)
+print(f"the MLPs' share of the mean logit difference: {mlp_share:.0%}")
 assert sum(d > 0 for d in diffs) >= 95
-assert movers == [(1, 2), (2, 0)]
-assert to_io.flatten().argmax() == 2 * n_heads + 0  # L2H0 looks at the IO more than any head
-assert to_s2[1, 2] > 0.5 and to_s2[1, 2] > 10 * to_io[1, 2]
+assert movers == [] and mean_contrib.abs().max() < 0.3  # no head writes much of it directly
+assert len(io_readers) >= 2 and all(layer == 2 for layer, _ in io_readers)
+assert mlp_share > 0.8
 
 # %% [markdown]
-# Two heads write the answer directly, in two different ways. **L2H0** attends to the indirect
-# object and copies it (a name mover, as in Wang et al.'s GPT-2 circuit). **L1H2**, our induction
-# circuit's first head, attends to the *repeated subject* and still raises IO over S: it pushes
-# the subject's logit *down*, the job Wang et al. found split between S-inhibition and negative
-# name-mover heads. (Most of the logit difference is still written by the MLPs, which these
-# per-head numbers leave out; chapter 07 asks which components matter by intervening.)
+# The model gets every story right, but no head is a **name mover** in Wang et al.'s sense (a head
+# that attends to the indirect object and writes it into the output). Block 2's induction heads
+# do attend to the indirect object from the last position, more than any other heads, while the
+# MLPs write nearly all of the logit difference. A natural hypothesis: the heads *move* the name
+# to the last position and the MLPs turn it into the answer. Direct attribution cannot test it,
+# since it sees only what each component writes straight to the output; chapter 07 tests it by
+# intervening.
 #
 # ## Summary
 #
 # - On repeated random tokens the second copy's loss collapses: in-context learning you can
 #   measure in one forward pass.
 # - Pattern scores (previous, first, current token, induction) summarise heads and find them
-#   automatically; the course model has three induction heads in block 2 and no clean
-#   previous-token head.
-# - Ablation tests dependencies: removing L1H2 breaks induction; removing the head that merely
-#   *looks* most like a previous-token head does not; an unrelated head is a control.
-# - Composition scores read the same circuit off the weights: L1H2's output feeds the induction
-#   heads' keys.
-# - The strongest induction head is also the name mover in indirect-object stories.
+#   automatically; the course model has a previous-token head in block 0 (L0H1) and four
+#   induction heads in block 2.
+# - Ablation tests dependencies: removing L0H1 breaks induction; removing a head that partly
+#   *looks* like it does not; an unrelated head is a control; zero ablation can mislead where a
+#   head's average output matters, and mean ablation is the fairer test.
+# - Composition scores read what *can* flow off the weights; here they miss L0H1, which the
+#   ablation showed the circuit needs.
+# - In indirect-object stories the induction heads attend to the right name, but the MLPs write
+#   the answer.
 #
 # **Next:** chapter 05 looks inside the MLPs: neurons, and why they are hard to read.
 #
