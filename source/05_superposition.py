@@ -58,7 +58,7 @@ print(f"{share:.0%} of the {n_families.numel()} neurons fire for 3 or more famil
 assert share > 0.15
 
 peak = data.acts.max(0).values
-candidates = torch.where(peak > 1.0, n_families * 100 + peak, torch.tensor(-1.0))
+candidates = torch.where(peak > 2.0, n_families * 100 + peak, torch.tensor(-1.0))
 chosen = int(candidates.argmax())  # most families, then strongest, among strongly firing neurons
 layer, index = divmod(chosen, data.d_mlp)
 fired = [data.families[f] for f in range(len(data.families)) if counts[f, chosen] >= 8]
@@ -71,9 +71,9 @@ for f, name in enumerate(data.families):
         print(f"  {name:11} {act:5.2f}  ...{context!r}")
 
 # %% [markdown]
-# Its strongest contexts, one per family, are unrelated: a state capital, the verb of a name
-# story, a variable name starting a line of Python, a preposition after water words, the verb of
-# a concluding phrase. The activations by family:
+# Its strongest contexts, one per family, are unrelated: a country's name, the first word of a
+# two-word state, `__init` in a Python class, " sea" after water words, the subject of a
+# concluding phrase. The activations by family:
 
 # %%
 acts = data.neuron(layer, index)
