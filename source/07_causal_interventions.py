@@ -44,7 +44,7 @@ print(model)
 # Take "The capital of Texas is" (the model answers " Austin") and a **corrupted** prompt that
 # differs only in the subject, "The capital of Ohio is" (" Columbus"). Both are six tokens, so
 # every position lines up. The **logit difference** `logit(" Austin") - logit(" Columbus")`
-# measures which answer the model prefers: strongly positive on the clean prompt, strongly
+# measures which answer the model prefers: clearly positive on the clean prompt, clearly
 # negative on the corrupted one.
 
 # %%
@@ -56,7 +56,7 @@ clean_diff = interventions.answer_logit_diff(model(pair.clean), pair.answer, pai
 corrupt_diff = interventions.answer_logit_diff(model(pair.corrupt), pair.answer, pair.wrong)
 print(f"logit(' Austin') - logit(' Columbus'): clean {clean_diff[0]:.2f}, "
       f"corrupted {corrupt_diff[0]:.2f}")
-assert clean_diff[0] > 5 and corrupt_diff[0] < -5
+assert clean_diff[0] > 3 and corrupt_diff[0] < -3
 
 # %% [markdown]
 # An intervention on the corrupted run lands somewhere between the two. To compare
@@ -165,17 +165,19 @@ plt.show()
 # Read it column by column. Patching a position *before* the subject does exactly nothing, at
 # any layer: those positions are identical in the two prompts, and attention only looks back, so
 # they never see the subject. Entering block 0, only the subject position matters (patching it
-# there simply swaps the token). Entering the last block, only the final position does. In
-# between, the information **moves**: entering block 2 it is still mostly at the subject, by
-# block 3 it has been copied to " is", where the prediction is made.
+# there simply swaps the token). Entering the last block, almost only the final position does.
+# In between, the information **moves** to " is", where the prediction is made, in two steps.
+# Block 0 already moves about half of it: entering block 1, the subject and the final position
+# each restore about half. Block 1 moves nothing. Block 2 moves the rest.
 
 # %%
 mean = resid.mean(-1)
 subject, final = 4, 5
-assert resid[:, :subject].abs().max() < 1e-4             # positions before the subject: nothing
-assert mean[0, subject] > 0.99 and mean[1, subject] > 0.95  # blocks 0-1 read it at the subject
-assert mean[2, subject] > 0.5 and mean[2, final] > 0.2      # entering block 2: partly moved
-assert mean[3, final] > 0.95 and mean[3, subject] < 0.05    # entering block 3: at " is"
+assert resid[:, :subject].abs().max() < 1e-4              # positions before the subject: nothing
+assert mean[0, subject] > 0.99                             # entering block 0: all at the subject
+assert 0.3 < mean[1, subject] < 0.7 and 0.3 < mean[1, final] < 0.7  # entering block 1: split
+assert (mean[2] - mean[1]).abs().max() < 0.05              # block 1 moves nothing
+assert mean[3, final] > 0.9 and mean[3, subject] < 0.1     # entering block 3: at " is"
 print("share restored at the subject / final position, entering each block:",
       [(round(float(mean[i, subject]), 2), round(float(mean[i, final]), 2))
        for i in range(n_layers)])
@@ -201,23 +203,37 @@ viz.heatmap(axes[2], heads, range(n_heads), [f"layer {i}" for i in range(n_layer
 axes[2].set_xlabel("head")
 plt.tight_layout()
 plt.show()
-top_heads = [(int(i) // n_heads, int(i) % n_heads) for i in heads.flatten().topk(2).indices]
-print("MLP 0 at the subject:", round(float(mlp[0, subject]), 2),
-      "| attention 2 at the final position:", round(float(attn[2, final]), 2),
-      "| strongest heads:", top_heads)
-assert mlp[0, subject] > 0.8 and mlp[0, subject] == mlp[:, :final].max()
-assert attn[2, final] > 0.5 and attn[1, final] > 0.2
-assert top_heads == [(2, 0), (1, 3)]
+early, late = sorted(divmod(int(i), n_heads) for i in heads.flatten().topk(2).indices)
+clean_logits, clean_cache = model.run_with_cache(pairs.clean)
+pattern0 = clean_cache["pattern", 0]  # (prompt, head, query, key)
+to_previous = torch.stack([pattern0[:, :, q, q - 1] for q in range(1, final + 1)]).mean((0, 1))
+print("MLP 0 at the subject:", round(float(mlp[0, subject]), 2), "and at the final position:",
+      round(float(mlp[0, final]), 2))
+print("attention 0, 1, 2, 3 at the final position:", [round(float(a), 2) for a in attn[:, final]])
+print(f"strongest heads: L{early[0]}H{early[1]} {heads[early]:.2f}, "
+      f"L{late[0]}H{late[1]} {heads[late]:.2f}; L0H1 {heads[0, 1]:.2f}, which puts "
+      f"{to_previous[1]:.2f} of its attention on the previous token")
+assert mlp[0, subject] == mlp[:, :final].max() and 0.25 < mlp[0, subject] < 0.65
+assert mlp[0, final] > 0.25                                  # MLP 0 works at " is" too
+assert attn[0, final] > 0.4 and attn[2, final] > 0.3         # two moves: blocks 0 and 2...
+assert attn[1, final].abs() < 0.05 and attn[3, final].abs() < 0.05  # ...and none in 1 or 3
+assert (early, late) == ((0, 2), (2, 0))
+assert heads[0, 1] > 0.1 and to_previous[1] > 0.9 and to_previous.argmax() == 1
 assert 0.3 < mlp[n_layers - 1, final] < 0.9  # the last MLP: much, not all, restored alone
 
 # %% [markdown]
-# A picture of fact recall in the course model, each step measured:
+# A picture of fact recall in the course model, each step measured. There are two routes, and
+# each carries about half of the answer:
 #
-# 1. **MLP 0 at the subject** turns the token " Texas" into a representation from which the
-#    capital can be read (patching it alone restores most of the answer);
-# 2. **heads L1H3 and L2H0** move that information from the subject to the final position;
-# 3. the MLP of the last block, at the final position, writes most of the answer's logit
-#    (chapter 03's attribution), but patching it alone restores only part of it: it depends on
+# 1. **Block 0 works in two places at once.** At the subject, MLP 0 turns the token " Texas"
+#    into a representation from which the capital can be read (patching it restores 0.43). At
+#    " is", heads L0H2 and L0H1 read the subject's token straight from the embedding (L0H1 is
+#    the previous-token head, and the subject is the previous token), and MLP 0 works on what
+#    they brought (0.47 at the final position).
+# 2. **Block 1 moves nothing. In block 2, head L2H0** moves the rest from the subject to the
+#    final position.
+# 3. The MLP of the last block, at the final position, writes most of the answer's logit
+#    (chapter 03's attribution), but patching it alone restores only about half: it depends on
 #    what the heads brought.
 #
 # ## 4. Attention is not importance
@@ -226,7 +242,6 @@ assert 0.3 < mlp[n_layers - 1, final] < 0.9  # the last MLP: much, not all, rest
 # started from patterns like these:
 
 # %%
-clean_logits, clean_cache = model.run_with_cache(pairs.clean)
 to_subject = torch.stack([clean_cache["pattern", layer][:, :, -1, subject].mean(0)
                           for layer in range(n_layers)])  # (layers, heads)
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
@@ -240,18 +255,23 @@ axes[1].set(xlabel="attention to the subject", ylabel="restored by patching the 
             title="looking is not using")
 plt.tight_layout()
 plt.show()
-print("attention to the subject: L2H0", round(float(to_subject[2, 0]), 2), "L2H1",
-      round(float(to_subject[2, 1]), 2), "| patching restores: L2H0",
-      round(float(heads[2, 0]), 2), "L2H1", round(float(heads[2, 1]), 2))
-assert to_subject[2, 1] > 0.95 and heads[2, 1] < 0.15   # stares at the subject, restores little
-assert to_subject[2, 0] > 0.95 and heads[2, 0] > 0.4 and heads[2, 1] < heads[2, 0] / 3
+looking = [tuple(lh) for lh in (to_subject > 0.85).nonzero().tolist()]  # (layer, head) pairs
+strongest = max(looking, key=lambda lh: heads[lh])
+weakest = min(looking, key=lambda lh: heads[lh])
+for lh in looking:
+    print(f"L{lh[0]}H{lh[1]}: attention to the subject {to_subject[lh]:.2f}, "
+          f"patching restores {heads[lh]:.2f}")
+assert len(looking) == 5 and strongest == (0, 2) and weakest == (3, 0)
+assert heads[weakest] < 0.1 and heads[strongest] > 3 * heads[weakest]
+assert min(to_subject[2, 0], to_subject[2, 1]) > 0.85 and heads[2, 1] < heads[2, 0] / 3
 
 # %% [markdown]
-# L2H0 and L2H1 attend to the subject almost equally (about 0.99 of their attention), yet
-# patching L2H1 restores a fraction of what L2H0 does. An attention weight says where a head
-# *reads*; what it *writes* depends on its value and output weights, and whether anything
-# downstream uses it. The component the answer depends on most, MLP 0, has no attention
-# pattern at all.
+# Five heads put more than 0.85 of their attention on the subject. Patching them restores
+# anything from 0.04 (L3H0) to 0.38 (L0H2). Within one layer, L2H0 and L2H1 both look at the
+# subject (0.997 and 0.89 of their attention), yet patching L2H1 restores a fifth of what L2H0
+# does. An attention weight says where a head *reads*; what it *writes* depends on its value and
+# output weights, and whether anything downstream uses it. And MLP 0, which matters at both
+# positions, has no attention pattern at all.
 #
 # ### Three ways to remove a head
 #
@@ -339,29 +359,36 @@ plt.show()
 
 # %%
 zero, mean_, resample = head_acc
-print(f"L2H1: zero {zero[2, 1]:.2f}, mean {mean_[2, 1]:.2f}, resample {resample[2, 1]:.2f}")
-print(f"L2H0: zero {zero[2, 0]:.2f}, mean {mean_[2, 0]:.2f}, resample {resample[2, 0]:.2f}")
-print(f"L1H3: zero {zero[1, 3]:.2f}, mean {mean_[1, 3]:.2f}, resample {resample[1, 3]:.2f}")
+fragile = divmod(int(zero.flatten().argmin()), n_heads)  # the head zero ablation hurts most
+for lh in [weakest, late, fragile, early]:
+    print(f"L{lh[0]}H{lh[1]}: zero {zero[lh]:.2f}, mean {mean_[lh]:.2f}, "
+          f"resample {resample[lh]:.2f} | patching restored {heads[lh]:.2f}")
 print("MLP 0 (zero, mean, resample):", [round(float(a), 2) for a in mlp_acc[:, 0]])
-assert min(zero[2, 1], mean_[2, 1], resample[2, 1]) > 0.95      # looks, but is not needed
-assert min(zero[2, 0], mean_[2, 0]) > 0.9 and resample[2, 0] < 0.5
-assert zero[1, 3] < 0.7 and mean_[1, 3] > 0.95
+assert min(zero[weakest], mean_[weakest], resample[weakest]) > 0.95  # looks, is not needed
+assert min(zero[late], mean_[late]) > 0.95 and resample[late] < 0.85  # has a backup
+assert fragile == (0, 0) and zero[fragile] < 0.5 and heads[fragile].abs() < 0.05
+assert min(mean_[fragile], resample[fragile]) > 0.95                 # zero overstates
+assert max(zero[early], mean_[early]) < 0.9 and resample[early] < 0.5  # needed, every way
 assert mlp_acc[:, 0].max() < 0.1
 
 # %% [markdown]
-# Three lessons, each from one row of the table:
+# Four lessons, each from one row of the table:
 #
-# - **L2H1** attends to the subject as much as any head, and no ablation of it matters.
-# - **L2H0**: removing its information (zero or mean) barely hurts, because L1H3 also moves the
-#   fact and the model gets by. Replacing it with *another subject's* information (resample)
-#   breaks the answer for most prompts: L2H0 carries the fact, but it has a **backup**. An
-#   ablation that only removes can miss a component that matters.
-# - **L1H3**: zero ablation halves the accuracy, mean ablation changes nothing. Its constant
-#   part (what it writes on every prompt) matters to what follows; zero ablation removes that
-#   too and takes the model off its training distribution. Zero ablation **overstates**.
+# - **L3H0** puts 0.92 of its attention on the subject, and no ablation of it matters.
+# - **L2H0**: removing its information (zero or mean) costs almost nothing, because the heads
+#   of block 0 also move the fact and the model gets by. Replacing it with *another subject's*
+#   information (resample) breaks about a quarter of the answers: L2H0 carries the fact, but
+#   it has a **backup**. An ablation that only removes can miss a component that matters.
+# - **L0H0**: zero ablation breaks about two answers in three; mean and resample ablation change
+#   nothing, and patching it restored nothing: it carries nothing about the subject. Its
+#   constant part (what it writes on every prompt) matters to what follows; zero ablation
+#   removes that too and takes the model off its training distribution. Zero ablation
+#   **overstates**.
+# - **L0H2**, the strongest head in the patching, is needed under every ablation. Resample
+#   ablation hurts most, because it also brings in the wrong subject.
 #
 # Mean and resample ablation are the usual defaults; report which one you used, and prefer a
-# claim that survives both.
+# claim that survives both, like the one about L0H2.
 #
 # ## 5. Probing: decodable is not the same as used
 #
@@ -416,16 +443,17 @@ ax.legend(fontsize=8)
 plt.show()
 print("random split:", [round(float(a), 2) for a in leaky])
 print("held-out countries:", [round(float(a), 2) for a in held_out], "| majority", majority)
-assert (leaky > 0.95).all()                    # memorisation, even from the embedding
-assert (held_out > majority + 0.3).all() and (held_out < leaky).all()
+assert (leaky > 0.9).all() and leaky[0] > 0.95  # memorisation, even from the embedding
+assert (held_out > majority + 0.3).all() and (held_out < leaky - 0.1).all()
 
 # %% [markdown]
 # With countries leaking, the probe is nearly perfect everywhere, including the embedding
-# layer, before the model has computed anything. With countries held out it still beats the
-# majority baseline by far at every site: countries of one continent have similar embeddings
-# (they share languages and sentence patterns in the world's text), so even the embedding
-# "encodes" continent. The curve is nearly flat. From probing alone you cannot tell where the
-# model recalls the continent, or whether it reads these directions at all.
+# layer, before the model has computed anything. Holding countries out costs it more than a
+# tenth at every site, yet it still beats the majority baseline by far: countries of one
+# continent have similar embeddings (they share languages and sentence patterns in the world's
+# text), so even the embedding "encodes" continent. The curve is nearly flat. From probing
+# alone you cannot tell where the model recalls the continent, or whether it reads these
+# directions at all.
 #
 # ### Does the model use what the probe reads?
 #
@@ -517,22 +545,25 @@ plt.show()
 # %%
 drop = clean_acc - torch.tensor(with_probe)
 control = clean_acc - torch.tensor(with_random)
-assert clean_acc > 0.95
-assert (drop[:2] > 0.3).all() and (control[:3] < 0.1).all()    # used at resid_pre 0-1
-assert drop[2] > control[2] + 0.05 and drop[2] < drop[1]      # less by resid_pre 2
+assert clean_acc > 0.9
+assert drop[0] > 0.2 and (control[:3] < 0.1).all()           # used at the embedding
+assert (drop[1:3] > 0.05).all() and drop[1:3].max() < drop[0] / 2  # less entering blocks 1-2
+assert (drop[1:3] > control[1:3] + 0.05).all()              # ...but more than chance
 assert (drop[3:].abs() < 0.02).all() and (held_out[3:] > 0.7).all()  # decodable, not used
 print("capital accuracy with the probe's span removed at the country:",
       [round(a, 2) for a in capital_without_probe])
-assert max(capital_without_probe[:2]) < 0.7 and min(capital_without_probe[3:]) == 1.0
+assert capital_without_probe[0] < 0.7 and min(capital_without_probe[1:]) > 0.9
 print(f"at resid_pre {n_layers - 1} and after: the probe reads the continent with "
       f"{float(held_out[3]):.2f} and {float(held_out[4]):.2f} held-out accuracy, and removing "
       f"it changes the answer by {float(drop[3:].abs().max()):.2f}")
 
 # %% [markdown]
-# Entering blocks 0 and 1, the model reads the directions the probe found: removing them at the
-# country costs about half of the answers, and removing random directions costs almost nothing.
-# Entering block 2 the effect is already smaller, as the fact starts moving to the end of the
-# prompt (section 2).
+# Entering block 0, the model reads the directions the probe found: removing them from the
+# country's embedding costs about a third of the answers, and removing random directions costs
+# almost nothing. Entering blocks 1 and 2, removing them at the country costs much less (a few
+# countries in seventy, still more than the random control). As section 2 found, block 0's
+# attention has already copied the country's token to the later positions, and we remove the
+# directions only at the country.
 # From the last block on, the continent is still decodable at the country (the probe is as
 # accurate as before) and removing it changes **nothing**. Section 2 showed why: by then the
 # fact has been copied to the final position, and the last block's residual at the country is
@@ -541,17 +572,18 @@ print(f"at resid_pre {n_layers - 1} and after: the probe reads the continent wit
 # what is *used*.
 #
 # One caveat in the other direction: the probe's six directions are not purely "continent".
-# Removing them at the first two sites also costs many capitals ("The capital of X is", printed
-# above): early on, the directions that separate continents also help tell countries apart. An
-# ablation is only as specific as the directions it removes.
+# Removing them from the embedding also costs about half the capitals ("The capital of X is",
+# printed above): there, the directions that separate continents also help tell countries
+# apart. An ablation is only as specific as the directions it removes.
 #
 # ## 6. Ground truth: every capital, checked
 #
-# The world fixes what the model must do: the capital is a function of the subject alone, so
-# (a) no position before the subject can restore it, (b) it must be picked up *at* the subject,
-# and (c) moved to the final position by attention before the last block. Section 2 averaged
-# over prompts; here each prompt must pass on its own, including the thirteen two-token subjects
-# ("New York", "South Korea"), for which (b) means the subject's tokens together.
+# The world fixes some of what the model must do. The capital is a function of the subject
+# alone, so (a) no position before the subject can restore it. Section 2 also found a route, on
+# average: (b) entering block 1, the fact is split between the subject and the final position;
+# (c) entering the last block, most of it is at the final position. Here each prompt must pass
+# on its own, including the thirteen two-token subjects ("New York", "South Korea"), for which
+# "the subject" means its tokens together.
 
 # %%
 per_prompt = {}
@@ -559,21 +591,32 @@ for group in all_pairs:
     grid = interventions.patch_positions(model, group, "resid_pre")  # (layers, pos, prompts)
     span = group.subject[0]
     per_prompt[group.clean.shape[1]] = grid
-    picked_up = interventions.patch_span(model, group, "resid_pre", 1, span)  # entering block 1
+    at_subject = interventions.patch_span(model, group, "resid_pre", 1, span)  # entering block 1
+    at_final = grid[1, -1]
     moved = grid[n_layers - 1, -1]  # entering the last block, at the final position
     print(f"{len(group)} prompts of {group.clean.shape[1]} tokens: before the subject, largest "
-          f"effect {grid[:, : span[0]].abs().max():.1e}; restored >= 0.9 by the subject's "
-          f"tokens entering block 1: {int((picked_up >= 0.9).sum())}/{len(group)}, by the final "
-          f"position entering block {n_layers - 1}: {int((moved >= 0.9).sum())}/{len(group)}")
-    assert grid[:, : span[0]].abs().max() < 1e-4   # (a)
-    assert (picked_up >= 0.9).all()                # (b)
-    assert (moved >= 0.9).all()                    # (c)
+          f"effect {grid[:, : span[0]].abs().max():.1e}; entering block 1, the subject's tokens "
+          f"restore {at_subject.min():.2f} to {at_subject.max():.2f} and the final position "
+          f"{at_final.min():.2f} to {at_final.max():.2f}; entering block {n_layers - 1}, the "
+          f"final position restores {moved.min():.2f} to {moved.max():.2f}")
+    assert grid[:, : span[0]].abs().max() < 1e-4                  # (a)
+    assert (at_subject > 0.1).all() and (at_subject < 0.9).all()  # (b) split on every prompt
+    assert (at_final > 0.1).all() and (at_final < 0.9).all()
+    assert (moved > 0.5).all()                                    # (c)
+assert per_prompt[6][n_layers - 1, -1].min() > 0.8  # (c) one-token subjects: nearly all of it
 
 # %% [markdown]
-# Which of a two-token subject's tokens carries the fact? It depends on what the world makes
-# ambiguous. "New Jersey" and its corruption "New Mexico" differ only in the last word, and all
-# of the fact is there. But " Dakota", " Carolina" and " Virginia" each end two subjects of the
-# world: for those, the last token alone cannot say which one, and the first word must matter.
+# Every prompt passes. The split entering block 1 is not an average of prompts that do one
+# thing and prompts that do the other: every prompt splits. But some two-token subjects reach
+# the last block with only about 0.6 of the fact at the final position. Where is the rest?
+#
+# Which of a two-token subject's tokens carries the fact? The world needs the first word only
+# where the last word is ambiguous: " Mexico", " Dakota", " Carolina" and " Virginia" each end
+# two subjects. Where the last word ends just one subject (" Korea", " Island"), the last word
+# alone would do.
+# Below is what the first word's position alone restores, entering the last block. Where a
+# prompt and its corruption share the first word ("New Jersey", "New Mexico"), it is zero: that
+# position is the same in both runs.
 
 # %%
 two = per_prompt[7]  # positions: <bos> The capital of A B is
@@ -583,38 +626,49 @@ same_first = torch.tensor([s.split()[0] == subjects[(i + 1) % len(group)].split(
                            for i, s in enumerate(subjects)])
 endings = [p.attrs["subject"].split()[-1] for p in world.capital_prompts()]
 ambiguous = torch.tensor([endings.count(s.split()[-1]) > 1 for s in subjects])
-last_token = two[1, 5]  # entering block 1, the subject's last token alone
-for s, v, same, amb in zip(subjects, last_token, same_first, ambiguous):
-    print(f"{s:>14}: last token alone restores {v:5.2f}"
+first_word = two[n_layers - 1, 4]  # entering the last block, the first word's position alone
+last_attn = interventions.patch_span(model, group, "attn_out", n_layers - 1, [6])  # at " is"
+for s, v, a, same, amb in zip(subjects, first_word, last_attn, same_first, ambiguous):
+    print(f"{s:>14}: first word restores {v:5.2f}, last block's attention at ' is' {a:5.2f}"
           f"{'  (same first word as its corruption)' if same else ''}"
           f"{'  (its last word ends another subject too)' if amb else ''}")
-leans_on_first = [s for s, v, same, amb in zip(subjects, last_token, same_first, ambiguous)
-                  if not same and not amb and v < 0.9]
-assert (last_token[same_first] > 0.95).all()
-assert (last_token[~same_first & ambiguous] < 0.8).all()
-assert leans_on_first == ["Rhode Island"]
+_, two_cache = model.run_with_cache(group.clean, names=[("pattern", n_layers - 1)])
+to_first = two_cache["pattern", n_layers - 1][:, :, -1, 4].mean(0)  # (heads,), from " is"
+print("last block, attention from ' is' to the first word:", [round(float(a), 2)
+                                                              for a in to_first])
+differ = ~same_first
+not_needed = [s for s, d, amb in zip(subjects, differ, ambiguous) if d and not amb]
+assert not_needed == ["South Korea", "Saudi Arabia", "New York", "Rhode Island"]
+assert (first_word[differ] > 0.05).all()    # the first word still counts, wherever it differs
+assert (last_attn[differ] > 0.05).all() and (to_first > 0.7).sum() >= 2  # read by the last block
 
 # %% [markdown]
-# Every prompt obeys the world's constraints. Where only the last word differs, the fact is
-# gathered there; where the world makes the last word ambiguous, the first word is needed too.
-# The model is not minimal, though: " Island" ends no other subject, yet for Rhode Island the
-# last token alone restores only about half, so the model also leans on " Rhode". The world
-# says what the model *must* use; only the intervention says what it *does*. Meng et al. (2022)
-# found the same shape in GPT-2 XL with causal tracing: facts about a subject are recalled
-# around its last token, then moved to the end by attention.
+# The model does not do the minimum. For every pair whose first words differ, the first word's
+# own position still carries a share of the fact entering the last block (about 0.1 to 0.3).
+# That includes South Korea, Saudi Arabia, New York and Rhode Island, where the world does not
+# need it. The last block's attention reads it: two of its heads look from " is" at the first
+# word, and patching that attention output alone restores about the same share. The world says
+# what the model *must* use; only the intervention says what it *does*. Meng et al. (2022)
+# found a similar shape in GPT-2 XL with causal tracing: facts about a subject are recalled
+# around its last token, then moved to the end by attention. The course model does that too,
+# but it also moves half the fact in its first block, and reads a two-token subject's first
+# word again at the end.
 #
 # ## Summary
 #
 # - Activation patching (clean into corrupted, normalised) traced the capital from the subject
-#   token, through MLP 0 and heads L1H3 and L2H0, to the final position.
-# - Attention is not importance: L2H1 attends to the subject as strongly as L2H0 and matters
-#   not at all.
-# - Ablations differ: zero ablation overstated L1H3; zero and mean ablation missed L2H0, which
-#   has a backup; resample ablation exposed it.
+#   token to the final position along two routes: in block 0 (MLP 0 at the subject, and heads
+#   L0H2 and L0H1 reading the subject's token from " is") and in block 2 (head L2H0).
+# - Attention is not importance: five heads look at the subject, and patching them restores
+#   from 0.04 to 0.38; L2H1 looks almost as hard as L2H0 and restores a fifth as much.
+# - Ablations differ: zero ablation overstated L0H0; zero and mean ablation missed L2H0, which
+#   has a backup; resample ablation exposed it. L0H2 is needed under all three.
 # - Probes must hold out subjects; even then, a probe shows what is decodable, and only removing
 #   its directions (with a random control) shows what the model uses: continent information at
-#   the country is used up to block 2 and decodable but unused after.
-# - Across all 120 capitals, each prompt satisfies what the world implies.
+#   the country is used in the embedding, much less once block 0 has copied the country onward,
+#   and is decodable but unused from the last block on.
+# - Across all 120 capitals, each prompt satisfies what the world implies and follows the route
+#   found on average; two-token subjects also have their first word read by the last block.
 #
 # **Next:** chapter 08 turns these tools into a method: claims stated as tests, and findings
 # checked across architectures and seeds.

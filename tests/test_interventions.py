@@ -53,8 +53,11 @@ def test_patching_all_heads_of_a_layer_equals_patching_its_attention_output(cour
     assert torch.allclose(embedded, course_model(few_pairs.clean), atol=1e-4)
     heads = interventions.patch_heads(course_model, few_pairs)
     assert heads.shape == (course_model.cfg.n_layers, course_model.cfg.n_heads, len(few_pairs))
-    assert heads[0].abs().max() < 0.1  # block 0's heads never see the subject's identity...
-    assert heads[2, 0].mean() > 0.3    # ...L2H0 moves it (chapter 07)
+    mean = heads.mean(-1)
+    assert heads[1].abs().max() < 0.1  # block 1's heads move nothing of the subject...
+    top = sorted(divmod(int(i), course_model.cfg.n_heads) for i in mean.flatten().topk(2).indices)
+    assert top == [(0, 2), (2, 0)]     # ...L0H2 and L2H0 move it (chapter 07)
+    assert mean[0, 2] > 0.2 and mean[2, 0] > 0.2 and heads[3].mean(-1).abs().max() < 0.1
 
 
 def test_normalised_is_zero_at_corrupt_and_one_at_clean():
