@@ -268,7 +268,7 @@ relu = sae.SAE(model.cfg.d_model, 1024, k=None, seed=0)
 with torch.no_grad():
     relu.b_dec.copy_(train_acts[:20_000].mean(0))
 relu_run = sae.train(relu, sae.batches_from(train_acts, 1024, seed=0), steps=600, lr=2e-3,
-                     l1_coeff=2.0, desc="ReLU + L1 SAE on resid_post 1")
+                     l1_coeff=3.0, desc="ReLU + L1 SAE on resid_post 1")
 
 # %%
 with torch.no_grad():
@@ -350,19 +350,41 @@ print(f"labels with a latent at AUROC >= 0.95: {int((latent_auc >= 0.95).sum())}
       f"best neuron ahead of best latent: {int((neuron_auc > latent_auc).sum())}/{n}; "
       f"median precision of the best latent: {precision.median():.2f}")
 assert latent_auc.min() > 0.75                       # every label is detected well above chance
-assert (encoder_auc >= latent_auc).all()             # TopK's cut loses some of it
+assert (encoder_auc > latent_auc - 0.01).all()       # the cut never helps (beyond ties at 0) ...
+assert (encoder_auc > latent_auc + 0.02).sum() > n / 2  # ... and on most labels it costs
 assert (encoder_auc >= 0.95).sum() > n / 2           # most labels: before the cut, >= 0.95
 assert (neuron_auc > latent_auc).sum() > n / 2       # the best neuron beats the best latent
 assert precision.median() < 0.5                      # the best latents fire on much else too
 
+# One broad label, token by token: each Python keyword seen at least 5 times, on its own
+keyword = labels["Python keyword"]
+counts = collections.Counter(labelled.token_ids[keyword].tolist())
+keyword_latents = {}  # keyword token -> (best latent, its AUROC)
+for keyword_id, count in counts.items():
+    if count >= 5:
+        auc = neurons.auroc(latents, keyword & (labelled.token_ids == keyword_id))
+        keyword_latents[model.to_string(keyword_id)] = (int(auc.argmax()), float(auc.max()))
+distinct = {lat for lat, _ in keyword_latents.values()}
+worst = min(a for _, a in keyword_latents.values())
+label_auc = next(r["latent_auc"] for r in rows if r["label"] == "Python keyword")
+print(f"Python keyword as one label: best latent AUROC {label_auc:.3f}; its "
+      f"{len(keyword_latents)} frequent tokens one by one: AUROC >= {worst:.3f} with "
+      f"{len(distinct)} different latents")
+assert label_auc < 0.9                              # no latent for the label as a whole ...
+assert worst >= 0.95                                # ... but a clean one for each keyword
+assert len(distinct) >= 0.8 * len(keyword_latents)  # ... almost always a different one
+
 # %% [markdown]
-# Three findings, all measured:
+# Four findings, all measured:
 #
 # - Every label has a latent that detects it far above chance, but for most labels no single
 #   latent is a near-perfect detector: the best latent fires on most of the label's tokens and
-#   on many other tokens besides (low precision). Broad labels like "person name" or "Python
-#   keyword" are split across several latents, each covering some of the names or keywords
-#   (feature splitting), and the label-shaped latent we hoped for does not exist.
+#   on many other tokens besides (low precision).
+# - Broad labels are split across several latents (**feature splitting**). "Python keyword" shows
+#   it best. No latent detects the label as a whole well (AUROC below 0.9), yet almost every
+#   keyword token that occurs often (`def`, `return`, `range`, ...) has a latent of its own
+#   that detects it nearly perfectly. The label-shaped latent we hoped for does not exist; the
+#   keyword-shaped ones do.
 # - The latent's *encoder direction*, read before TopK's cut, detects most labels at AUROC
 #   0.95 or better: the information is in the direction; TopK's competition silences it on
 #   some of the label's tokens.
@@ -375,10 +397,10 @@ assert precision.median() < 0.5                      # the best latents fire on 
 # test rather than illustrate; larger studies report similar results, for example that SAE
 # latents rarely beat simple baselines as probes (Kantamneni et al. 2025).
 #
-# Part of the reason is **feature splitting**: a wide dictionary can afford one latent for
-# European countries and another for Asian ones, where a narrow one must use a single latent for
-# "country name". Train two narrow TopK SAEs (128 latents, as many as the residual stream has
-# dimensions, k = 32; two seeds) on the same activations and count again:
+# How far a label is split depends on the dictionary's width: a wide dictionary can afford one
+# latent for European countries and another for Asian ones, where a narrow one must use a single
+# latent for "country name". Train two narrow TopK SAEs (128 latents, as many as the residual
+# stream has dimensions, k = 32; two seeds) on the same activations and count again:
 
 # %% tags=["timing"]
 def labels_detected(sae_module):
@@ -428,50 +450,53 @@ assert python_share[python_latent] >= 0.9
 #
 # A dashboard shows, for one latent, what it fires on (its strongest contexts and the histogram
 # of its activations) and what it writes (the tokens its decoder direction raises and lowers
-# through the unembedding, `lens.direction_logits`). Take the latent that detects water nouns
-# best:
+# through the unembedding, `lens.direction_logits`). Take the latent that detects numbers best:
 
 # %%
-water_latent = next(r["latent"] for r in rows if r["label"] == "water noun")
-summary = sae.summarise_latent(model, topk, labelled, latents, water_latent, labels=labels)
+number_latent = next(r["latent"] for r in rows if r["label"] == "number")
+summary = sae.summarise_latent(model, topk, labelled, latents, number_latent, labels=labels)
 viz.plot_latent(summary)
 plt.show()
-top20 = latents[:, water_latent].topk(20).indices
-top_families = [labelled.families[int(f)] for f in labelled.family[top20]]
+top50 = latents[:, number_latent].topk(50).indices
+top_labels = {name: int(labels[name][top50].sum()) for name in ("number", "day or month")}
+next_ids = torch.cat([labelled.token_ids[1:], torch.tensor([-1])])  # the token after each one
+next_ids[:-1][labelled.doc[1:] != labelled.doc[:-1]] = -1           # ... within its document
 promoted = [t for t, _ in summary.promoted]
-print(f"families of its top 20 activations: {dict(collections.Counter(top_families))}")
+followed = float((next_ids[top50] == model.to_single_token(promoted[0])).float().mean())
+print(f"its top 50 activations: {top_labels}")
 print(f"tokens it promotes most: {promoted}")
-assert set(top_families) == {"water", "sequence"}
-assert " became" in promoted and any(t.strip() in world.DAYS for t in promoted)
+print(f"{promoted[0]!r} comes next after {followed:.0%} of its top 50 activations")
+assert top_labels["number"] >= 10 and top_labels["day or month"] >= 10
+assert promoted[0] == "," and followed > 0.5
 
 # %% [markdown]
-# Its strongest contexts come from two families. In water text it fires on the second noun of
-# the world's template "After the {water noun}, the {water noun} became {adjective}."; in
-# sequence text, on a day in a list of days. And what it writes is what comes next in both:
-# " became", and the next day. It is not a noun detector: it is closer to "here comes the
-# template's next word", shared by two unrelated families, which the AUROC table could not tell
-# you and the dashboard can.
+# The latent that detects numbers best is just as much a latent for days and months: its
+# strongest activations are items of the world's lists ("33, 34, 35", "January, February"),
+# whatever the item is. What it writes is what comes next in a list, a comma, and in the text a
+# comma does follow most of its strongest activations. It is closer to "an item of a list; a
+# comma comes next" than to "number". The AUROC table could not tell you that; the dashboard
+# can.
 #
 # To browse every latent, use the widget (type a number, or jump to the best latent for a label).
 # It draws the same dashboard; the figure above is its static view.
 
 # %%
-browser = widgets.latent_browser(model, topk, labelled, latents, start=water_latent,
+browser = widgets.latent_browser(model, topk, labelled, latents, start=number_latent,
                                  labels=labels)
 browser
 
 # %% [markdown]
 # ## 7. Steering with a latent
 #
-# If the latent writes " became", adding its decoder direction to the residual stream should make
-# the model say " became" where it otherwise would not. Add `scale` times the latent's largest
+# If the latent writes a comma, adding its decoder direction to the residual stream should make
+# the model put a comma where it otherwise would not. Add `scale` times the latent's largest
 # activation times its decoder row to `resid_post 1` at the last position, with the model's
-# `hooks`, and watch the next-token probability of " became" after prompts that have nothing to
-# do with water:
+# `hooks`, and watch the next-token probability of the comma after prompts that are not lists:
 
 # %%
-became = model.to_single_token(" became")
-direction = topk.W_dec[water_latent].detach() * latents[:, water_latent].max()
+token = promoted[0]  # the token the latent writes most: ","
+token_id = model.to_single_token(token)
+direction = topk.W_dec[number_latent].detach() * latents[:, number_latent].max()
 prompts = ["The capital of France is", "When Mary and John went to the",
            "def add(x, y):\n    return", "People in Japan speak"]
 prompt_tokens = [model.to_tokens(p) for p in prompts]
@@ -487,17 +512,17 @@ def steer(scale):
     return hook
 
 
-def p_became(scale):
+def p_token(scale):
     with torch.no_grad(), model.hooks({site: steer(scale)}):
-        return [float(model(t)[0, -1].softmax(-1)[became]) for t in prompt_tokens]
+        return [float(model(t)[0, -1].softmax(-1)[token_id]) for t in prompt_tokens]
 
 
-steered = torch.tensor([p_became(s) for s in scales])  # (scales, prompts)
+steered = torch.tensor([p_token(s) for s in scales])  # (scales, prompts)
 fig, ax = plt.subplots(figsize=(6, 2.8))
 for j, p in enumerate(prompts):
     ax.plot(scales, steered[:, j], marker="o", label=repr(p))
 ax.set(xlabel="steering scale (x the latent's largest activation)",
-       ylabel="P(next token = ' became')", title=f"Steering with latent {water_latent}")
+       ylabel=f"P(next token = {token!r})", title=f"Steering with latent {number_latent}")
 ax.legend(fontsize=7)
 plt.show()
 print(steered.T.round(decimals=3))
@@ -510,10 +535,10 @@ for scale in [0, 12]:
                                                      max_new_tokens=12)))
 
 # %% [markdown]
-# Steering works, crudely: a strong enough push makes " became" the likely next word after any
-# prompt, and generation drifts. Steering is a causal test of what a direction *writes*; the
-# dashboard's contexts only say what it *reads*, by correlation. Chapter 07 makes that difference
-# the subject.
+# Steering works, crudely: a strong enough push makes a comma the likely next token after any of
+# these prompts, and generation drifts. Steering is a causal test of what a direction *writes*;
+# the dashboard's contexts only say what it *reads*, by correlation. Chapter 07 makes that
+# difference the subject.
 
 # %% [markdown]
 # ## Summary
