@@ -104,12 +104,14 @@ ch08.check_passes(passes, model)
 #
 # ## 2. Claim: the capital is recalled by the MLPs at the subject
 #
-# Chapter 07 traced "The capital of X is" from the subject token to the answer. Its first step
-# was MLP work at the subject. As a test: patch every block's MLP output *at the subject
-# position* from the clean run into the corrupted run, and measure the share of the logit
-# difference restored, per prompt (107 one-token subjects). The control patches the attention
-# outputs at the same position. A second, narrower claim says the recall happens in the
-# *middle* blocks' MLPs (1 to 3), as found for GPT-2 XL by Meng et al. (2022).
+# Chapter 07 traced "The capital of X is" from the subject token to the answer. In GPT-2 XL,
+# Meng et al. (2022) found the first step to be MLP work at the subject, in the middle blocks. As
+# a test: patch every block's MLP output *at the subject position* from the clean run into the
+# corrupted run, and measure the share of the logit difference restored, per prompt (107
+# one-token subjects). The control patches the attention outputs at the same position. A
+# narrower claim says the recall happens in the *middle* blocks' MLPs (1 to 3), as in GPT-2 XL.
+# A third says where the course model does it: in block 0's MLP, at the subject *and* at the last
+# position, where a layer-0 head has already copied the subject (chapter 03 met this in Texas).
 
 # %%
 pairs = interventions.capital_pairs(model)[0]
@@ -137,34 +139,50 @@ recall_middle = claims.Claim(
     "... by the middle blocks' MLPs (1-3) at the subject",
     "share restored by patching the MLPs of blocks 1-3 at the subject", 0.5,
     "the same patch of the attention outputs at the subject")
+recall_block_0 = claims.Claim(
+    "... by block 0's MLP, at the subject and the last position",
+    "share restored by patching block 0's MLP at both positions", 0.5,
+    "the same patch of the attention outputs at the subject")
+last = pairs.clean.shape[1] - 1
 attention_at_subject = claims.bootstrap_ci(restored_by("attn_out", every_block))
 verdicts = [
     claims.judge(recall, claims.bootstrap_ci(restored_by("mlp_out", every_block)),
                  attention_at_subject),
     claims.judge(recall_middle, claims.bootstrap_ci(restored_by("mlp_out", every_block[1:])),
                  attention_at_subject),
+    claims.judge(recall_block_0, claims.bootstrap_ci(restored_by("mlp_out", [0], [subject, last])),
+                 attention_at_subject),
 ]
 print(claims.report(verdicts))
-assert [v.passed for v in verdicts] == [True, False]
+assert [v.passed for v in verdicts] == [False, False, True]
+assert verdicts[0].effect.mean > 0.3 and verdicts[1].effect.high < 0.1
 
 # %% [markdown]
-# The broad claim passes with room to spare; the narrow one fails: in the course model the
-# recall happens in **block 0's** MLP, and the MLPs of later blocks at the subject add almost
-# nothing. A finding in one model is not a law of transformers. (A skeptic could push further:
-# is MLP 0 "recalling" or only finishing the token's embedding? A test that separates the two
-# needs a metric for each; this one cannot.)
+# The broad claim fails, but not by far: the MLPs at the subject restore a large share, just not
+# surely half. The narrow claim fails outright: the MLPs of blocks 1-3 at the subject add almost
+# nothing. The third passes with room to spare: block 0's MLP, at the subject and the last
+# position together, restores nearly all of it. The course model recalls the capital *early* and
+# in *two places*, unlike GPT-2 XL. A finding in one model is not a law of transformers. (A
+# skeptic could push further: is MLP 0 "recalling" or only finishing the token's embedding? A test
+# that separates the two needs a metric for each; this one cannot. And the third claim was written
+# after looking at this model, so it deserves a fresh sample before it is believed: section 4
+# shows why.)
 #
-# ## 3. Claim: L1H2 and L2H0 form the induction circuit
+# ## 3. Claim: L0H1 and L2H0 form the induction circuit
 #
-# Chapter 04 found the course model's induction circuit by ablation: L1H2 feeding L2H0. Two
-# claims, each on 20 repeated random sequences, with **mean ablation** (chapter 07's advice), and
-# measured as the share of the in-context improvement lost, `(ablated - clean) / (first copy -
-# clean)` of the loss on the repeat (0: copying intact, 1: as bad as without context):
+# Chapter 04 found the course model's induction circuit by ablation: the previous-token head L0H1
+# feeding the induction heads of block 2, L2H0 the strongest. The textbook version names two
+# heads. Three claims, each on 20 repeated random sequences, with **mean ablation** (chapter 07's
+# advice), and measured as the share of the in-context improvement lost, `(ablated - clean) /
+# (first copy - clean)` of the loss on the repeat (0: copying intact, 1: as bad as without
+# context):
 #
 # - **necessary:** removing the two heads destroys most of the copying. Control: removing
-#   L1H0 (chapter 04's best previous-token look-alike) and L2H3 instead;
-# - **sufficient:** keeping only these two of the eight heads in blocks 1 and 2 (mean-ablating
-#   the other six) keeps most of it. Control: keeping L1H0 and L2H3 instead.
+#   L0H2 (chapter 04's runner-up previous-token head) and L2H3 instead;
+# - **sufficient:** keeping only these two of the twelve heads in blocks 0-2 (mean-ablating the
+#   other ten) keeps most of it. Control: keeping L0H2 and L2H3 instead;
+# - **sufficient, wider:** keeping L0H1 and all four induction heads of block 2 keeps most of it.
+#   Control: keeping L0H2 and the four heads of block 1 instead.
 
 # %%
 seq_len = 50
@@ -189,29 +207,40 @@ def share_lost(heads):
     return (ablated.mean(1) - second_copy) / (first_copy - second_copy)
 
 
-circuit, control_heads = [(1, 2), (2, 0)], [(1, 0), (2, 3)]
-middle = [(layer, head) for layer in (1, 2) for head in range(n_heads)]
-necessary = claims.Claim("Removing L1H2 and L2H0 destroys in-context copying",
+circuit, control_heads = [(0, 1), (2, 0)], [(0, 2), (2, 3)]
+wider = [(0, 1)] + [(2, head) for head in range(n_heads)]
+wider_control = [(0, 2)] + [(1, head) for head in range(n_heads)]
+blocks_0_2 = [(layer, head) for layer in (0, 1, 2) for head in range(n_heads)]
+
+
+def share_kept(kept):
+    return claims.bootstrap_ci(1 - share_lost([h for h in blocks_0_2 if h not in kept]))
+
+
+necessary = claims.Claim("Removing L0H1 and L2H0 destroys in-context copying",
                          "share of the improvement on the repeat lost", 0.5,
-                         "removing L1H0 and L2H3 instead")
-sufficient = claims.Claim("Keeping only L1H2 and L2H0 in blocks 1-2 keeps copying",
+                         "removing L0H2 and L2H3 instead")
+sufficient = claims.Claim("Keeping only L0H1 and L2H0 in blocks 0-2 keeps copying",
                           "share of the improvement kept", 0.75,
-                          "keeping only L1H0 and L2H3 instead")
+                          "keeping only L0H2 and L2H3 instead")
+sufficient_wider = claims.Claim("Keeping only L0H1 and block 2's heads in blocks 0-2 keeps it",
+                                "share of the improvement kept", 0.75,
+                                "keeping only L0H2 and block 1's heads instead")
 verdicts += [
     claims.judge(necessary, claims.bootstrap_ci(share_lost(circuit)),
                  claims.bootstrap_ci(share_lost(control_heads))),
-    claims.judge(sufficient,
-                 claims.bootstrap_ci(1 - share_lost([h for h in middle if h not in circuit])),
-                 claims.bootstrap_ci(1 - share_lost([h for h in middle
-                                                     if h not in control_heads]))),
+    claims.judge(sufficient, share_kept(circuit), share_kept(control_heads)),
+    claims.judge(sufficient_wider, share_kept(wider), share_kept(wider_control)),
 ]
-print(claims.report(verdicts[-2:]))
-assert [v.passed for v in verdicts[-2:]] == [True, True]
+print(claims.report(verdicts[-3:]))
+assert [v.passed for v in verdicts[-3:]] == [True, False, True]
+assert verdicts[-2].effect.high < 0.5  # the pair keeps well under half of it
 
 # %% [markdown]
-# Both pass. Note what the sufficiency test adds: chapter 04 showed the circuit *needs* L1H2 and
-# L2H0; here the other induction heads of block 2 (L2H1, L2H2) are removed too and copying
-# survives, so these two are enough.
+# The pair is necessary but not sufficient: without L0H1 and L2H0 copying is gone, yet with only
+# them it mostly fails too. The job of block 2 is spread over four induction heads, each doing
+# part of it; keep all four (and L0H1) and copying survives. A circuit named after its
+# strongest head undersells this redundancy; only the sufficiency test shows it.
 #
 # ## 4. Claim: chapter 06's latent means Python code
 #
@@ -298,21 +327,42 @@ print(claims.report(latent_verdicts))
 recall_rate = float(fires[is_python].float().mean())
 print(f"it fires on {recall_rate:.0%} of the Python tokens; strongest held-out contexts:",
       [held_out.contexts[int(i)][-16:] for i in test_latents[:, latent].topk(5).indices])
-assert [v.passed for v in latent_verdicts] == [False, True] and recall_rate < 0.2
+assert [v.passed for v in latent_verdicts] == [False, False] and recall_rate < 0.2
+assert latent_verdicts[1].effect.mean > 0.9 > latent_verdicts[1].effect.low  # close, not sure
 picked_on = float(neurons.auroc(sel_latents[:, random_best:random_best + 1], random_sel)[0])
 control = latent_verdicts[0].control
 print(f"the best latent for a random label: AUROC {picked_on:.3f} on the sample it was picked "
       f"on, {control} held out")
 # on the sample it was picked on it looks better than chance; held out it is at chance
-assert picked_on - control.mean > 0.01 and control.low < 0.5 < control.high
+assert picked_on > 0.51 and control.low < 0.5 < control.high
 
 # %% [markdown]
-# The same latent passes one reading of "means Python" and fails the other. It fires almost only
-# in Python (precision above 0.9, against a base rate near 0.1), but on few Python tokens (the
-# `(` after a function name, in `def name(` and `sum(`), so as a detector of Python code it is
-# barely better than chance. "Means X" is not a claim until the metric is named. The control
-# shows the selection effect: the best of 1,024 latents for a random label looks better than
-# chance on the sample it was picked on, and is at chance on held-out documents.
+# Both readings fail, for different reasons. As a detector of Python code the latent is barely
+# better than chance: it fires on few Python tokens (the end of a `return` line). As "fires only
+# in Python" it comes close: most of its held-out activity is in Python, against a base rate near
+# 0.1, but with documents resampled the interval reaches below 0.9, so the claim is not
+# established. "Means X" is not a claim until the metric is named, and a point estimate above the
+# threshold is not a pass. The control shows the selection effect: the best of 1,024 latents for
+# a random label looks better than chance on the sample it was picked on, and is at chance on
+# held-out documents.
+#
+# The selection rule deserves a test too. Chapter 06's rule, "all of its top 50 activations are
+# Python", is met by many latents here, and the rule took the first. How do the others fare on
+# held-out documents?
+
+# %%
+tied = (python_share == python_share.max()).nonzero().flatten()
+tied_precision = torch.tensor([float(is_python[test_latents[:, int(t)] > 0].float().mean())
+                               for t in tied])
+print(f"{len(tied)} latents have {python_share.max():.0%} of their top 50 in Python; held-out "
+      f"precision from {tied_precision.min():.2f} to {tied_precision.max():.2f}")
+assert len(tied) >= 5 and latent == int(tied[0])
+assert tied_precision.min() < 0.7 and tied_precision.max() > 0.95
+
+# %% [markdown]
+# Perfectly pure top activations on one sample say little about the rest: among the tied latents,
+# held-out precision runs from well below 0.7 to nearly 1. A latent's strongest activations are
+# the easiest thing to look at and the weakest evidence of what it means.
 #
 # What *does* detect Python code? Choose by the metric the claim is about, on the selection
 # sample, and test on held-out documents:
@@ -326,9 +376,13 @@ by_auroc = claims.judge(
     claims.cluster_bootstrap_ci(auroc_of(best, is_python), docs), latent_verdicts[0].control)
 verdicts.append(by_auroc)
 print(claims.report([by_auroc]))
-assert by_auroc.passed and best != latent
+assert not by_auroc.passed and by_auroc.effect.low > 0.7 and best != latent
 
 # %% [markdown]
+# No single latent does. The best by AUROC on the selection sample stays well above chance on
+# held-out documents but short of 0.9: in this dictionary "Python code" is spread over many
+# latents, as chapter 06 found for Python keywords, one latent per keyword.
+#
 # ## 5. All the verdicts
 
 # %%
@@ -538,8 +592,10 @@ assert all(abs(a[1] - b[1]) < 0.02 for a, b in zip(rerun["history"], first_row["
 # ## Summary
 #
 # - A claim became a test: statement, metric, threshold, control, interval, verdict.
-# - On the course model, five claims passed and two failed, including one reading of "this
-#   latent means Python", which held as precision and failed as detection.
+# - On the course model, the textbook claims failed where the model differs from the textbook
+#   (recall in the middle MLPs; a two-head induction circuit) and their corrected versions passed;
+#   "this latent means Python" failed both as detection and, narrowly, as precision, and a latent
+#   with perfectly pure top activations proved weak evidence.
 # - Across 36 small models, copying by content needed two layers in every case, and the familiar
 #   induction-head pattern appeared only with post-norm; pre-norm models solved the same task
 #   with heads looking a few tokens later. Seeds moved when the circuit formed, where it formed
