@@ -333,9 +333,10 @@ assert best[0] == "L0 MLP" and best[1] == "L2 MLP"
 #
 # ## 5. Checked against the world
 #
-# One prompt is an anecdote, and Texas turns out to be an unusual one. The course model was taught the capital of every country and US state
-# in `world.py`, so we can ask the same questions of all of them: before which block does the
-# capital first become the top guess, and which component contributes most?
+# One prompt is an anecdote, and Texas turns out to be an unusual one. The course model was taught
+# the capital of every country and US state in `world.py`, so we can ask the same questions of all
+# of them: before which block does the capital first become the top guess, and which component
+# contributes most?
 
 # %%
 prompts = world.capital_prompts()
@@ -365,6 +366,7 @@ assert counts["embed"] == 0  # never from the embeddings alone
 assert max(counts, key=counts.get) == "after block 2"  # the most common place to appear
 assert by_block_2 > 0.6  # most are there once block 2 is done, all after block 3
 assert top_share > 0.7 and max(set(top_components), key=top_components.count) == "L3 MLP"
+assert set(top_components) == {"L3 MLP", "L0 MLP"}  # the last MLP, or for the rest the first
 mlp_share = mean_contrib[[i for i, lb in enumerate(labels) if "MLP" in lb]].sum() / \
     mean_contrib.sum()
 print(f"MLPs' share of the mean direct attribution: {mlp_share:.0%}")
@@ -382,13 +384,14 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# What the world lets us say with confidence: in this model the capital most often becomes the
-# top guess in block 2, for a few prompts (Texas among them) already in block 0 or 1, and for all
-# of them by the end of block 3. It is written into the output mostly by the MLPs: the last one is
-# the largest contributor for most prompts, the first one for the rest, and Texas is one of those
-# exceptions. Check one example against the whole population before you generalise from it. That is consistent with
-# the view of MLPs as key-value memories that store facts (Geva et al., 2021) and with the fact
-# recall traced in GPT-style models by Meng et al. (2022); chapter 07 tests it by intervention.
+# What the world lets us say with confidence: in this model the capital most often becomes the top
+# guess in block 2, for a few prompts (Texas among them) already in block 0 or 1, and for all of
+# them by the end of block 3. It is written into the output mostly by the MLPs: the last one is the
+# largest contributor for most prompts, the first one for the rest, and Texas is one of those
+# exceptions. Check one example against the whole population before you generalise from it. MLPs
+# writing the fact is consistent with the view of MLPs as key-value memories that store facts (Geva
+# et al., 2021) and with the fact recall traced in GPT-style models by Meng et al. (2022); chapter
+# 07 tests it by intervention.
 #
 # ## Summary
 #

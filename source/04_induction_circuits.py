@@ -28,7 +28,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import circuits, evaluate, lens, viz, widgets, world
+from mechinterp_course import circuits, evaluate, interventions, lens, viz, widgets, world
 from mechinterp_course.checks import ch04
 
 torch.set_grad_enabled(False)
@@ -250,14 +250,13 @@ plt.show()
 # Removing **L0H1** collapses both: L2H0 stops attending along the induction stripe, and the
 # second copy becomes as unpredictable as the first. Removing **L0H2**, the runner-up
 # previous-token head, barely matters. So the circuit is L0H1 (which writes "my previous token
-# was ...") feeding the induction heads (which look for it). Removing **L1H2** costs about 1.5
-# nats of loss but leaves the induction stripe in place: it helps the copying without being the
-# reason the heads look where they do.
+# was ...") feeding the induction heads (which look for it).
 #
-# Removing **L0H0** also hurts the loss, yet the stripe stays. Zero ablation removes everything a
-# head writes, including its *average* output, which later layers may count on as a constant. A
-# fairer test replaces the head's output by its mean over the data (**mean ablation**); if the loss
-# then recovers, L0H0's constant mattered, not its information.
+# Removing **L0H0** or **L1H2** also hurts the loss, yet the stripe stays. Zero ablation removes
+# everything a head writes, including its *average* output, which later layers may count on as a
+# constant. A fairer test replaces the head's output by its mean over the data at each position
+# (**mean ablation**, chapter 07); if the loss then recovers, the head's constant mattered, not
+# the information it carries about these tokens.
 #
 # A control matters as much as the effect: removing a head unrelated to induction (block 3's
 # current-token head, L3H2) should change nothing.
@@ -265,8 +264,8 @@ plt.show()
 # %%
 assert ablated["L0H1"][0] < 0.3 and ablated["L0H1"][1] > 5.0  # the circuit breaks
 assert ablated["L0H2"][0] > 0.8 and ablated["L0H2"][1] < 1.0  # the runner-up look-alike
-assert ablated["L1H2"][0] > 0.8 and ablated["L1H2"][1] > 1.0  # helps, without steering attention
-assert ablated["L0H0"][0] > 0.8 and ablated["L0H0"][1] > 3.0  # zero ablation: loss up...
+for name in ("L0H0", "L1H2"):  # zero ablation: the stripe stays, the loss goes up...
+    assert ablated[name][0] > 0.8 and ablated[name][1] > 1.0
 control = {("z", 3): circuits.zero_head(2)}
 with model.hooks(control):
     _, ctl_cache = model.run_with_cache(repeated, names=[("pattern", 2)])
@@ -275,20 +274,26 @@ ctl_loss = float(circuits.per_token_loss(model, repeated, control)[:, seq_len + 
 print(f"without L3H2 (control): induction {ctl_ind:.2f}, second-copy loss {ctl_loss:.2f}")
 assert abs(ctl_ind - clean_ind) < 0.02 and ctl_loss < 1.0
 
-_, z_cache = model.run_with_cache(repeated, names=[("z", 0)])
-l0h0_mean = z_cache["z", 0][:, :, 0].mean((0, 1))  # (d_head,): its average output
-mean_loss = float(circuits.per_token_loss(model, repeated, {("z", 0): circuits.replace_head(
-    0, l0h0_mean)})[:, seq_len + 1:].mean())
-print(f"without L0H0: second-copy loss {ablated['L0H0'][1]:.2f} zero-ablated, "
-      f"{mean_loss:.2f} mean-ablated")
-assert mean_loss < 1.0  # ...but its average output was what mattered
+_, z_cache = model.run_with_cache(repeated, names=["z"])
+for layer, head in [(0, 0), (1, 2), (0, 1)]:
+    mean_z = interventions.ablation_values(z_cache["z", layer], head, "mean")  # (pos, d_head)
+    hooks = {("z", layer): circuits.replace_head(head, mean_z)}
+    mean_loss = float(circuits.per_token_loss(model, repeated, hooks)[:, seq_len + 1:].mean())
+    name = f"L{layer}H{head}"
+    print(f"without {name}: second-copy loss {ablated[name][1]:.2f} zero-ablated, "
+          f"{mean_loss:.2f} mean-ablated")
+    if (layer, head) == (0, 1):
+        assert mean_loss > 5.0  # L0H1's information is what the circuit needs
+    else:
+        assert mean_loss < 0.5  # ...only their constant output mattered
 
 # %% [markdown]
 # ## 5. The circuit, read off the weights
 #
-# A head in block 2 can read what an earlier head wrote in three places: its queries (**Q-composition**), its
-# keys (**K-composition**) and its values (**V-composition**). An induction head needs
-# K-composition: its keys must carry "my previous token was X" for the query X to match. Whether
+# A head in block 2 can read what an earlier head wrote in three places: its queries
+# (**Q-composition**), its keys (**K-composition**) and its values (**V-composition**). An induction
+# head needs K-composition: its keys must carry "my previous token was X" for the query X to match.
+# Whether
 # two heads *can* compose is visible in the weights alone. The earlier head writes through its OV
 # circuit `W_OV = W_V @ W_O` (d_model, d_model); the later head reads keys through its QK circuit
 # `W_QK = W_Q @ W_K.T`, and a key-side input `x` enters its scores as `... @ W_QK @ (x @ W_OV).T`.
@@ -347,12 +352,12 @@ assert (comp["K"][:, earlier.index((1, 2))] > 1.5 * baseline).all()
 assert (prev_k < comp["K"][:, earlier.index((1, 2))]).all() and (prev_k < 2.5 * baseline).all()
 
 # %% [markdown]
-# Here the weights and the ablation disagree. The composition scores single out L1H2, whose
-# removal cost some loss, but they rank L0H1, without which induction fails, at only about twice
-# the random baseline, no higher than the other heads of block 0. A composition score is one
-# number for a whole (d_model, d_model) product, so a signal that flows through a few directions
-# can score low. Composition scores are cheap (no data at all) and say what *can* flow; the
-# ablation said what *does*. When they disagree, trust the intervention.
+# Here the weights and the ablation disagree. The composition scores single out L1H2, whose removal
+# mattered only under zero ablation, but they rank L0H1, without which induction fails, at only
+# about twice the random baseline, no higher than the other heads of block 0. A composition score is
+# one number for a whole (d_model, d_model) product, so a signal that flows through a few directions
+# can score low. Composition scores are cheap (no data at all) and say what *can* flow; the ablation
+# said what *does*. When they disagree, trust the intervention.
 #
 # ## 6. Moving names: indirect objects
 #
