@@ -406,7 +406,7 @@ plt.show()
 # ## 6. Knobs: does a finding survive a change of model?
 #
 # Everything above was measured on one model, trained once. Would an induction circuit form in
-# a different architecture, or with another seed? Training the course model takes half an hour,
+# a different architecture, or with another seed? Training the course model takes most of an hour,
 # so the knobs are turned on small models and a task made for the question
 # (`mechinterp_course.sweep`): rows of 40 random tokens in which a segment of random length
 # (4-19) is repeated once, the loss taken only on the repeat's predictable tokens. The distance
