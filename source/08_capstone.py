@@ -156,10 +156,11 @@ verdicts = [
 print(claims.report(verdicts))
 assert [v.passed for v in verdicts] == [False, False, True]
 assert verdicts[0].effect.mean > 0.3 and verdicts[1].effect.high < 0.1
+assert verdicts[2].effect.low > 0.8
 
 # %% [markdown]
-# The broad claim fails, but not by far: the MLPs at the subject restore a large share, just not
-# surely half. The narrow claim fails outright: the MLPs of blocks 1-3 at the subject add almost
+# The broad claim fails, though not by far: the MLPs at the subject restore a large share, but
+# less than half. The narrow claim fails outright: the MLPs of blocks 1-3 at the subject add almost
 # nothing. The third passes with room to spare: block 0's MLP, at the subject and the last
 # position together, restores nearly all of it. The course model recalls the capital *early* and
 # in *two places*, unlike GPT-2 XL. A finding in one model is not a law of transformers. (A
