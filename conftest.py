@@ -24,10 +24,11 @@ def pytest_runtest_makereport(item, call):
     text, error, message = [], None, ""
     for out in item.test_outputs or []:
         kind = out.get("output_type")
-        if kind == "stream":
-            text.append(out.get("text", ""))
-        elif kind in ("execute_result", "display_data"):
-            text.append(out.get("data", {}).get("text/plain", ""))
+        if kind == "stream" and out.get("name") == "stdout":  # progress bars differ when a
+            text.append(out.get("text", ""))                 # cache is reused: leave them out
+        elif kind in ("execute_result", "display_data") and \
+                "application/vnd.jupyter.widget-view+json" not in out.get("data", {}):
+            text.append(out.get("data", {}).get("text/plain", ""))  # not a widget's progress
         elif kind == "error":
             error, message = out.get("ename"), out.get("evalue", "")
     if outcome.get_result().failed and error is None:

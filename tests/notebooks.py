@@ -10,6 +10,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+WIDGET = "application/vnd.jupyter.widget-view+json"  # tqdm's progress bars in a kernel are widgets
 
 
 @dataclass
@@ -17,7 +18,7 @@ class CellRun:
     index: int
     tags: list
     source: str
-    text: str          # everything the cell printed (stdout and text/plain results)
+    text: str          # what the cell printed to stdout, and its text/plain results
     error: str | None  # exception name, if the cell raised
     message: str
 
@@ -35,9 +36,10 @@ def run_notebook(path: Path, timeout: int = 600) -> tuple[list[CellRun], float]:
             continue
         text, error, message = [], None, ""
         for out in cell.get("outputs", []):
-            if out.output_type == "stream":
+            if out.output_type == "stream" and out.name == "stdout":  # not progress bars
                 text.append(out.text)
-            elif out.output_type in ("execute_result", "display_data"):
+            elif out.output_type in ("execute_result", "display_data") and WIDGET not in out.get(
+                    "data", {}):  # a widget's text is its progress or state, not a result
                 text.append(out.get("data", {}).get("text/plain", ""))
             elif out.output_type == "error":
                 error, message = out.ename, out.evalue
