@@ -23,6 +23,22 @@ class CellRun:
     message: str
 
 
+def read_outputs(outputs) -> tuple[str, str | None, str]:
+    """A cell's outputs as (text, error name, error message). The text is what it printed to
+    stdout and its text/plain results; progress bars (stderr, or tqdm's widgets in a kernel) are
+    left out, since they differ when a cached file is reused."""
+    text, error, message = [], None, ""
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream" and out.get("name") == "stdout":
+            text.append(out.get("text", ""))
+        elif kind in ("execute_result", "display_data") and WIDGET not in out.get("data", {}):
+            text.append(out.get("data", {}).get("text/plain", ""))
+        elif kind == "error":
+            error, message = out.get("ename"), out.get("evalue", "")
+    return "".join(text), error, message
+
+
 def run_notebook(path: Path, timeout: int = 600) -> tuple[list[CellRun], float]:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
@@ -34,17 +50,8 @@ def run_notebook(path: Path, timeout: int = 600) -> tuple[list[CellRun], float]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        text, error, message = [], None, ""
-        for out in cell.get("outputs", []):
-            if out.output_type == "stream" and out.name == "stdout":  # not progress bars
-                text.append(out.text)
-            elif out.output_type in ("execute_result", "display_data") and WIDGET not in out.get(
-                    "data", {}):  # a widget's text is its progress or state, not a result
-                text.append(out.get("data", {}).get("text/plain", ""))
-            elif out.output_type == "error":
-                error, message = out.ename, out.evalue
-        runs.append(CellRun(i, cell.metadata.get("tags", []), cell.source, "".join(text),
-                            error, message))
+        text, error, message = read_outputs(cell.get("outputs", []))
+        runs.append(CellRun(i, cell.metadata.get("tags", []), cell.source, text, error, message))
     return runs, seconds
 
 
