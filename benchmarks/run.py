@@ -67,6 +67,8 @@ def main(argv=None) -> Path:
     ap.add_argument("--reuse-notebook-times", action="store_true",
                     help="take the notebooks' table from docs/NOTEBOOK_TIMES.md instead of running "
                          "them again (about ten minutes)")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md",
+                    help="where to write the table (default benchmarks/RESULTS.md)")
     args = ap.parse_args(argv)
     sections = [
         "## Activation caching\n\nThe cost of caching every name is mostly memory: the kept "
@@ -99,10 +101,9 @@ def main(argv=None) -> Path:
               f"threads, Python {platform.python_version()}; {versions()}.\n"
               f"GPU: {'none' if not torch.cuda.is_available() else torch.cuda.get_device_name()}."
               "\n\n")
-    out = HERE / "RESULTS.md"
-    out.write_text(header + "\n".join(sections))
-    print("wrote", out)
-    return out
+    args.out.write_text(header + "\n".join(sections))
+    print("wrote", args.out)
+    return args.out
 
 
 if __name__ == "__main__":

@@ -225,10 +225,16 @@ def collect_activations(model, name: tuple[str, int], path: str | Path, n_tokens
 
     from . import world
 
-    path, d = Path(path), model.cfg.d_model
+    path = Path(path)
     meta = path.with_suffix(".json")
+    probe = model.to_tokens("The")
+    _, cache = model.run_with_cache(probe, names=[name])  # the site's width (d_model, d_mlp, ...)
+    d = cache[name].shape[-1]
+    if cache[name].dim() != 3 or cache[name].shape[:2] != probe.shape:
+        raise ValueError(f"collect_activations stores one vector per token; {name} has shape "
+                         f"{tuple(cache[name].shape)} for {tuple(probe.shape)} tokens")
     want = {"name": list(name), "n_tokens": n_tokens, "seed": seed, "model": model.cfg.model_name,
-            "weights": weights_fingerprint(model)}
+            "weights": weights_fingerprint(model), "width": d}
     if not (path.exists() and meta.exists() and json.loads(meta.read_text()) == want):
         path.parent.mkdir(parents=True, exist_ok=True)
         out = np.memmap(path, dtype=np.float32, mode="w+", shape=(n_tokens, d))

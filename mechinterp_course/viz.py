@@ -132,10 +132,11 @@ def heatmap(ax, grid: torch.Tensor, xlabels=None, ylabels=None, title: str = "",
             cmap: str = "RdBu", vmin: float | None = None, vmax: float | None = None,
             fmt: str = "{:.2f}"):
     """A grid of numbers (rows, cols) drawn on `ax` with each value written in its cell. A
-    diverging colour map ("RdBu") is centred on zero unless vmin and vmax are given."""
+    diverging colour map ("RdBu") is centred on zero unless vmin and vmax are given. NaN cells
+    (nothing measured there) are left blank."""
     grid = grid.detach().float().cpu()
     if vmax is None:
-        vmax = float(grid.abs().max()) or 1.0
+        vmax = float(grid.nan_to_num().abs().max()) or 1.0
     if vmin is None:
         vmin = -vmax if cmap == "RdBu" else 0.0
     ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
@@ -143,6 +144,8 @@ def heatmap(ax, grid: torch.Tensor, xlabels=None, ylabels=None, title: str = "",
     for r in range(grid.shape[0]):
         for c in range(grid.shape[1]):
             v = float(grid[r, c])
+            if math.isnan(v):
+                continue
             strong = abs(v - mid) > 0.6 * span if cmap == "RdBu" else v > vmin + 1.2 * span
             ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
                     color="white" if strong else "black")

@@ -58,3 +58,42 @@ def test_benchmarks_refuse_a_missing_gpu_clearly():
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="no CUDA GPU"):
             harness.check_device("cuda")
+
+
+def test_run_repeats_every_benchmark_on_a_gpu_when_one_is_present(monkeypatch, tmp_path):
+    # No GPU is lent to CI, so the GPU branch of run.py is exercised with the benchmarks replaced
+    # by stand-ins that record the device they were asked for.
+    import run
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Stand-in GPU")
+    monkeypatch.setattr(run, "caching_with_allocator",
+                        lambda env, label, device="cpu": calls.append(("cache", device)) or "")
+    monkeypatch.setattr(run.kv_cache, "main", lambda argv: calls.append(("kv", argv)) or "")
+    monkeypatch.setattr(run.sae_training, "main", lambda argv: calls.append(("sae", argv)) or "")
+    monkeypatch.setattr(run, "notebooks", lambda rerun=True: "notebook table")
+    out = run.main(["--reuse-notebook-times", "--out", str(tmp_path / "RESULTS.md")])
+    text = out.read_text()
+    assert out.parent == tmp_path and "## On the GPU (Stand-in GPU)" in text
+    assert "GPU: Stand-in GPU." in text
+    assert calls == [("cache", "cpu"), ("cache", "cpu"), ("kv", []), ("sae", []),
+                     ("cache", "cuda"), ("kv", ["--device", "cuda"]),
+                     ("sae", ["--device", "cuda"])]
+
+
+def test_run_without_a_gpu_runs_the_cpu_benchmarks_only(monkeypatch, tmp_path):
+    import run
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(run, "caching_with_allocator",
+                        lambda env, label, device="cpu": calls.append(("cache", device)) or "")
+    monkeypatch.setattr(run.kv_cache, "main", lambda argv: calls.append(("kv", argv)) or "")
+    monkeypatch.setattr(run.sae_training, "main", lambda argv: calls.append(("sae", argv)) or "")
+    monkeypatch.setattr(run, "notebooks", lambda rerun=True: "notebook table")
+    text = run.main(["--reuse-notebook-times", "--out", str(tmp_path / "R.md")]).read_text()
+    assert "On the GPU" not in text and "GPU: none." in text
+    assert all("cuda" not in str(c) for c in calls) and len(calls) == 4

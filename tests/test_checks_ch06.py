@@ -166,6 +166,19 @@ def test_collected_activations_are_the_model_s_and_reused(course_model, tmp_path
             wte.copy_(original)
 
 
+def test_collected_activations_take_the_site_s_own_width(course_model, tmp_path):
+    # MLP neurons are wider than the residual stream; they used to be reshaped into d_model rows
+    import pytest
+    acts = sae.collect_activations(course_model, ("mlp_post", 1), tmp_path / "mlp.bin",
+                                   n_tokens=300, rows=2, progress=False)
+    assert acts.shape == (300, course_model.cfg.d_mlp)
+    assert acts.abs().amax(0).gt(0).sum() > course_model.cfg.d_model  # every neuron has a column
+    with pytest.raises(ValueError, match="one vector per token"):
+        sae.collect_activations(course_model, ("pattern", 0), tmp_path / "p.bin", n_tokens=10,
+                                rows=1, progress=False)
+    assert not (tmp_path / "p.bin").exists()
+
+
 def test_splicing_a_perfect_reconstruction_recovers_everything(course_model):
     class Identity(sae.SAE):
         def forward(self, x):

@@ -39,3 +39,13 @@ def test_each_chapter_inlines_circuitsvis_at_most_once():
     assert sources
     for src in sources:
         assert src.read_text().count("viz.attention_heads(") <= 1, src.name
+
+
+def test_heatmap_writes_each_value_and_leaves_missing_cells_blank():
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    viz.heatmap(ax, torch.tensor([[1.0, float("nan")], [-2.0, 0.5]]), fmt="{:.1f}")
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["-2.0", "0.5", "1.0"]
+    assert ax.images[0].get_clim() == (-2.0, 2.0)  # the colour scale ignores the missing cell
+    plt.close(fig)

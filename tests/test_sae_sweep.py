@@ -1,0 +1,56 @@
+"""The SAE label sweep behind chapter 06's "is there a latent per label?": a tiny rerun, and the
+shipped table's consistency."""
+
+import json
+import os
+
+import pytest
+
+from mechinterp_course import sae_sweep
+
+
+def test_sae_sweep_smoke_writes_inside_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = sae_sweep.main(["--small", "--out", str(tmp_path / "table.json")])
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 1 and runs[0]["site"] == ["resid_post", 1]
+    row = runs[0]
+    assert row["detected"] == sum(a >= sae_sweep.DETECTS for a in row["aurocs"].values())
+    assert row["labels"] == len(row["aurocs"]) > 5 and 0 < row["l0"] <= row["k"]
+    assert sorted(os.listdir(tmp_path)) == ["sae_activations", "table.json"]
+
+
+def test_label_aurocs_score_a_planted_detector(course_model):
+    # an "SAE" whose first latent is the label itself must score 1.0 on that label
+    import torch
+
+    from mechinterp_course import neurons
+    data = neurons.collect(course_model, docs_per_family=2, seed=300, site=("resid_post", 1),
+                           skip_first=1)
+    name, target = next(iter(data.token_labels().items()))
+    target = target.float()
+
+    class Planted(sae_sweep.sae.SAE):
+        def encode(self, x):
+            return torch.stack([target, torch.zeros_like(target)], dim=1)
+    aucs = sae_sweep.label_aurocs(Planted(course_model.cfg.d_model, 2, k=1), data)
+    assert aucs[name] == 1.0 and all(0.0 <= a <= 1.0 for a in aucs.values())
+
+
+@pytest.fixture(scope="module")
+def table():
+    return sae_sweep.load_results()
+
+
+def test_shipped_sweep_covers_the_grid(table):
+    got = sorted((tuple(r["site"]), r["width"], r["k"], r["seed"]) for r in table["runs"])
+    want = sorted((s, w, k, seed) for s in sae_sweep.SITES for w in sae_sweep.WIDTHS
+                  for k in sae_sweep.KS for seed in sae_sweep.SEEDS)
+    assert got == want
+
+
+def test_shipped_sweep_counts_what_its_aurocs_say(table):
+    for r in table["runs"]:
+        assert r["detected"] == sum(a >= table["meta"]["detects"] for a in r["aurocs"].values())
+        assert r["labels"] == len(r["aurocs"]) == 17
+        assert 0 < r["fve"] <= 1 and 0 < r["l0"] <= r["k"] and 0 <= r["dead"] <= 1
