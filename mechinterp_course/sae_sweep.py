@@ -37,12 +37,14 @@ def train_topk(train_acts, width: int, k: int, seed: int, steps: int = 600, lr: 
     return model
 
 
-def label_aurocs(sae_module: sae.SAE, labelled: neurons.NeuronData) -> dict[str, float]:
-    """Each label's best single-latent AUROC on the labelled tokens."""
+def label_aurocs(sae_module: sae.SAE, acts, labels: dict) -> dict[str, float]:
+    """Each label's best single-latent AUROC on the labelled tokens' activations `acts`; `labels`
+    is `NeuronData.token_labels()`, worked out once and passed in, since it searches every
+    document."""
     with torch.no_grad():
-        f = sae_module.encode(labelled.acts)
+        f = sae_module.encode(acts)
     return {name: round(float(neurons.auroc(f, is_label).max()), 4)
-            for name, is_label in labelled.token_labels().items()}
+            for name, is_label in labels.items()}
 
 
 def run_site(model, site, configs, n_tokens: int = 200_000, held_out: int = 20_000,
@@ -56,13 +58,14 @@ def run_site(model, site, configs, n_tokens: int = 200_000, held_out: int = 20_0
     train_acts, test_acts = acts[:-held_out], acts[-held_out:].clone()
     labelled = neurons.collect(model, docs_per_family=docs_per_family, seed=300, site=site,
                                skip_first=1)
+    labels = labelled.token_labels()
     rows = []
     for width, k, seed in tqdm(configs, desc=f"SAEs on {site[0]} {site[1]}", disable=not progress):
         start = time.perf_counter()
         s = train_topk(train_acts, width, k, seed, steps=steps)
         with torch.no_grad():
             x_hat, f = s(test_acts)
-        aucs = label_aurocs(s, labelled)
+        aucs = label_aurocs(s, labelled.acts, labels)
         rows.append(dict(
             site=list(site), width=width, k=k, seed=seed,
             fve=round(float(sae.fraction_of_variance_explained(test_acts, x_hat)), 4),

@@ -293,12 +293,11 @@ for layer, head in [(0, 0), (1, 2), (0, 1)]:
 # A head in block 2 can read what an earlier head wrote in three places: its queries
 # (**Q-composition**), its keys (**K-composition**) and its values (**V-composition**). An induction
 # head needs K-composition: its keys must carry "my previous token was X" for the query X to match.
-# Whether
-# two heads *can* compose is visible in the weights alone. The earlier head writes through its OV
-# circuit `W_OV = W_V @ W_O` (d_model, d_model); the later head reads keys through its QK circuit
-# `W_QK = W_Q @ W_K.T`, and a key-side input `x` enters its scores as `... @ W_QK @ (x @ W_OV).T`.
-# The **composition score** of two such matrices measures how much of one's output the other can
-# read:
+# Whether two heads *can* compose is visible in the weights alone. The earlier head writes through
+# its OV circuit `W_OV = W_V @ W_O` (d_model, d_model); the later head reads keys through its QK
+# circuit `W_QK = W_Q @ W_K.T`, and a key-side input `x` enters its scores as
+# `... @ W_QK @ (x @ W_OV).T`. The **composition score** of two such matrices measures how much of
+# one's output the other can read:
 #
 # $$\frac{\lVert W_A W_B \rVert_F}{\lVert W_A \rVert_F \, \lVert W_B \rVert_F}$$
 #

@@ -410,7 +410,7 @@ for seed in (0, 1):  # the recipe above, packaged as `sae_sweep.train_topk`
     with torch.no_grad():
         narrow_fves.append(float(sae.fraction_of_variance_explained(held_out,
                                                                     narrow(held_out)[0])))
-    aucs = sae_sweep.label_aurocs(narrow, labelled)  # each label's best latent AUROC
+    aucs = sae_sweep.label_aurocs(narrow, labelled.acts, labels)  # best latent per label
     narrow_counts.append(sum(a >= 0.95 for a in aucs.values()))
     print(f"128 latents, seed {seed}: held-out FVE {narrow_fves[-1]:.3f}; labels with a latent "
           f"at AUROC >= 0.95: {narrow_counts[-1]}/{n}")

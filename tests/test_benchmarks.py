@@ -60,20 +60,28 @@ def test_benchmarks_refuse_a_missing_gpu_clearly():
             harness.check_device("cuda")
 
 
-def test_run_repeats_every_benchmark_on_a_gpu_when_one_is_present(monkeypatch, tmp_path):
-    # No GPU is lent to CI, so the GPU branch of run.py is exercised with the benchmarks replaced
-    # by stand-ins that record the device they were asked for.
+def stand_in_benchmarks(monkeypatch, gpu: bool) -> list:
+    """run.py with each benchmark replaced by a stand-in that records the device it was asked
+    for, and torch told whether a GPU is present. No GPU is lent to CI, so this is how the GPU
+    branch is exercised."""
     import run
     import torch
 
     calls = []
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Stand-in GPU")
     monkeypatch.setattr(run, "caching_with_allocator",
                         lambda env, label, device="cpu": calls.append(("cache", device)) or "")
     monkeypatch.setattr(run.kv_cache, "main", lambda argv: calls.append(("kv", argv)) or "")
     monkeypatch.setattr(run.sae_training, "main", lambda argv: calls.append(("sae", argv)) or "")
     monkeypatch.setattr(run, "notebooks", lambda rerun=True: "notebook table")
+    return calls
+
+
+def test_run_repeats_every_benchmark_on_a_gpu_when_one_is_present(monkeypatch, tmp_path):
+    import run
+
+    calls = stand_in_benchmarks(monkeypatch, gpu=True)
     out = run.main(["--reuse-notebook-times", "--out", str(tmp_path / "RESULTS.md")])
     text = out.read_text()
     assert out.parent == tmp_path and "## On the GPU (Stand-in GPU)" in text
@@ -85,15 +93,8 @@ def test_run_repeats_every_benchmark_on_a_gpu_when_one_is_present(monkeypatch, t
 
 def test_run_without_a_gpu_runs_the_cpu_benchmarks_only(monkeypatch, tmp_path):
     import run
-    import torch
 
-    calls = []
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(run, "caching_with_allocator",
-                        lambda env, label, device="cpu": calls.append(("cache", device)) or "")
-    monkeypatch.setattr(run.kv_cache, "main", lambda argv: calls.append(("kv", argv)) or "")
-    monkeypatch.setattr(run.sae_training, "main", lambda argv: calls.append(("sae", argv)) or "")
-    monkeypatch.setattr(run, "notebooks", lambda rerun=True: "notebook table")
+    calls = stand_in_benchmarks(monkeypatch, gpu=False)
     text = run.main(["--reuse-notebook-times", "--out", str(tmp_path / "R.md")]).read_text()
     assert "On the GPU" not in text and "GPU: none." in text
     assert all("cuda" not in str(c) for c in calls) and len(calls) == 4

@@ -27,13 +27,14 @@ def test_label_aurocs_score_a_planted_detector(course_model):
     from mechinterp_course import neurons
     data = neurons.collect(course_model, docs_per_family=2, seed=300, site=("resid_post", 1),
                            skip_first=1)
-    name, target = next(iter(data.token_labels().items()))
+    labels = data.token_labels()
+    name, target = next(iter(labels.items()))
     target = target.float()
 
     class Planted(sae_sweep.sae.SAE):
         def encode(self, x):
             return torch.stack([target, torch.zeros_like(target)], dim=1)
-    aucs = sae_sweep.label_aurocs(Planted(course_model.cfg.d_model, 2, k=1), data)
+    aucs = sae_sweep.label_aurocs(Planted(course_model.cfg.d_model, 2, k=1), data.acts, labels)
     assert aucs[name] == 1.0 and all(0.0 <= a <= 1.0 for a in aucs.values())
 
 
