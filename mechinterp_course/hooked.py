@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -205,14 +206,7 @@ class HookedModel(torch.nn.Module):
             if short not in LAYER_NAMES:
                 raise KeyError(f"unknown activation {short!r}; per-layer names are "
                                f"{sorted(LAYER_NAMES)}")
-            if not isinstance(layer, int):
-                raise KeyError(f"layer must be an int, got {layer!r}")
-            if layer < 0:
-                layer += self.cfg.n_layers
-            if not 0 <= layer < self.cfg.n_layers:
-                raise KeyError(f"layer {key[1]} out of range: this model has "
-                               f"{self.cfg.n_layers} layers")
-            return LAYER_NAMES[short].format(l=layer)
+            return LAYER_NAMES[short].format(l=self.layer_index(layer, error=KeyError))
         if isinstance(key, str):
             if key in GLOBAL_NAMES:
                 return GLOBAL_NAMES[key]
@@ -222,6 +216,21 @@ class HookedModel(torch.nn.Module):
                 return key
         raise KeyError(f"unknown activation {key!r}; use ('resid_post', 3), 'embed', or a full "
                        f"name such as 'blocks.0.hook_resid_post'")
+
+    def layer_index(self, layer, error=ValueError) -> int:
+        """A layer as a plain int in [0, n_layers): ints, numpy ints and one-element integer
+        tensors are accepted, negative layers count from the end; bools are refused (True is not
+        layer 1)."""
+        if isinstance(layer, Tensor) and layer.numel() == 1 and not layer.is_floating_point() \
+                and layer.dtype != torch.bool:
+            layer = int(layer)
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+            raise error(f"layer must be an int, got {layer!r} ({type(layer).__name__})")
+        n = self.cfg.n_layers
+        if not -n <= layer < n:
+            raise error(f"layer {int(layer)} is out of range: this model has {n} layers "
+                        f"(0 to {n - 1})")
+        return int(layer) % n
 
     @property
     def hook_names(self) -> list[str]:
@@ -237,6 +246,11 @@ class HookedModel(torch.nn.Module):
                 if not isinstance(out, Tensor) or out.shape != x.shape:
                     raise ValueError(f"hook on {name} must return None or a tensor of shape "
                                      f"{tuple(x.shape)}, got {getattr(out, 'shape', type(out))}")
+                if out.dtype != x.dtype or out.device != x.device:
+                    raise ValueError(f"hook on {name} returned {out.dtype} on {out.device}; the "
+                                     f"activation is {x.dtype} on {x.device}: return "
+                                     f"out.to(x.dtype) (a tensor built inside the hook takes "
+                                     f"dtype=x.dtype, device=x.device)")
                 x = out
         if self._cache is not None and self._cache_filter(name):
             self._cache[name] = x.detach()
@@ -392,12 +406,19 @@ class HookedModel(torch.nn.Module):
         ``fn(activation, hook)`` (or ``fn(activation)``) returns a replacement tensor, or None after
         editing the activation in place.
         """
-        items = fwd_hooks.items() if isinstance(fwd_hooks, Mapping) else fwd_hooks
-        added = []
-        for key, fn in items:
+        items = list(fwd_hooks.items() if isinstance(fwd_hooks, Mapping) else fwd_hooks)
+        entries = []  # every name and function is checked before any hook is installed
+        for item in items:
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise TypeError(f"hooks take a dict {{name: fn}} or a list of (name, fn) pairs, "
+                                f"got the item {item!r}")
+            key, fn = item
             name = self.act_name(key)
-            layer = key[1] if isinstance(key, tuple) else _layer_of(name)
-            entry = (_two_arg(fn), HookPoint(name, layer))
+            if not callable(fn):
+                raise TypeError(f"the hook for {key!r} must be a function, got {fn!r}")
+            entries.append((name, (_two_arg(fn), HookPoint(name, _layer_of(name)))))
+        added = []
+        for name, entry in entries:
             self._hook_fns.setdefault(name, []).append(entry)
             added.append((name, entry))
         self._active = bool(self._hook_fns)
@@ -420,24 +441,55 @@ class HookedModel(torch.nn.Module):
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                  prepend_bos: bool | None = None, stop_at_eos: bool = True, **kwargs):
         """Continue a prompt with transformers' cached generation. Text in, text out (prompt
-        included); token ids in, token ids out. temperature 0 means greedy. With stop_at_eos, a
-        row that emits the end-of-text token stops there (and is padded)."""
-        tokens = self._as_tokens(input, prepend_bos=prepend_bos)
+        included); a list of texts gives a list of texts; token ids in, token ids out.
+        temperature 0 means greedy. With stop_at_eos, a row stops after its end-of-text token.
+
+        Prompts of different lengths are padded on the *left* under an attention mask, so each
+        continues exactly as it would alone (right padding would make the model continue after a
+        run of padding tokens)."""
+        _check_sampling(max_new_tokens, temperature, top_k, top_p)
+        texts = [input] if isinstance(input, str) else list(input) if isinstance(
+            input, (list, tuple)) else None
+        if texts is not None:
+            rows = [self.to_tokens(t, prepend_bos=prepend_bos)[0] for t in texts]
+            width = max(len(r) for r in rows)
+            tokens = torch.full((len(rows), width), self._pad_id(), dtype=torch.long,
+                                device=self.cfg.device)
+            mask = torch.zeros_like(tokens)
+            for i, r in enumerate(rows):
+                tokens[i, width - len(r):], mask[i, width - len(r):] = r, 1
+        else:
+            tokens = self._as_tokens(input)
+            mask = kwargs.pop("attention_mask", None)
+            mask = torch.ones_like(tokens) if mask is None else mask.to(tokens.device)
+        self._check_length(tokens.shape[1] + max_new_tokens, "the prompt plus max_new_tokens",
+                           "lower max_new_tokens or shorten the prompt")
         if seed is not None:
             torch.manual_seed(seed)
         sample = temperature > 0
+        out = self.hf.generate(
+            tokens, attention_mask=mask, max_new_tokens=max_new_tokens,
+            do_sample=sample, temperature=temperature if sample else None,
+            top_k=top_k if sample else None, top_p=top_p if sample else None,
+            pad_token_id=self._pad_id(), **({} if stop_at_eos else {"eos_token_id": None}),
+            **kwargs)
+        if texts is None:
+            return out
+        skip = 1 if self._prepend(prepend_bos) else 0
+        eos = self.tokenizer.eos_token_id
+        decoded = []
+        for i, r in enumerate(rows):
+            new = out[i, width:].tolist()
+            if stop_at_eos and eos in new:  # finished rows are padded after their EOS
+                new = new[: new.index(eos) + 1]
+            decoded.append(self.tokenizer.decode(r[skip:].tolist() + new))
+        return decoded[0] if isinstance(input, str) else decoded
+
+    def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         if pad is None:
             pad = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
-        out = self.hf.generate(
-            tokens, attention_mask=torch.ones_like(tokens), max_new_tokens=max_new_tokens,
-            do_sample=sample, temperature=temperature if sample else None,
-            top_k=top_k if sample else None, top_p=top_p if sample else None,
-            pad_token_id=pad, **({} if stop_at_eos else {"eos_token_id": None}), **kwargs)
-        if isinstance(input, str):
-            start = 1 if self._prepend(prepend_bos) else 0
-            return self.tokenizer.decode(out[0, start:])
-        return out
+        return pad
 
     # --- tokens -----------------------------------------------------------------------------
 
@@ -447,15 +499,15 @@ class HookedModel(torch.nn.Module):
     def to_tokens(self, text: str | list[str], prepend_bos: bool | None = None) -> Tensor:
         """Token ids (batch, pos) on the model's device; BOS first where the model has one.
         A list of texts is padded on the right."""
-        texts = [text] if isinstance(text, str) else list(text)
+        texts = [text] if isinstance(text, str) else list(text) if isinstance(
+            text, (list, tuple)) else None
         if not texts or not all(isinstance(t, str) for t in texts):
-            raise TypeError("to_tokens takes a string or a non-empty list of strings")
+            raise TypeError(f"to_tokens takes a string or a non-empty list of strings, got "
+                            f"{text!r:.60}")
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         if self._prepend(prepend_bos):
             ids = [[self.tokenizer.bos_token_id] + x for x in ids]
-        pad = self.tokenizer.pad_token_id
-        pad = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
-        width = max(len(x) for x in ids)
+        pad, width = self._pad_id(), max(len(x) for x in ids)
         rows = [x + [pad] * (width - len(x)) for x in ids]
         return torch.tensor(rows, dtype=torch.long, device=self.cfg.device)
 
@@ -485,23 +537,36 @@ class HookedModel(torch.nn.Module):
         return ids[0]
 
     def _as_tokens(self, input, prepend_bos: bool | None = None) -> Tensor:
-        if isinstance(input, (str, list)):
-            return self.to_tokens(input, prepend_bos=prepend_bos)
+        if isinstance(input, (str, list, tuple)):
+            input = self.to_tokens(list(input) if isinstance(input, tuple) else input,
+                                   prepend_bos=prepend_bos)
         if not isinstance(input, Tensor):
             raise TypeError(f"expected text, a list of texts or token ids, got {type(input)}")
-        if input.is_floating_point():
+        if input.is_floating_point() or input.is_complex():
             raise TypeError("expected integer token ids, got a float tensor; to run on "
                             "embeddings call model.hf(inputs_embeds=...)")
+        if input.dtype == torch.bool:
+            raise TypeError("expected integer token ids, got a bool tensor (a mask?); token "
+                            "ids come from model.to_tokens(text)")
         if input.ndim == 1:
             input = input[None]
         if input.ndim != 2:
             raise ValueError(f"token ids must be (batch, pos), got shape {tuple(input.shape)}")
-        if self.cfg.positional_embedding_type == "standard" and input.shape[1] > self.cfg.n_ctx:
-            raise ValueError(f"{input.shape[1]} tokens is longer than this model's context of "
-                             f"{self.cfg.n_ctx}")
-        if input.numel() and (input.min() < 0 or input.max() >= self.cfg.d_vocab):
+        if input.shape[0] == 0 or input.shape[1] == 0:
+            raise ValueError(f"no tokens to run (shape {tuple(input.shape)}): give at least one "
+                             f"token per row")
+        self._check_length(input.shape[1])
+        if input.min() < 0 or input.max() >= self.cfg.d_vocab:
             raise ValueError(f"token ids must lie in [0, {self.cfg.d_vocab})")
-        return input.to(self.cfg.device)
+        return input.long().to(self.cfg.device)
+
+    def _check_length(self, n_tokens: int, what: str = "the input", fix: str | None = None):
+        """Learned position tables end at n_ctx: past it the lookup fails with an IndexError."""
+        n_ctx = self.cfg.n_ctx
+        if self.cfg.positional_embedding_type == "standard" and n_tokens > n_ctx:
+            fix = fix or f"shorten it (tokens[:, -{n_ctx}:] keeps the last {n_ctx})"
+            raise ValueError(f"{what} is {n_tokens} tokens, longer than this model's context "
+                             f"of {n_ctx}: {fix}")
 
     # --- weights ----------------------------------------------------------------------------
 
@@ -531,7 +596,7 @@ class HookedModel(torch.nn.Module):
         """One layer's attention weights split per head, TransformerLens layout:
         W_Q (n_heads, d_model, d_head), W_K and W_V (n_kv_heads, d_model, d_head),
         W_O (n_heads, d_head, d_model), and biases b_Q, b_K, b_V (heads, d_head), b_O (d_model)."""
-        return _attention_weights(self, layer)
+        return _attention_weights(self, self.layer_index(layer))
 
     def _stack(self, key: str) -> Tensor:
         return torch.stack([self.attention_weights(i)[key] for i in range(self.cfg.n_layers)])
@@ -567,6 +632,21 @@ def _two_arg(fn):
     if len(positional) > 1 and positional[1].name == "hook":
         return fn
     return lambda x, hook: fn(x)
+
+
+def _check_sampling(max_new_tokens, temperature, top_k, top_p):
+    """Refuse settings transformers would take silently (a float count, a negative
+    temperature) or fail on deep inside generation."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral) \
+            or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}")
+    if not isinstance(temperature, numbers.Real) or not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 is greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)
+                              or top_k < 1):
+        raise ValueError(f"top_k must be a whole number >= 1 or None, got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, numbers.Real) and 0 < top_p <= 1):
+        raise ValueError(f"top_p must lie in (0, 1] or be None, got {top_p!r}")
 
 
 def _layer_of(name: str) -> int | None:

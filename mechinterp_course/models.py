@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import torch
@@ -88,6 +89,7 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"model name must be a non-empty string, got {name!r}")
+    chosen = device is None
     device = pick_device(device)
     key = ALIASES.get(name.lower(), name)
     if key.lower() == "course":
@@ -99,12 +101,56 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
     else:
         hf, tok = _load_other(key, dtype)
         model = HookedModel(hf, tok, key)
+    if device.type == "cpu":
+        return model.to(device)
+    return check_device_numerics(model, device, fall_back=chosen)
+
+
+PROBE_TEXT = "The capital of Texas is Austin. When Mary and John went to the store, John gave"
+_numerics_checked: dict[tuple[str, str], bool] = {}
+
+
+def _logits(model: HookedModel, tokens) -> torch.Tensor:
+    with torch.no_grad():
+        return model(tokens.to(model.cfg.device)).float().cpu()
+
+
+def check_device_numerics(model: HookedModel, device: torch.device,
+                          fall_back: bool = True) -> HookedModel:
+    """Compare one forward pass on `device` with the CPU, once per model and device a process.
+
+    Some torch versions compute attention wrongly on Apple's MPS without any error
+    (TransformerLens issue 1178 saw a logit difference change sign). Disagreement beyond what
+    rounding explains gives a warning, and the model stays on the CPU when the device was chosen
+    automatically (`fall_back`)."""
+    key = (model.cfg.model_name, str(device))
+    if key not in _numerics_checked:
+        tokens = model.to_tokens(PROBE_TEXT).cpu()
+        reference = _logits(model.to("cpu"), tokens)
+        on_device = _logits(model.to(device), tokens)
+        tol = 1e-2 if model.W_E.dtype == torch.float32 else 6e-2  # relative to the largest logit
+        err = float((on_device - reference).abs().max() / reference.abs().max().clamp_min(1e-6))
+        _numerics_checked[key] = bool(err <= tol) and bool(
+            (on_device.argmax(-1) == reference.argmax(-1)).float().mean() >= 0.95)
+        if not _numerics_checked[key]:
+            warnings.warn(
+                f"{model.cfg.model_name} computes different logits on {device} than on the CPU "
+                f"(largest difference {err:.1%} of the largest logit, tolerance {tol:.0%}): this "
+                f"torch build's {device.type} kernels are not trustworthy for this model. "
+                + ("Using the CPU instead." if fall_back else
+                   "Keeping it there because you asked for it; pass device='cpu' to be safe.")
+                + f" (torch {torch.__version__})", RuntimeWarning, stacklevel=3)
+    if not _numerics_checked[key] and fall_back:
+        return model.to("cpu")
     return model.to(device)
 
 
 def _from_pretrained(path, dtype, **kwargs):
+    """Never runs a repository's own Python (``auto_map``): without trust_remote_code=False,
+    transformers asks on stdin and runs it if the learner types y."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    kwargs["trust_remote_code"] = False
     tok = AutoTokenizer.from_pretrained(path, **kwargs)
     hf = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=dtype,
                                               **kwargs)
@@ -159,7 +205,8 @@ def _load_smollm2(dtype):
         with _parse_gguf_once():
             return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
     try:
-        return _from_pretrained(SMOLLM2_HUB_ID, dtype)
+        return _from_pretrained(SMOLLM2_HUB_ID, dtype, **(
+            {} if is_online() else {"local_files_only": True}))
     except OSError as e:
         raise ModelNotAvailable(
             "SmolLM2 is not installed and the Hugging Face hub cannot be reached. Install it "
@@ -174,11 +221,16 @@ def _load_other(name: str, dtype):
                                     "model directory")
         return _from_pretrained(local, dtype)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    # Without the hub, transformers retries for most of a minute before failing; ask once
+    # (about a second), then use only what the local cache holds.
+    unreachable = not offline and not is_online()
     try:
-        return _from_pretrained(name, dtype)
+        return _from_pretrained(name, dtype, **({"local_files_only": True} if unreachable else {}))
     except Exception as e:  # offline, unknown id, gated repo: all end the same for a learner
-        where = "offline mode is on (HF_HUB_OFFLINE=1)" if offline else \
-            "the Hugging Face hub could not be reached or has no such model"
+        where = ("offline mode is on (HF_HUB_OFFLINE=1)" if offline else
+                 "the Hugging Face hub cannot be reached from here and it is not in the local "
+                 "cache" if unreachable else "the Hugging Face hub has no such model (or it is "
+                 "gated)")
         raise ModelNotAvailable(
             f"could not load {name!r}: it is not a bundled model or a local directory, and "
             f"{where}. Available offline here: {', '.join(available_offline()) or 'none'}. "

@@ -77,3 +77,67 @@ def test_smollm2_offline_from_the_wheel(monkeypatch):
     torch.testing.assert_close(cache["resid_post", 10], out.hidden_states[11], atol=1e-4, rtol=0)
     assert cache["pattern", 0].shape == (1, 9, toks.shape[1], toks.shape[1])
     assert m.to_string(logits[0, -1].argmax()) == " Paris"
+
+
+def test_unreachable_hub_fails_fast_without_offline_mode(monkeypatch):
+    """Without HF_HUB_OFFLINE and without a network, transformers retried for about 48 s with a
+    dozen warnings before the clear error; now one check of the hub, then the local cache."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "is_online", lambda *a, **k: False)
+    start = time.perf_counter()
+    with pytest.raises(mc.ModelNotAvailable, match="cannot be reached from here"):
+        mc.load_model("no-such-org/no-such-model")
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "evil-gpt2"])
+def test_repository_code_is_never_run(tmp_path, course_model, monkeypatch, model_type):
+    """A folder whose config names its own Python (auto_map) loads with the library's class, or
+    is refused; its module is never run, even when the learner would answer y on stdin."""
+    import json
+    course_model.hf.save_pretrained(tmp_path)
+    course_model.tokenizer.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(model_type=model_type,
+                  auto_map={"AutoConfig": "evil.EvilConfig", "AutoModelForCausalLM": "evil.Evil"})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    monkeypatch.setattr("builtins.input", lambda *a: "y")
+    try:
+        m = mc.load_model(str(tmp_path), device="cpu")
+    except (ValueError, KeyError) as e:
+        assert model_type != "gpt2", e
+    else:
+        assert m.cfg.architecture == "gpt2"
+    assert not marker.exists()
+
+
+def test_device_numerics_check_falls_back_to_the_cpu(course_model, monkeypatch):
+    """A device whose kernels give wrong logits (simulated: the second forward pass is scaled as
+    a broken attention kernel might) warns and, when chosen automatically, stays on the CPU; a
+    device that agrees is kept, and the check runs once per model and device."""
+    calls = []
+
+    def logits(model, tokens, broken):
+        calls.append(1)
+        out = model(tokens).float()
+        return out * (1.3 if broken and len(calls) % 2 == 0 else 1.0)
+
+    monkeypatch.setattr(models, "_numerics_checked", {})
+    monkeypatch.setattr(models, "_logits", lambda m, t: logits(m, t, broken=True))
+    with pytest.warns(RuntimeWarning, match="Using the CPU instead"):
+        m = models.check_device_numerics(course_model, torch.device("cpu"), fall_back=True)
+    assert m.cfg.device == "cpu" and models._numerics_checked == {("course-model", "cpu"): False}
+    with pytest.warns(RuntimeWarning, match="Keeping it there"):
+        models._numerics_checked.clear()
+        models.check_device_numerics(course_model, torch.device("cpu"), fall_back=False)
+    monkeypatch.setattr(models, "_numerics_checked", {})
+    monkeypatch.setattr(models, "_logits", lambda m, t: logits(m, t, broken=False))
+    n = len(calls)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            models.check_device_numerics(course_model, torch.device("cpu"))
+    assert len(calls) - n == 2 and models._numerics_checked[("course-model", "cpu")]
