@@ -3,9 +3,16 @@ control, and a verdict that takes uncertainty into account (chapter 08's referen
 
 A claim passes when the *lower* end of its effect's confidence interval clears the threshold and
 the *upper* end of its control's interval does not: the effect is surely large enough, and the
-control (the same measurement where the claim says nothing should happen) surely is not. The
-intervals come from the bootstrap: resample the prompts (or documents) with replacement and see
-how much the statistic moves.
+control (the same measurement where the claim says nothing should happen) surely is not. Given
+the per-prompt excess of effect over control, it must also be surely above zero. The intervals
+come from the bootstrap: resample the prompts (or documents) with replacement and see how much
+the statistic moves.
+
+A control only means something when it is *matched* to the effect: the same layers, the same
+positions, as many components, of another kind (another head, another component type, a random
+direction of equal norm). `Site` says where an intervention acts and `check_matched` refuses a
+control that differs in anything but the kind. When many claims are judged together, widen each
+interval (`corrected_level`) so that all of them hold together with the stated confidence.
 """
 
 from __future__ import annotations
@@ -43,6 +50,52 @@ class Verdict:
     effect: Interval
     control: Interval
     passed: bool
+    excess: Interval | None = None  # effect minus control, per prompt, when given
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where an intervention acts: the kind of component ("mlp_out", "attn_out", "head L2H0",
+    "random direction"), its layers, its positions ("all" or a tuple) and how many components."""
+
+    component: str
+    layers: tuple[int, ...]
+    positions: tuple[int, ...] | str = "all"
+    count: int = 1
+
+
+class UnmatchedControl(ValueError):
+    """A control that differs from its effect in more than the kind of component."""
+
+
+def check_matched(effect: Site, control: Site) -> None:
+    """Raise UnmatchedControl unless the control acts at the same layers and positions, on as many
+    components, of another kind. An unmatched control can be near zero only because it acts
+    where nothing could happen, which says nothing about the claim."""
+    problems = []
+    if sorted(effect.layers) != sorted(control.layers):
+        problems.append(f"layers {list(effect.layers)} vs {list(control.layers)}")
+    pos = lambda s: s.positions if isinstance(s.positions, str) else sorted(s.positions)  # noqa
+    if pos(effect) != pos(control):
+        problems.append(f"positions {effect.positions} vs {control.positions}")
+    if effect.count != control.count:
+        problems.append(f"{effect.count} components vs {control.count}")
+    if effect.component == control.component:
+        problems.append(f"both act on {effect.component!r}: a control is another kind of "
+                        "component or a random direction")
+    if problems:
+        raise UnmatchedControl(
+            f"the control ({control.component}) is not matched to the effect "
+            f"({effect.component}): {'; '.join(problems)}. Act at the same layers and positions "
+            f"on as many components of another kind.")
+
+
+def corrected_level(n_claims: int, level: float = 0.95) -> float:
+    """The interval level for each of `n_claims` judged together (Bonferroni): with it, the
+    chance that any of them is wrongly passed stays at most 1 - level."""
+    if not (isinstance(n_claims, int) and n_claims >= 1):
+        raise ValueError(f"n_claims must be a whole number >= 1, got {n_claims!r}")
+    return 1 - (1 - level) / n_claims
 
 
 def bootstrap_ci(values: Tensor, n_boot: int = 2000, level: float = 0.95,
@@ -81,16 +134,28 @@ def passes(effect: Interval, control: Interval, threshold: float) -> bool:
     return effect_low >= threshold and control_high < threshold
 
 
-def judge(claim: Claim, effect: Interval, control: Interval) -> Verdict:
+def judge(claim: Claim, effect, control, excess=None, effect_site: Site | None = None,
+          control_site: Site | None = None) -> Verdict:
+    """The verdict on one claim. effect, control, excess: intervals (mean, low, high); excess is
+    the effect minus the control measured on the same prompts (`bootstrap_ci(e - c)`). With both
+    sites given, an unmatched control is refused before anything is judged."""
+    if (effect_site is None) != (control_site is None):
+        raise ValueError("give both effect_site and control_site, or neither")
+    if effect_site is not None:
+        check_matched(effect_site, control_site)
     effect, control = Interval(*effect), Interval(*control)
-    return Verdict(claim, effect, control, passes(effect, control, claim.threshold))
+    excess = None if excess is None else Interval(*excess)
+    passed = passes(effect, control, claim.threshold) and (excess is None or excess.low > 0)
+    return Verdict(claim, effect, control, passed, excess)
 
 
 def report(verdicts: list[Verdict]) -> str:
     """A plain-text table of verdicts, one line a claim."""
-    lines = [f"{'claim':58} {'threshold':>9} {'effect [95% CI]':>20} {'control':>20}  verdict"]
+    lines = [f"{'claim':58} {'threshold':>9} {'effect [95% CI]':>20} {'control':>20} "
+             f"{'excess':>20}  verdict"]
     for v in verdicts:
         lines.append(f"{v.claim.statement[:58]:58} {v.claim.threshold:>9.2f} "
-                     f"{str(v.effect):>20} {str(v.control):>20}  "
+                     f"{str(v.effect):>20} {str(v.control):>20} "
+                     f"{str(v.excess) if v.excess else '-':>20}  "
                      f"{'PASS' if v.passed else 'FAIL'}")
     return "\n".join(lines)

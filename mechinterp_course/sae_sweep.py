@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from . import neurons, sae
+from . import neurons, provenance, sae
 
 RESULTS = Path(__file__).parent / "sweeps" / "sae_label_sweep.json"
 SITES = [("resid_post", layer) for layer in range(4)] + [("mlp_post", 1), ("mlp_post", 2)]
@@ -94,8 +94,8 @@ def main(argv=None):
     if args.small:
         sites, configs = SITES[1:2], [(32, 4, 0)]
         sizes = dict(n_tokens=3_000, held_out=1_000, steps=5, docs_per_family=2)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "date": time.strftime("%Y-%m-%d"), "detects": DETECTS, **sizes}
+    meta = {**provenance.machine(), "date": time.strftime("%Y-%m-%d"), "detects": DETECTS,
+            **sizes}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     for site in sites:

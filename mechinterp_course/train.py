@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import evaluate, world
+from . import evaluate, provenance, world
 
 EOT = "<|endoftext|>"
 MODEL_CONFIG = dict(n_layer=4, n_embd=128, n_head=4, n_positions=256, vocab_size=2048,
@@ -277,7 +276,9 @@ def main(argv=None):
                   not args.no_stop, device=args.device, stop_step=args.stop_step,
                   position_scale=args.position_scale)
     state["threads"] = torch.get_num_threads()
-    state["hardware"] = f"{platform.processor() or platform.machine()}, {state['threads']} threads"
+    state["hardware"] = f"{provenance.cpu_model()} ({torch.backends.cpu.get_cpu_capability()} " \
+                        f"kernels), {state['threads']} threads"
+    state["machine"] = provenance.machine()
     ckpt = Path(args.out) / "checkpoint" / "state.json"
     ckpt.write_text(json.dumps(state, indent=1))
     print(json.dumps(state.get("metrics", {})))

@@ -28,7 +28,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import circuits, evaluate, interventions, lens, viz, widgets, world
+from mechinterp_course import circuits, claims, evaluate, interventions, lens, viz, widgets, world
 from mechinterp_course.checks import ch04
 
 torch.set_grad_enabled(False)
@@ -450,8 +450,51 @@ assert mlp_share > 0.8
 # do attend to the indirect object from the last position, more than any other heads, while the
 # MLPs write nearly all of the logit difference. A natural hypothesis: the heads *move* the name
 # to the last position and the MLPs turn it into the answer. Direct attribution cannot test it,
-# since it sees only what each component writes straight to the output; chapter 07 tests it by
-# intervening.
+# since it sees only what each component writes straight to the output. An intervention can: if
+# block 2's heads carry the name, mean-ablating all four of them must destroy most of the logit
+# difference. Fix the bar before looking: the hypothesis needs more than half of it lost. The
+# same ablation of each other block's four heads, one block at a time, shows what a necessary
+# block looks like. (Stories differ in length, so each head's mean output is taken over every
+# position of every story.)
+
+# %%
+story_tokens_all = [model.to_tokens(p.text) for p in stories]
+answers = [(model.to_single_token(" " + p.attrs["io"]), model.to_single_token(" " + p.attrs["s"]))
+           for p in stories]
+z_sum, n_positions = 0, 0
+for t in story_tokens_all:
+    _, z_cache = model.run_with_cache(t, names=["z"])
+    z_sum = z_sum + torch.stack([z_cache["z", layer][0, 1:].sum(0) for layer in range(n_layers)])
+    n_positions += t.shape[1] - 1
+z_mean = z_sum / n_positions  # (n_layers, n_heads, d_head): each head's mean output
+
+
+def logit_diffs_without(block):
+    """Per story: logit(IO) - logit(S) with every head of `block` mean-ablated."""
+    hooks = {("z", block): circuits.replace_head(list(range(n_heads)), z_mean[block])}
+    out = []
+    for t, (a, b) in zip(story_tokens_all, answers):
+        last_logits = model.run_with_hooks(t, hooks)[0, -1]
+        out.append(float(last_logits[a] - last_logits[b]))
+    return torch.tensor(out)
+
+
+clean_diffs = torch.tensor(diffs)
+share_lost = {block: claims.bootstrap_ci(1 - logit_diffs_without(block) / clean_diffs.mean())
+              for block in range(n_layers)}
+for block, interval in share_lost.items():
+    print(f"block {block}'s four heads mean-ablated: share of the logit difference lost {interval}")
+assert share_lost[2].high < 0.5   # block 2's heads are not needed for most of it
+assert share_lost[0].low > 0.5    # block 0's are
+assert max(share_lost[b].high for b in (1, 3)) < 0.5
+
+# %% [markdown]
+# The hypothesis fails. With all four of block 2's heads replaced by their mean output, most of
+# the logit difference survives: the heads that attend most to the indirect object are not
+# needed to get it right. Block 0's heads are: without them the model no longer prefers the
+# indirect object. **Attention to a name is not moving it.** An attention pattern says where a
+# head reads from, not whether anything downstream uses what it reads; only an intervention can
+# say that. (Chapter 07 takes this further: how the fact and the name reach the last position.)
 #
 # ## Summary
 #
@@ -465,8 +508,9 @@ assert mlp_share > 0.8
 #   head's average output matters, and mean ablation is the fairer test.
 # - Composition scores read what *can* flow off the weights; here they miss L0H1, which the
 #   ablation showed the circuit needs.
-# - In indirect-object stories the induction heads attend to the right name, but the MLPs write
-#   the answer.
+# - In indirect-object stories the induction heads attend to the right name, but removing them
+#   leaves most of the logit difference: attending to a name is not moving it. Block 0's heads
+#   are needed, and the MLPs write the answer.
 #
 # **Next:** chapter 05 looks inside the MLPs: neurons, and why they are hard to read.
 #

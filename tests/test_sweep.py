@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mechinterp_course import sweep
+from mechinterp_course import provenance, sweep
 
 
 def test_copy_batch_labels_only_the_predictable_copy():
@@ -100,3 +100,35 @@ def test_shipped_rotary_table_covers_its_grid_and_reproduces():
     finally:
         torch.set_num_threads(threads)
     assert abs(rerun["history"][0][1] - row["history"][0][1]) < 0.02
+
+
+SHIPPED = [[250, 0.9229], [500, 0.0648]]
+GOOD = [[25, 4.15]] + [[s, 3.9] for s in range(50, 226, 25)] + [[250, 0.9229], [275, 0.37],
+                                                                 [500, 0.0701]]
+
+
+def test_rerun_problems_accepts_a_reproduction_and_names_what_is_off():
+    """Chapter 08's reproducibility assert: it passes on a rerun within the measured spread and
+    fails on each way a rerun can be wrong, including one that never leaves the plateau."""
+    assert sweep.rerun_problems(GOOD, SHIPPED) == []
+    plateau = [[s, 4.1] for s in range(25, 501, 25)]
+    assert "never learned" in " ".join(sweep.rerun_problems(plateau, SHIPPED))
+    late = [[s, 4.1 if s < 400 else 0.07] for s in range(25, 501, 25)]
+    assert any("learned to copy at step 400" in p for p in sweep.rerun_problems(late, SHIPPED))
+    drifted = [[s, v + 0.03 if s == 500 else v] for s, v in GOOD]
+    assert any("step 500" in p for p in sweep.rerun_problems(drifted, SHIPPED))
+    nan = [[s, float("nan") if s == 250 else v] for s, v in GOOD]
+    assert any("step 250" in p for p in sweep.rerun_problems(nan, SHIPPED))
+    assert "plateau" in " ".join(sweep.rerun_problems([[25, 1.0]] + GOOD[1:], SHIPPED))
+
+
+def test_provenance_names_what_differs():
+    here = provenance.machine()
+    assert {"cpu_capability", "cpu", "torch", "transformers", "threads"} <= set(here)
+    assert provenance.differences(here) == []
+    old = {"torch": here["torch"], "threads": here["threads"]}  # a table from before
+    message = provenance.mismatch_message("the rerun", old)
+    assert "cpu_capability: not recorded" in message and "cpu: not recorded" in message
+    other = {**here, "cpu_capability": "AVX512", "cpu": "Some Other CPU"}
+    assert "AVX512 there" in provenance.mismatch_message("the rerun", other)
+    assert "more likely a change of code" in provenance.mismatch_message("x", here)
