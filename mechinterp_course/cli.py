@@ -24,11 +24,34 @@ def jupyter_command(notebook_dir: Path, extra: list[str]) -> list[str]:
     return cmd + extra
 
 
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(ours, JupyterLab's). An option we do not know goes to JupyterLab with its value, written
+    either way (``--port=8890`` or ``--port 8890``); a bare word after one is its value unless it
+    is an existing folder. Otherwise "8890" would be taken for the notebook folder."""
+    ours, extra, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--solutions", "-h", "--help") or not arg.startswith("-"):
+            ours.append(arg)
+        else:
+            extra.append(arg)
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if "=" not in arg and nxt is not None and not nxt.startswith("-") \
+                    and not Path(nxt).is_dir():
+                extra.append(nxt)
+                i += 1
+        i += 1
+    return ours, extra
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="mechinterp-course", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="mechinterp-course", description=__doc__,
+        epilog="Every other option goes to JupyterLab, for example --port 8890 or --no-browser.")
     ap.add_argument("folder", nargs="?", help="notebook folder (default: the checkout's chapters/)")
     ap.add_argument("--solutions", action="store_true", help="open solutions/ instead")
-    args, extra = ap.parse_known_args(argv)
+    ours, extra = split_args(list(sys.argv[1:] if argv is None else argv))
+    args = ap.parse_args(ours)
     if args.folder:
         folder = Path(args.folder)
     else:

@@ -27,6 +27,26 @@ def test_outside_a_checkout_says_what_to_do(tmp_path, monkeypatch, capsys):
     assert "Clone the course repository" in capsys.readouterr().err
 
 
+def test_jupyterlab_options_with_a_space_are_not_taken_for_the_folder(tmp_path, monkeypatch,
+                                                                     capsys):
+    """`--port 8890` (as JupyterLab accepts it) used to fail with "8890 is not a folder"."""
+    assert cli.split_args(["--port", "8890"]) == ([], ["--port", "8890"])
+    assert cli.split_args(["--port=8890", "chapters"]) == (["chapters"], ["--port=8890"])
+    assert cli.split_args(["--solutions", "--ip", "0.0.0.0", "--no-browser"]) == (
+        ["--solutions"], ["--ip", "0.0.0.0", "--no-browser"])
+    assert cli.split_args(["--no-browser", str(tmp_path)]) == ([str(tmp_path)], ["--no-browser"])
+    launched = []
+    monkeypatch.setattr(cli.os, "execv", lambda exe, cmd: launched.append(cmd))
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: launched.append(cmd) or 0)
+    monkeypatch.chdir(ROOT)
+    cli.main(["--port", "8890"])
+    assert launched and launched[0][-2:] == ["--port", "8890"]
+    assert f"--notebook-dir={ROOT / 'chapters'}" in launched[0]
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "goes to JupyterLab" in capsys.readouterr().out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
