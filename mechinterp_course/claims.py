@@ -128,6 +128,36 @@ def cluster_bootstrap_ci(statistic: Callable[[Tensor], float], groups: Tensor,
     return Interval(statistic(torch.arange(len(groups))), low, high)
 
 
+def null_interval(statistic: Callable[[torch.Generator], float], n: int = 100,
+                  level: float = 0.95, seed: int = 0) -> Interval:
+    """A statistic under its null: statistic(generator) computes it once on data randomised
+    with that generator (shuffled labels, random tokens, a random direction). Returns the mean
+    of n draws and the middle `level` of them: what chance alone gives."""
+    if not (isinstance(n, int) and n >= 2):
+        raise ValueError(f"n must be a whole number >= 2, got {n!r}")
+    g = torch.Generator().manual_seed(seed)
+    draws = torch.tensor([float(statistic(g)) for _ in range(n)])
+    if draws.isnan().any():
+        raise ValueError("the statistic gave NaN on a null draw")
+    tail = (1 - level) / 2
+    low, high = torch.quantile(draws, torch.tensor([tail, 1 - tail])).tolist()
+    return Interval(float(draws.mean()), low, high)
+
+
+def excess_over(observed, null) -> Interval:
+    """The observed statistic minus its null, conservatively: the low end is the observed low
+    minus the null's high, so a claim on the excess needs both to be clearly apart."""
+    (m, lo, hi), (nm, nlo, nhi) = observed, null
+    return Interval(m - nm, lo - nhi, hi - nlo)
+
+
+def random_directions(n: int, like: Tensor, generator: torch.Generator) -> Tensor:
+    """(n, d): random directions of the same norm as `like` (d,), the matched control for a
+    claim about one direction (a neuron's output, a latent, a probe)."""
+    r = torch.randn(n, like.shape[-1], generator=generator).to(like)
+    return r / r.norm(dim=-1, keepdim=True) * like.norm()
+
+
 def passes(effect: Interval, control: Interval, threshold: float) -> bool:
     """The effect surely clears the threshold and the control surely does not."""
     (_, effect_low, _), (_, _, control_high) = effect, control

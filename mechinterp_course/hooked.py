@@ -606,6 +606,13 @@ class HookedModel(torch.nn.Module):
     W_V = property(lambda self: self._stack("W_V"), doc="(n_layers, n_kv_heads, d_model, d_head)")
     W_O = property(lambda self: self._stack("W_O"), doc="(n_layers, n_heads, d_head, d_model)")
 
+    @property
+    def W_out(self) -> Tensor:
+        """(n_layers, d_mlp, d_model): row i of layer l is what neuron i writes into the
+        residual stream per unit of activation."""
+        downs = [block_part(self.parts, b, "mlp_down").weight for b in self.parts["blocks"]]
+        return torch.stack([w if self.cfg.architecture == "gpt2" else w.T for w in downs])
+
     def to(self, *args, **kwargs) -> "HookedModel":
         super().to(*args, **kwargs)
         self.cfg.device = str(self.W_E.device)

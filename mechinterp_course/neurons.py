@@ -10,6 +10,7 @@ only in that family's text.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -143,12 +144,87 @@ def specific_family(data: NeuronData, purity: float = 0.9) -> Tensor:
     return owner[data.token_ids]
 
 
-def family_counts(data: NeuronData, k: int = 100, purity: float = 0.9) -> Tensor:
+def family_counts(data: NeuronData, k: int = 100, purity: float = 0.9,
+                  shift: Tensor | None = None, rows: Tensor | None = None) -> Tensor:
     """(n_families, n_neurons): how many of each neuron's top-k activations fall on tokens
-    specific to each family."""
-    top = data.acts.topk(k, dim=0).indices  # (k, neurons)
-    owner = specific_family(data, purity)[top]
+    specific to each family. shift (n_neurons,): move each neuron's top-k by that many tokens
+    (the null of `random_shifts`). rows: use only these tokens (a bootstrap resample)."""
+    owner = specific_family(data, purity)
+    acts = data.acts
+    if rows is not None:
+        acts, owner = acts[rows], owner[rows]
+    top = acts.topk(k, dim=0).indices  # (k, neurons)
+    if shift is not None:
+        top = (top + shift) % len(owner)
+    owner = owner[top]
     return torch.stack([(owner == f).sum(0) for f in range(len(data.families))])
+
+
+def random_shifts(data: NeuronData, generator: torch.Generator) -> Tensor:
+    """(n_neurons,) random offsets for the null of `family_counts`: each neuron's top tokens
+    moved, all together, to another stretch of the text. The null keeps how a neuron's strongest
+    activations bunch together (in a few documents, at neighbouring tokens) and breaks only
+    which tokens they land on, so bursts of activation cannot pass for selectivity."""
+    return torch.randint(0, len(data.family), (data.acts.shape[1],), generator=generator)
+
+
+def family_thresholds(data: NeuronData, k: int = 100, alpha: float = 1e-3,
+                      purity: float = 0.9) -> Tensor:
+    """(n_families,): for each family, the smallest count of its specific tokens that k random
+    tokens reach with probability at most alpha (binomial, at the family's share of all
+    tokens). A neuron responds to a family when its top-k hold at least that many: a count
+    judged against chance, not a fixed number (half of all tokens belong to some family, so
+    a fixed count is reached by noise)."""
+    owner = specific_family(data, purity)
+    ks = torch.arange(k + 1, dtype=torch.float64)
+    out = []
+    for f in range(len(data.families)):
+        p = float((owner == f).double().mean().clamp(1e-12, 1 - 1e-12))
+        log_pmf = (torch.lgamma(torch.tensor(k + 1.0, dtype=torch.float64))
+                   - torch.lgamma(ks + 1) - torch.lgamma(k - ks + 1)
+                   + ks * math.log(p) + (k - ks) * math.log1p(-p))
+        tail = log_pmf.exp().flip(0).cumsum(0).flip(0)  # tail[c] = P(count >= c)
+        out.append(int((tail <= alpha).nonzero()[0]) if (tail <= alpha).any() else k + 1)
+    return torch.tensor(out)
+
+
+def share_responding(counts: Tensor, thresholds, min_families: int = 3) -> float:
+    """The share of neurons whose counts (n_families, n_neurons) reach the thresholds (one per
+    family, or one number) for at least `min_families` families."""
+    thresholds = torch.as_tensor(thresholds).reshape(-1, 1)
+    return float(((counts >= thresholds).sum(0) >= min_families).float().mean())
+
+
+def output_logits(model, direction: Tensor) -> Tensor:
+    """(d_vocab,): what writing `direction` (d_model,) into the last residual stream does to the
+    logits along the direct path: centred (LayerNorm only), scaled by the final norm's weight,
+    through W_U. Linear in the direction; it ignores the norm's division by the residual's size
+    and every later layer, so it shows what a neuron *writes*, not all it causes."""
+    norm = model.parts["ln_final"]
+    d = direction.to(model.W_U.dtype)
+    if model.cfg.normalization_type == "LN":
+        d = d - d.mean(-1, keepdim=True)
+    return (d * norm.weight) @ model.W_U
+
+
+def vocab_family(data: NeuronData, d_vocab: int, purity: float = 0.9) -> Tensor:
+    """(d_vocab,): the family each vocabulary token is specific to in the sample (at least
+    `purity` of its occurrences), or -1 (never seen, or shared between families)."""
+    counts = torch.zeros(d_vocab, len(data.families))
+    counts.index_put_((data.token_ids, data.family), torch.ones(len(data.family)),
+                      accumulate=True)
+    seen = counts.sum(1)
+    share = counts / seen.clamp(min=1).unsqueeze(1)
+    return torch.where((share.max(1).values >= purity) & (seen > 0), share.argmax(1),
+                       torch.tensor(-1))
+
+
+def family_writes(logits: Tensor, owner: Tensor, n_families: int) -> Tensor:
+    """(..., n_families): the mean standardised logit (z-score over the vocabulary) of each
+    family's specific tokens, for logits (..., d_vocab) and owner from `vocab_family`. Above 0:
+    the direction pushes that family's tokens up more than the average token."""
+    z = (logits - logits.mean(-1, keepdim=True)) / logits.std(-1, keepdim=True)
+    return torch.stack([z[..., owner == f].mean(-1) for f in range(n_families)], -1)
 
 
 def top_contexts(data: NeuronData, layer: int, index: int, k: int = 5,

@@ -131,3 +131,82 @@ def test_collected_labels_follow_documents(course_model):
     assert data.acts.shape == (len(data.family), course_model.cfg.n_layers
                                * course_model.cfg.d_mlp)
     assert len(data.contexts) == len(data.family) == len(data.doc)
+
+
+def test_top_neurons(course_model):
+    from mechinterp_course.checks import ch05
+    check = ch05.check_top_neurons
+    check(SOLUTION["top_neurons"], course_model)
+    fails_with(check, STUB["top_neurons"], course_model, "not done yet")
+    fails_with(check, lambda c, layer, k=5: c["mlp_out", layer][0, -1].topk(k).indices,
+               course_model, "residual-stream coordinates")
+    fails_with(check, lambda c, layer, k=5: c["mlp_post", layer][0, 0].topk(k).indices,
+               course_model, "first position")
+    fails_with(check, lambda c, layer, k=5: c["mlp_post", layer][-1, -1].topk(k).indices,
+               course_model, "last prompt")
+    fails_with(check, lambda c, layer, k=5: c["mlp_post", layer][0, -1].topk(
+        k, largest=False).indices, course_model, "weakest")
+    fails_with(check, lambda c, layer, k=5: c["mlp_post", layer][0, -1].topk(5).indices,
+               course_model, "k argument")
+    fails_with(check, lambda c, layer, k=5: c["mlp_post", layer][0, -1].topk(k).values,
+               course_model, "integer tensor")
+    fails_with(check, lambda c, layer, k=5: None, course_model, "integer tensor")
+    fails_with(check, lambda c, layer, k=5: c["mlp_post", 0][0, -1].topk(k).indices,
+               course_model, "not among")  # the layer argument ignored
+    # equivalent answers pass: a list, another order
+    check(lambda c, layer, k=5: c["mlp_post", layer][0, -1].argsort()[-k:].tolist(),
+          course_model)
+
+
+def _burst_data(selective: bool):
+    """Two families of 200 tokens each, every token specific to its family; 40 neurons that are
+    either strong on 20 tokens scattered over family a (selective) or random."""
+    g = torch.Generator().manual_seed(0)
+    n = 400
+    acts = torch.rand(n, 40, generator=g)
+    if selective:
+        for j in range(40):  # strong on 20 tokens scattered over family a
+            acts[torch.randperm(200, generator=g)[:20], j] += 5
+    family = torch.tensor([0] * 200 + [1] * 200)
+    token_ids = torch.cat([torch.arange(100).repeat(2), 100 + torch.arange(100).repeat(2)])
+    return neurons.NeuronData(acts, token_ids, family, ["a", "b"], ["x"] * n, 40)
+
+
+def test_family_thresholds_and_the_shift_null_tell_selectivity_from_chance():
+    from mechinterp_course import claims
+    for selective in (True, False):
+        data = _burst_data(selective)
+        thresholds = neurons.family_thresholds(data, k=20, alpha=1e-3)
+        assert thresholds.tolist() == [18, 18]  # P(count >= 18 of 20 at p = 0.5) = 0.0002
+        counts = neurons.family_counts(data, k=20)
+        observed = neurons.share_responding(counts, thresholds, min_families=1)
+        null = claims.null_interval(lambda g: neurons.share_responding(neurons.family_counts(
+            data, k=20, shift=neurons.random_shifts(data, g)), thresholds, 1), n=20)
+        if selective:  # all respond; moved at random, their top tokens rarely stay in family a
+            assert observed == 1 and observed - null.high > 0.5
+        else:  # random activations: none responds, observed or moved
+            assert observed == 0 and null.high < 0.1
+    # the chapter's first rule (a fixed count) is passed by random activations
+    assert neurons.share_responding(neurons.family_counts(_burst_data(False), k=20), 8, 2) > 0.5
+
+
+def test_family_writes_find_a_planted_direction(course_model):
+    from mechinterp_course import claims
+    data = neurons.collect(course_model, docs_per_family=3, seed=5)
+    owner = neurons.vocab_family(data, course_model.cfg.d_vocab)
+    python = data.families.index("python")
+    with torch.no_grad():
+        planted = course_model.W_U[:, owner == python].mean(1)  # (d_model,) writes Python
+        writes = neurons.family_writes(neurons.output_logits(course_model, planted), owner,
+                                       len(data.families))
+        randoms = claims.random_directions(200, planted, torch.Generator().manual_seed(0))
+        null = neurons.family_writes(neurons.output_logits(course_model, randoms), owner,
+                                     len(data.families))
+    assert randoms.norm(dim=1).sub(planted.norm()).abs().max() < 1e-4
+    assert writes[python] > null[:, python].quantile(0.99) and writes[python] > 1
+    assert course_model.W_out.shape == (4, 512, 128)
+    # W_out is what a neuron adds: mlp_out equals mlp_post @ W_out + the bias
+    _, cache = course_model.run_with_cache("The capital of Texas is")
+    bias = course_model.parts["blocks"][1].mlp.c_proj.bias
+    assert torch.allclose(cache["mlp_post", 1] @ course_model.W_out[1] + bias,
+                          cache["mlp_out", 1], atol=1e-4)

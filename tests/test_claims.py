@@ -49,3 +49,16 @@ def test_corrected_level_widens_intervals():
     for bad in (0, 2.5, None):
         with pytest.raises(ValueError):
             claims.corrected_level(bad)
+
+
+def test_null_interval_and_excess_over_the_null():
+    null = claims.null_interval(lambda g: float(torch.rand(1, generator=g)), n=400, seed=1)
+    assert abs(null.mean - 0.5) < 0.05 and null.low < 0.1 and null.high > 0.9
+    again = claims.null_interval(lambda g: float(torch.rand(1, generator=g)), n=400, seed=1)
+    assert again == null
+    excess = claims.excess_over(claims.Interval(0.6, 0.5, 0.7), claims.Interval(0.1, 0.05, 0.2))
+    assert [round(v, 6) for v in excess] == [0.5, 0.3, 0.65]
+    with pytest.raises(ValueError, match="NaN"):
+        claims.null_interval(lambda g: float("nan"), n=5)
+    with pytest.raises(ValueError, match="n must"):
+        claims.null_interval(lambda g: 0.0, n=1)

@@ -8,6 +8,57 @@ from .. import toy_models as ref
 from . import ExerciseFailed, call, compare, passed
 
 
+@torch.no_grad()
+def check_top_neurons(fn, model):
+    """Exercise 5.1: fn(cache, layer, k) -> the indices of the k MLP neurons of block `layer`
+    with the largest activation at the last position of the first prompt."""
+    ex = "Exercise 5.1"
+    texts = ["The capital of Texas is Austin.", "def add(x, y):\n    return x + y"]
+    _, cache = model.run_with_cache(model.to_tokens(texts[0]))
+    _, cache2 = model.run_with_cache(model.to_tokens(texts[::-1]))  # longest first
+    d_model, d_mlp = model.cfg.d_model, model.cfg.d_mlp
+    for c, layer, k in ((cache, 1, 5), (cache, 3, 12), (cache2, 0, 3), (cache, -1, 1)):
+        out = call(ex, fn, c, layer, k)
+        if isinstance(out, (list, tuple)):
+            out = torch.tensor(out)
+        if not isinstance(out, torch.Tensor) or out.is_floating_point() or out.ndim != 1:
+            raise ExerciseFailed(f"{ex}: return the neurons' indices as a 1-D integer tensor "
+                                 f"(topk(...).indices), got "
+                                 f"{getattr(out, 'dtype', type(out).__name__)} of shape "
+                                 f"{tuple(getattr(out, 'shape', ()))}.")
+        if len(out) != k:
+            raise ExerciseFailed(f"{ex}: asked for k={k} neurons, got {len(out)}: use the k "
+                                 "argument.")
+        post = c["mlp_post", layer][0, -1]  # (d_mlp,)
+        want = set(post.topk(k).indices.tolist())
+        got = set(out.tolist())
+        if got == want:
+            continue
+        mistakes = {
+            f"Those are residual-stream coordinates, not neurons: mlp_out is what the MLP adds "
+            f"to the stream ({d_model} numbers, d_model), and its entries mix every neuron. "
+            f"The block's {d_mlp} neurons (d_mlp) are in mlp_post.":
+                c["mlp_out", layer][0, -1].topk(k).indices,
+            "That is the first position: the last one is [0, -1].":
+                c["mlp_post", layer][0, 0].topk(k).indices,
+            "That is the last prompt of the batch: the first one is [0, -1].":
+                c["mlp_post", layer][-1, -1].topk(k).indices,
+            "Those are the k weakest neurons: topk keeps the largest.":
+                post.topk(k, largest=False).indices,
+        }
+        for hint, wrong in mistakes.items():
+            if got == set(wrong.tolist()):
+                raise ExerciseFailed(f"{ex}: wrong neurons for layer {layer}, k={k}. {hint}")
+        if max(got) < d_model <= d_mlp:
+            raise ExerciseFailed(f"{ex}: every index is below {d_model} (d_model): did you "
+                                 f"rank a residual-stream activation? Neurons are mlp_post, "
+                                 f"{d_mlp} of them.")
+        raise ExerciseFailed(f"{ex}: for layer {layer}, k={k}, {len(got - want)} of your "
+                             "neurons are not among the k strongest, and the answer matches "
+                             "none of the usual mistakes.")
+    passed(ex, "the strongest neurons of each block, not residual coordinates")
+
+
 def _toy_case(instances=3, n=5, m=2, batch=7, seed=0):
     g = torch.Generator().manual_seed(seed)
     W = torch.randn(instances, m, n, generator=g)
@@ -19,8 +70,8 @@ def _toy_case(instances=3, n=5, m=2, batch=7, seed=0):
 
 @torch.no_grad()
 def check_toy_forward(fn, model=None):
-    """Exercise 5.1: fn(W, b, x) -> ReLU(W.T W x + b) per instance."""
-    ex = "Exercise 5.1"
+    """Exercise 5.2: fn(W, b, x) -> ReLU(W.T W x + b) per instance."""
+    ex = "Exercise 5.2"
     for instances, n, m, batch in ((1, 5, 2, 4), (3, 5, 2, 7), (4, 20, 5, 3)):
         W, b, x = _toy_case(instances, n, m, batch)
         out = call(ex, fn, W.clone(), b.clone(), x.clone())
@@ -39,8 +90,8 @@ def check_toy_forward(fn, model=None):
 
 @torch.no_grad()
 def check_weighted_mse(fn, model=None):
-    """Exercise 5.2: fn(x, x_hat, importance) -> (instances,) loss."""
-    ex = "Exercise 5.2"
+    """Exercise 5.3: fn(x, x_hat, importance) -> (instances,) loss."""
+    ex = "Exercise 5.3"
     g = torch.Generator().manual_seed(1)
     for instances, n, batch in ((1, 5, 8), (3, 5, 16), (2, 7, 4)):
         x = torch.rand(batch, instances, n, generator=g)
@@ -68,8 +119,8 @@ def check_weighted_mse(fn, model=None):
 
 @torch.no_grad()
 def check_feature_dimensionality(fn, model=None):
-    """Exercise 5.4: fn(W) -> (..., n) per-feature dimensionality."""
-    ex = "Exercise 5.4"
+    """Exercise 5.5: fn(W) -> (..., n) per-feature dimensionality."""
+    ex = "Exercise 5.5"
     square = torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])  # antipodal pair,
     g = torch.Generator().manual_seed(2)                          # a feature alone, one absent
     cases = [square, torch.randn(3, 4, 10, generator=g), torch.randn(2, 7, generator=g)]
@@ -94,8 +145,8 @@ def check_feature_dimensionality(fn, model=None):
 
 @torch.no_grad()
 def check_feature_geometry(fn, model=None):
-    """Exercise 5.3: fn(W (2, n)) -> (norms (n,), angles in degrees in [0, 360))."""
-    ex = "Exercise 5.3"
+    """Exercise 5.4: fn(W (2, n)) -> (norms (n,), angles in degrees in [0, 360))."""
+    ex = "Exercise 5.4"
     g = torch.Generator().manual_seed(3)
     for W in (torch.tensor([[1.0, 0.0, -1.0, 0.0], [0.0, 2.0, 0.0, -0.5]]),
               torch.randn(2, 5, generator=g)):
