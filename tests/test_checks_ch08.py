@@ -11,15 +11,21 @@ SOLUTION = exercise_functions("solutions", NB)
 STUB = exercise_functions("chapters", NB)
 
 
-def _bootstrap(resample, tails=(0.025, 0.975), spread=False):
+def _bootstrap(resample, tails=None, spread=False, seeding="seed"):
+    """A bootstrap written by a learner; tails fixed (ignoring level) when given; seeding:
+    "seed" (the argument), "constant" (always 0) or "global" (torch's global generator)."""
     def fn(values, n_boot=2000, level=0.95, seed=0):
-        g = torch.Generator().manual_seed(seed)
+        if seeding == "global":
+            g = None
+        else:
+            g = torch.Generator().manual_seed(seed if seeding == "seed" else 0)
         idx = resample(len(values), n_boot, g)
+        tails_ = tails or ((1 - level) / 2, 1 - (1 - level) / 2)
         means = values[idx].mean(1)
         if spread:  # the values' own quantiles, not the means'
-            low, high = torch.quantile(values.float(), torch.tensor(list(tails)))
+            low, high = torch.quantile(values.float(), torch.tensor(list(tails_)))
         else:
-            low, high = torch.quantile(means, torch.tensor(list(tails)))
+            low, high = torch.quantile(means, torch.tensor(list(tails_)))
         return float(values.mean()), float(low), float(high)
     return fn
 
@@ -47,6 +53,15 @@ def test_bootstrap_ci(course_model):
                "three numbers")
     fails_with(check, lambda v, n_boot=0, level=0, seed=0: (0.0, -1.0, 1.0), course_model,
                "width zero")
+    fails_with(check, _bootstrap(with_replacement, tails=(0.025, 0.975)), course_model,
+               "level argument")
+    fails_with(check, _bootstrap(with_replacement, seeding="constant"), course_model,
+               "seed argument is ignored")
+    fails_with(check, _bootstrap(with_replacement, seeding="global"), course_model,
+               "same seed gave two")
+    fails_with(check, lambda v, n_boot=0, level=0, seed=0: None, course_model, "three numbers")
+    fails_with(check, lambda v, n_boot=0, level=0, seed=0: (float("nan"),) * 3, course_model,
+               "is nan")
 
 
 def test_passes(course_model):

@@ -93,3 +93,41 @@ def test_hook_returning_another_dtype_is_a_clear_error(any_model):
     with pytest.raises(ValueError, match="float64.*out.to\\(x.dtype\\)"):
         any_model.run_with_hooks("hello", {("mlp_out", 1): lambda x: x.double()})
     assert not any_model._hook_fns
+
+
+def test_a_failed_check_shows_its_message_not_the_answer(tmp_path):
+    """In a kernel, a failed check prints its message alone: the traceback through the check's
+    source would show the reference answer and the list of mistakes first. The full traceback
+    is one call away, and the cell still counts as failed (Run All stops there)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        "import torch\nfrom mechinterp_course.checks import ch05\n"
+        "def toy_forward(W, b, x):\n    h = torch.einsum('imn,bin->bim', W, x)\n"
+        "    return torch.einsum('imn,bim->bin', W, h) + b  # forgot the ReLU",
+        "ch05.check_toy_forward(toy_forward)",
+        "def broken(W, b, x):\n    return W @ x  # a shape error in the learner's own code",
+        "ch05.check_toy_forward(broken)",
+        "import mechinterp_course as mc\nmc.checks.show_traceback()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    failed, crashed = nb.cells[1].outputs, nb.cells[3].outputs
+    assert [o.output_type for o in failed] == ["error"]
+    shown = "\n".join(failed[0].traceback)
+    assert "No ReLU at the output" in shown and "show_traceback()" in shown
+    for answer in ("ref.toy_forward", "torch.relu(linear)", "compare(", "mistakes"):
+        assert answer not in shown  # neither the reference nor the list of mistakes
+    shown = "\n".join(crashed[0].traceback)
+    assert "your function raised RuntimeError" in shown
+    assert "line 2 in broken: return W @ x" in shown  # the learner's own line, and only it
+    full = "".join(o.get("text", "") for o in nb.cells[4].outputs)
+    assert "in check_toy_forward" in full  # the curious can still see the check's code
+
+    from nbclient.exceptions import CellExecutionError
+    stops = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells[:2]])
+    with pytest.raises(CellExecutionError, match="No ReLU"):  # Run All stops at the failure
+        NotebookClient(stops, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import sae as ref
-from . import ExerciseFailed, call, compare, passed
+from . import ExerciseFailed, call, compare, expect_number, passed
 
 
 def _case(batch=6, d_in=8, d_sae=20, seed=0):
@@ -124,7 +124,7 @@ def check_train_step(fn, model=None):
             losses = []
             for _ in range(3):
                 loss = call(ex, step_fn, sae, opt, next(batches), 0.1)
-                losses.append(float(loss))
+                losses.append(expect_number(ex, loss, "the loss"))
             runs.append((sae, losses))
         (mine, my_losses), (want, want_losses) = runs
         if k is None and not torch.allclose(mine.W_dec.norm(dim=1), torch.ones(16), atol=1e-4):
@@ -156,8 +156,8 @@ def check_spliced_loss(fn, model):
         module = ref.SAE(model.cfg.d_model, 64, k=k, seed=layer)
         with torch.no_grad():
             module.W_dec.mul_(40.0)  # an untrained SAE, scaled so its splice visibly hurts
-        out = call(ex, fn, model, module, site, tokens)
-        out = torch.as_tensor(out, dtype=torch.float32)
+        out = torch.tensor(expect_number(ex, call(ex, fn, model, module, site, tokens),
+                                         "the spliced loss"))
         want = torch.tensor(ref.loss_recovered(model, module, site, tokens)["spliced"])
 
         def loss_of(logits, shift=True):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 
 from .. import claims
-from . import ExerciseFailed, call, passed
+from . import ExerciseFailed, call, expect_number, passed
 
 
 def _as_interval(ex, out):
-    try:
-        mean, low, high = (float(v) for v in out)
-    except (TypeError, ValueError):
+    if out is None or not hasattr(out, "__len__") or len(out) != 3:
         raise ExerciseFailed(f"{ex}: return three numbers, (mean, low, high); got "
-                             f"{out!r:.80}.") from None
+                             f"{out!r:.80}.")
+    mean, low, high = (expect_number(ex, v, what) for v, what in zip(out, ("the mean",
+                                                                            "low", "high")))
     return mean, low, high
 
 
@@ -55,8 +55,26 @@ def check_bootstrap_ci(fn, model):
             raise ExerciseFailed(f"{ex}: expected about ({want.mean:.3f}, {want.low:.3f}, "
                                  f"{want.high:.3f}); you returned ({mean:.3f}, {low:.3f}, "
                                  f"{high:.3f}).")
-    passed(ex, "the interval has the width of a 95% bootstrap interval of the mean, and none on "
-           "constant values")
+    values = torch.rand(200, generator=g)
+    mean, low, high = _as_interval(ex, call(ex, fn, values.clone(), 4000, 0.8, 3))
+    want = claims.bootstrap_ci(values, n_boot=4000, level=0.8, seed=3)
+    ratio = (high - low) / (want.high - want.low)
+    if not 0.85 <= ratio <= 1.15:
+        raise ExerciseFailed(f"{ex}: asked for an 80% interval (level=0.8), yours is {ratio:.2f} "
+                             "times the width it should have: use the level argument for the "
+                             "quantiles ((1 - level) / 2 in each tail).")
+    first = _as_interval(ex, call(ex, fn, values.clone(), 500, 0.95, 7))
+    again = _as_interval(ex, call(ex, fn, values.clone(), 500, 0.95, 7))
+    other = _as_interval(ex, call(ex, fn, values.clone(), 500, 0.95, 8))
+    if first != again:
+        raise ExerciseFailed(f"{ex}: the same seed gave two different intervals: draw from a "
+                             "generator seeded with the seed argument, "
+                             "torch.Generator().manual_seed(seed).")
+    if first == other:
+        raise ExerciseFailed(f"{ex}: seeds 7 and 8 gave the same interval: the seed argument is "
+                             "ignored. Seed the generator with it.")
+    passed(ex, "the interval has the width of a bootstrap interval of the mean at levels 0.95 "
+           "and 0.8, none on constant values, and the same seed gives the same interval")
 
 
 def check_passes(fn, model):
