@@ -576,14 +576,23 @@ print(f"at resid_pre {n_layers - 1} and after: the probe reads the continent wit
 # printed above): there, the directions that separate continents also help tell countries
 # apart. An ablation is only as specific as the directions it removes.
 #
-# ## 6. Ground truth: every capital, checked
+# ## 6. Every capital, checked one prompt at a time
 #
-# The world fixes some of what the model must do. The capital is a function of the subject
-# alone, so (a) no position before the subject can restore it. Section 2 also found a route, on
-# average: (b) entering block 1, the fact is split between the subject and the final position;
-# (c) entering the last block, most of it is at the final position. Here each prompt must pass
-# on its own, including the thirteen two-token subjects ("New York", "South Korea"), for which
-# "the subject" means its tokens together.
+# The world is ground truth for *what* the model must know: the right capital of each subject.
+# It is no ground truth for *where* or *how* the model computes it; only interventions say
+# that. So this section holds each prompt to what section 2 found on average, and labels which
+# asserts are claims about the model and which only check the code.
+#
+# - (a) No position before the subject restores anything. This is **not a finding**: a prompt
+#   and its corruption share every token before the subject, and in a causal model those
+#   positions are then identical in both runs. The assert checks the patching code (patch the
+#   wrong positions and it fails); it could not fail for any model.
+# - (b) Entering block 1, the fact is split between the subject and the final position: a
+#   claim, which could fail on any prompt.
+# - (c) Entering the last block, most of it is at the final position: a claim.
+#
+# Each prompt must pass on its own, including the thirteen two-token subjects ("New York",
+# "South Korea"), for which "the subject" means its tokens together.
 
 # %%
 per_prompt = {}
@@ -599,7 +608,7 @@ for group in all_pairs:
           f"restore {at_subject.min():.2f} to {at_subject.max():.2f} and the final position "
           f"{at_final.min():.2f} to {at_final.max():.2f}; entering block {n_layers - 1}, the "
           f"final position restores {moved.min():.2f} to {moved.max():.2f}")
-    assert grid[:, : span[0]].abs().max() < 1e-4                  # (a)
+    assert grid[:, : span[0]].abs().max() < 1e-4                  # (a) a check of the code
     assert (at_subject > 0.1).all() and (at_subject < 0.9).all()  # (b) split on every prompt
     assert (at_final > 0.1).all() and (at_final < 0.9).all()
     assert (moved > 0.5).all()                                    # (c)
@@ -667,8 +676,9 @@ assert (last_attn[differ] > 0.05).all() and (to_first > 0.7).sum() >= 2  # read 
 #   its directions (with a random control) shows what the model uses: continent information at
 #   the country is used in the embedding, much less once block 0 has copied the country onward,
 #   and is decodable but unused from the last block on.
-# - Across all 120 capitals, each prompt satisfies what the world implies and follows the route
-#   found on average; two-token subjects also have their first word read by the last block.
+# - Across all 120 capitals, each prompt follows the route found on average (the world says what
+#   the answer is, not where it is computed); two-token subjects also have their first word read
+#   by the last block.
 #
 # **Next:** chapter 08 turns these tools into a method: claims stated as tests, and findings
 # checked across architectures and seeds.

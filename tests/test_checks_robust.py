@@ -80,4 +80,4 @@ def test_accidents_get_a_message_not_a_crash(nb, module, name, course_model):
             pytest.fail(f"{name} crashed on a learner function with {accident}: "
                         f"{type(e).__name__}: {e}")
         # an output with no float in it (indices, a bool, a hook editing in place) has no NaN
-        assert not (must_fail and any(changed)), f"{name} passed a learner function with {accident}"
+        assert not (must_fail and any(changed)), f"{name} passed an answer with {accident}"
