@@ -195,18 +195,6 @@ def share_responding(counts: Tensor, thresholds, min_families: int = 3) -> float
     return float(((counts >= thresholds).sum(0) >= min_families).float().mean())
 
 
-def output_logits(model, direction: Tensor) -> Tensor:
-    """(d_vocab,): what writing `direction` (d_model,) into the last residual stream does to the
-    logits along the direct path: centred (LayerNorm only), scaled by the final norm's weight,
-    through W_U. Linear in the direction; it ignores the norm's division by the residual's size
-    and every later layer, so it shows what a neuron *writes*, not all it causes."""
-    norm = model.parts["ln_final"]
-    d = direction.to(model.W_U.dtype)
-    if model.cfg.normalization_type == "LN":
-        d = d - d.mean(-1, keepdim=True)
-    return (d * norm.weight) @ model.W_U
-
-
 def vocab_family(data: NeuronData, d_vocab: int, purity: float = 0.9) -> Tensor:
     """(d_vocab,): the family each vocabulary token is specific to in the sample (at least
     `purity` of its occurrences), or -1 (never seen, or shared between families)."""

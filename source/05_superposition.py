@@ -27,7 +27,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import claims, neurons, toy_models
+from mechinterp_course import claims, lens, neurons, toy_models
 from mechinterp_course.checks import ch05
 
 model = mc.load_model("course", device=device)
@@ -186,10 +186,10 @@ plt.show()
 vocab_owner = neurons.vocab_family(data, model.cfg.d_vocab)
 with torch.no_grad():
     row = model.W_out[layer, index]  # (d_model,) what the neuron writes per unit of activation
-    writes = neurons.family_writes(neurons.output_logits(model, row), vocab_owner,
+    writes = neurons.family_writes(lens.direction_logits(model, row), vocab_owner,
                                    len(data.families))  # (families,)
     randoms = claims.random_directions(500, row, torch.Generator().manual_seed(0))
-    null_writes = neurons.family_writes(neurons.output_logits(model, randoms), vocab_owner,
+    null_writes = neurons.family_writes(lens.direction_logits(model, randoms), vocab_owner,
                                         len(data.families))  # (500, families)
 level = claims.corrected_level(len(fired))
 cutoff = null_writes.quantile(level, dim=0)  # (families,)
@@ -197,7 +197,7 @@ for f, name in enumerate(data.families):
     if name in fired:
         print(f"  {name:11} writes {float(writes[f]):+.2f}; random directions reach "
               f"{float(cutoff[f]):+.2f} (upper {level:.2%})")
-promoted = model.to_str_tokens(neurons.output_logits(model, row).topk(8).indices)
+promoted = model.to_str_tokens(lens.direction_logits(model, row).topk(8).indices)
 print("the tokens it raises most:", promoted)
 assert all(writes[f] < cutoff[f] for f in range(len(data.families)) if responds[f, chosen])
 

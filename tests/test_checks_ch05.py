@@ -3,7 +3,7 @@ the toy-model and neuron helpers do what they say."""
 
 import torch
 
-from mechinterp_course import neurons, toy_models
+from mechinterp_course import lens, neurons, toy_models
 from notebooks import exercise_functions, fails_with
 
 NB = "05_superposition.ipynb"
@@ -197,10 +197,10 @@ def test_family_writes_find_a_planted_direction(course_model):
     python = data.families.index("python")
     with torch.no_grad():
         planted = course_model.W_U[:, owner == python].mean(1)  # (d_model,) writes Python
-        writes = neurons.family_writes(neurons.output_logits(course_model, planted), owner,
+        writes = neurons.family_writes(lens.direction_logits(course_model, planted), owner,
                                        len(data.families))
         randoms = claims.random_directions(200, planted, torch.Generator().manual_seed(0))
-        null = neurons.family_writes(neurons.output_logits(course_model, randoms), owner,
+        null = neurons.family_writes(lens.direction_logits(course_model, randoms), owner,
                                      len(data.families))
     assert randoms.norm(dim=1).sub(planted.norm()).abs().max() < 1e-4
     assert writes[python] > null[:, python].quantile(0.99) and writes[python] > 1
