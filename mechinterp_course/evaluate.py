@@ -74,6 +74,26 @@ def ioi_logit_diff(model, n: int = 100, seed: int = 0) -> float:
     return float(torch.stack(diffs).mean())
 
 
+HELD_OUT_SEED = 1_000_003  # training batches use seeds (0, step): these documents are unseen
+
+
+@torch.no_grad()
+def held_out_loss(model, docs_per_family: int = 20, seed: int = HELD_OUT_SEED) -> dict:
+    """Mean next-token loss (nats per token) on world documents the model never trained on, per
+    family and over all tokens. Unseen text, not an unseen world: the facts are the same."""
+    losses, counts = {}, {}
+    for i, family in enumerate(f for f in world.FAMILIES):
+        total, n = 0.0, 0
+        for doc in world.documents(seed + i, docs_per_family, family):
+            tokens = model.to_tokens(doc.text)[:, : model.cfg.n_ctx]
+            logp = model(tokens)[0, :-1].float().log_softmax(-1)
+            total += float(-logp.gather(-1, tokens[0, 1:, None]).sum())
+            n += tokens.shape[1] - 1
+        losses[family], counts[family] = total / n, n
+    losses["all"] = sum(losses[f] * counts[f] for f in counts) / sum(counts.values())
+    return losses
+
+
 def course_metrics(model) -> dict[str, float]:
     """The four model-card numbers."""
     return {

@@ -195,8 +195,79 @@ def export(run: str | Path, dest: str | Path) -> Path:
               metadata={"format": "pt"})
     (dest / "config.json").write_text((ckpt / "config.json").read_text())
     AutoTokenizer.from_pretrained(ckpt).save_pretrained(dest)
-    (dest / "MODEL_CARD.md").write_text(model_card(state))
+    portable_tokenizer_config(dest / "tokenizer_config.json")
+    from .models import load_model
+    (dest / "MODEL_CARD.md").write_text(model_card(state) + "\n"
+                                        + card_appendix(load_model(str(dest), device="cpu")))
     return dest
+
+
+APPENDIX = "<!-- appendix: written by train.card_appendix from the bundled model -->"
+
+MECHANISMS = """\
+Each is asserted in its chapter, on this model, with the control or null the chapter names.
+What the world fixes is only *what* the model must know; these are findings about *how*.
+
+- A previous-token head, L0H1, and an induction head, L2H0, on repeated random tokens
+  (chapter 04). Copying needs L0H1: ablating it alone removes it; ablating L2H0 alone removes
+  only part of it, and no other head is needed (chapter 08, head by head, a 16-head scan at a
+  corrected level).
+- Capital recall: the subject's information reaches the final position through block 0
+  (MLP 0 at the subject, heads L0H2 and L0H1) and head L2H0 (chapter 07). The claim that MLP 0
+  does the recall fails against block 0's attention at the same positions (chapter 08).
+- Indirect objects: block 0's heads are needed for the IOI logit difference; block 2's, which
+  attend to the names, are not (chapter 04, section 6).
+- A minority of MLP neurons respond to three or more families beyond chance (chapter 05);
+  the best SAE latents are weaker label detectors than random directions (chapter 06)."""
+
+QUIRKS = """\
+- It knows only the world in `world.py`. Its 2,048-token vocabulary was trained on world text,
+  so other English splits into many short pieces and gets high loss.
+- The text starts with `<|endoftext|>`, which is also its BOS, EOS and padding token;
+  `to_tokens` prepends it.
+- Learned positions end at 256 tokens; longer input is refused with a message.
+- Embeddings are tied: W_U is W_E transposed.
+- "The capital of X is" is scored on the capital's *first* token; some capitals take several.
+- A tenth of its training documents were random tokens repeated two or three times, which is
+  why it copies random sequences so readily (the induction chapters rely on it)."""
+
+
+def card_appendix(model) -> str:
+    """The model card's closing sections: how its circuits were made to appear, held-out loss
+    (measured now, on the given model), known mechanisms with their chapters, and quirks."""
+    losses = evaluate.held_out_loss(model)
+    rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in losses.items())
+    return f"""{APPENDIX}
+## How it was made to have its circuits
+Not found by chance: the data were engineered for them. Random repeated sequences invite
+induction heads, name stories invite name-moving, fact sentences invite recall, and training
+stopped once the four metrics above met their targets. The model was selected for these
+behaviours, so their presence is by design; what the chapters test is *how* it implements
+them, which no one designed.
+
+## Held-out loss
+Next-token loss (nats per token) on {20} unseen documents of each family (seed
+{evaluate.HELD_OUT_SEED}; unseen text, the same world), from `evaluate.held_out_loss`:
+
+| family | loss |
+| --- | --- |
+{rows}
+
+## Known mechanisms
+{MECHANISMS}
+
+## Quirks
+{QUIRKS}
+"""
+
+
+def portable_tokenizer_config(path: Path) -> None:
+    """transformers 5 names its fast tokenizer class TokenizersBackend, which transformers 4
+    cannot load; PreTrainedTokenizerFast is the same class on 5 and exists on 4."""
+    config = json.loads(path.read_text())
+    if config.get("tokenizer_class") == "TokenizersBackend":
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def model_card(state: dict) -> str:
@@ -236,7 +307,9 @@ position embeddings initialised as sinusoids of size {scale}. Stopped at step {s
 ({state['tokens'] / 1e6:.1f}M tokens).
 Wall time: {state['seconds'] / 60:.0f} minutes ({hours:.2f} h) on {state.get('hardware', 'CPU')}.
 Reproduce with `python -m mechinterp_course.train --max-steps {state['max_steps']} --stop-step
-{state['step']}{scale_flag}{threads_flag}` (resumable; same seed and thread count, same weights).
+{state['step']}{scale_flag}{threads_flag}` (resumable). The same seed and thread count give the same
+weights on the same machine; on another CPU the arithmetic differs in the last bits (other
+kernels), so expect close, not identical, weights and metrics.
 
 ## What it can do (measured when training stopped)
 | metric | value | target | met |

@@ -1,6 +1,7 @@
 """The training script: a 20-step smoke run of the real code, resuming, and the stream."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -83,3 +84,28 @@ def test_lr_schedule_warms_up_and_decays():
     assert train.lr_at(0, 1000, 1.0) < train.lr_at(199, 1000, 1.0) == pytest.approx(1.0)
     assert train.lr_at(1000, 1000, 1.0) == pytest.approx(0.1)
     assert type(train.lr_at(500, 1000, 1.0)) is float  # numpy scalars break weights_only loading
+
+
+def test_the_shipped_card_says_what_the_model_measures_now(course_model):
+    """The card's closing sections (held-out loss, mechanisms, quirks) are what card_appendix
+    writes from the bundled model today: no number in it is typed by hand."""
+    from mechinterp_course import train
+    card = (Path(train.__file__).parent / "course_model" / "MODEL_CARD.md").read_text()
+    assert train.APPENDIX in card
+    assert card[card.index(train.APPENDIX):].strip() == train.card_appendix(course_model).strip()
+    assert "weights on the same machine; on another CPU" in card
+
+
+def test_the_bundled_tokenizer_loads_on_transformers_4_and_5(tmp_path):
+    """transformers 5 saves its fast tokenizer as TokenizersBackend, a class transformers 4
+    lacks; the bundled config and every exported one name PreTrainedTokenizerFast."""
+    import json
+
+    from mechinterp_course import train
+    bundled = Path(train.__file__).parent / "course_model" / "tokenizer_config.json"
+    assert json.loads(bundled.read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+    config = tmp_path / "tokenizer_config.json"
+    config.write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "eos_token": "x"}))
+    train.portable_tokenizer_config(config)
+    assert json.loads(config.read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast",
+                                              "eos_token": "x"}
