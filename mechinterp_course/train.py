@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -86,6 +88,53 @@ def lr_at(step: int, max_steps: int, lr: float, warmup: int = 200) -> float:
     return float(lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))))
 
 
+def check_train_args(max_steps=4000, batch_size=32, lr=2e-3, eval_every=250, stop_step=None,
+                     position_scale=POSITION_SCALE, device="cpu", threads=None) -> None:
+    """Refuse settings that would fail later (a ZeroDivisionError after the first step) or
+    silently write a useless checkpoint (no steps, a NaN learning rate), before any work."""
+    def whole(name, v, low=1):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"--{name} must be a whole number >= {low}, got {v!r}")
+    whole("max-steps", max_steps)
+    whole("batch-size", batch_size)
+    whole("eval-every", eval_every)
+    if threads is not None:
+        whole("threads", threads)
+    if stop_step is not None:
+        whole("stop-step", stop_step)
+        if stop_step > max_steps:
+            raise ValueError(f"--stop-step {stop_step} is past --max-steps {max_steps}: the "
+                             "schedule ends at --max-steps")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"--lr must be a positive number, got {lr!r}")
+    if not (isinstance(position_scale, (int, float)) and math.isfinite(position_scale)
+            and position_scale >= 0):
+        raise ValueError(f"--position-scale must be a number >= 0, got {position_scale!r}")
+    kind = str(device).split(":")[0]
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None
+                 and torch.backends.mps.is_available()}
+    if kind not in available:
+        raise ValueError(f"--device {device!r} is not a device: use cpu, cuda or mps")
+    if not available[kind]:
+        raise ValueError(f"--device {device}: this torch ({torch.__version__}) cannot use "
+                         f"{kind} here; use --device cpu")
+
+
+def _atomic(path: Path, write) -> None:
+    """write(temporary path), then rename over `path`: a run killed mid-write leaves the old
+    file whole, never half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def damaged(ckpt: Path, error: Exception) -> ValueError:
+    return ValueError(
+        f"the checkpoint in {ckpt} is damaged or incomplete ({type(error).__name__}: {error}). "
+        f"Delete the folder to start again from step 0, or put back a copy of it.")
+
+
 def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_size: int = 32,
           lr: float = 2e-3, seed: int = 0, eval_every: int = 250, stop_at_targets: bool = True,
           margin: float = 0.05, device: str = "cpu", progress: bool = True,
@@ -99,6 +148,7 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
 
     from .hooked import HookedModel
 
+    check_train_args(max_steps, batch_size, lr, eval_every, stop_step, position_scale, device)
     out = Path(out)
     ckpt = out / "checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -119,20 +169,24 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
              "batch_size": batch_size, "lr": lr, "max_steps": max_steps,
              "position_scale": position_scale}
     if (ckpt / "state.json").exists():
-        state = json.loads((ckpt / "state.json").read_text())
+        try:
+            state = json.loads((ckpt / "state.json").read_text())
+            weights = load_file(ckpt / "model.safetensors")
+            opt_state = torch.load(ckpt / "optimizer.pt", weights_only=True)
+        except Exception as e:  # noqa: BLE001  (JSON, safetensors and torch each raise their own)
+            raise damaged(ckpt, e) from None
         state.setdefault("position_scale", POSITION_SCALE)  # older runs did not record it
         for key, value, fixes in (("max_steps", max_steps, "learning-rate schedule"),
                                   ("position_scale", position_scale, "initial weights")):
             if state[key] != value:
                 raise ValueError(f"{out} was started with --{key.replace('_', '-')} {state[key]}, "
                                  f"which fixes its {fixes}: resume with the same value")
-        missing, unexpected = hf.load_state_dict(load_file(ckpt / "model.safetensors"),
-                                                 strict=False)
+        missing, unexpected = hf.load_state_dict(weights, strict=False)
         if set(missing) - {"lm_head.weight"} or unexpected:  # lm_head is tied to wte
             raise ValueError(f"checkpoint in {ckpt} does not fit this model: missing {missing}, "
                              f"unexpected {unexpected}")
         hf.tie_weights()
-        opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+        opt.load_state_dict(opt_state)
     n_ctx = config.n_positions
     hooked = HookedModel(hf, tokenizer, "course-model")  # for evaluation; its hooks stay inert
 
@@ -144,16 +198,17 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
     bar = tqdm(total=max_steps, initial=state["step"], disable=not progress, desc="training")
     start = time.time() - state["seconds"]
 
-    def save():
+    def save():  # each file whole or not at all; state.json, which says "resume here", last
         state["seconds"] = time.time() - start
-        save_file({k: v.contiguous() for k, v in hf.state_dict().items()
-                   if k != "lm_head.weight"}, ckpt / "model.safetensors")
-        torch.save(opt.state_dict(), ckpt / "optimizer.pt")
-        config.save_pretrained(ckpt)
-        (ckpt / "state.json").write_text(json.dumps(state, indent=1))
+        weights = {k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"}
+        _atomic(ckpt / "model.safetensors", lambda p: save_file(weights, p))
+        _atomic(ckpt / "optimizer.pt", lambda p: torch.save(opt.state_dict(), p))
+        _atomic(ckpt / "config.json", lambda p: p.write_text(config.to_json_string()))
+        _atomic(ckpt / "state.json", lambda p: p.write_text(json.dumps(state, indent=1)))
 
     last = min(max_steps, stop_step or max_steps)
-    while state["step"] < last and not state.get("done"):
+
+    def step():
         tokens = batch_tokens(tokenizer, seed, state["step"], batch_size, n_ctx).to(device)
         for group in opt.param_groups:
             group["lr"] = lr_at(state["step"], max_steps, lr)
@@ -178,6 +233,17 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
                 state["done"] = True
             save()
             to_training()
+
+    try:
+        while state["step"] < last and not state.get("done"):
+            step()
+    except KeyboardInterrupt:
+        bar.close()
+        if state["step"] > 0:
+            save()
+        raise KeyboardInterrupt(
+            f"stopped at step {state['step']}; the checkpoint in {ckpt} holds it. Run the same "
+            f"command again to resume from there.") from None
     bar.close()
     state["seconds"] = time.time() - start
     return state
@@ -343,17 +409,28 @@ def main(argv=None):
                     "reproduce a model with the count its card records)")
     ap.add_argument("--export", metavar="DIR", help="after training, write the model here")
     args = ap.parse_args(argv)
+    try:
+        check_train_args(args.max_steps, args.batch_size, args.lr, args.eval_every,
+                         args.stop_step, args.position_scale, args.device, args.threads)
+    except ValueError as e:
+        ap.error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
-    state = train(args.out, args.max_steps, args.batch_size, args.lr, args.seed, args.eval_every,
-                  not args.no_stop, device=args.device, stop_step=args.stop_step,
-                  position_scale=args.position_scale)
+    try:
+        state = train(args.out, args.max_steps, args.batch_size, args.lr, args.seed,
+                      args.eval_every, not args.no_stop, device=args.device,
+                      stop_step=args.stop_step, position_scale=args.position_scale)
+    except KeyboardInterrupt as e:
+        print(f"\n{e}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except ValueError as e:  # a damaged checkpoint, or settings that do not fit the run
+        raise SystemExit(f"error: {e}") from None
     state["threads"] = torch.get_num_threads()
     state["hardware"] = f"{provenance.cpu_model()} ({torch.backends.cpu.get_cpu_capability()} " \
                         f"kernels), {state['threads']} threads"
     state["machine"] = provenance.machine()
     ckpt = Path(args.out) / "checkpoint" / "state.json"
-    ckpt.write_text(json.dumps(state, indent=1))
+    _atomic(ckpt, lambda p: p.write_text(json.dumps(state, indent=1)))
     print(json.dumps(state.get("metrics", {})))
     if args.export:
         print("exported to", export(args.out, args.export))

@@ -14,8 +14,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 if [ "$end" = lowest ]; then  # each dependency's lower bound in pyproject.toml, exactly
     pins=$("$py" - <<'PY'
 import re, tomllib
-deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
-deps += ["gguf>=0.10", "accelerate>=0.26", "pytest>=7", "nbformat>=5.9", "nbclient>=0.7"]
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+deps = project["dependencies"] + [d for d in project["optional-dependencies"]["dev"]
+                                  if d.split(">")[0] in ("gguf", "accelerate", "pytest",
+                                                         "nbformat", "nbclient")]
 print(" ".join(re.sub(r">=([^,]+).*", r"==\1", d) for d in deps if not d.startswith("torch")))
 PY
 )

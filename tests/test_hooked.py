@@ -10,6 +10,7 @@ from conftest import fresh_copy
 TEXT = ["The capital of Texas is Austin. When Mary and John went to the store,",
         "def add(x, y):\n    return x + y"]
 ATOL = 1e-5
+RTOL = 1e-5  # logits of size ~10 differ by ~1e-5 between eager and sdpa (transformers 4.56)
 
 
 def tokens_of(model, batch=2):
@@ -24,7 +25,7 @@ def test_resid_post_equals_hidden_states(any_model):
         out = ref(toks, output_hidden_states=True)
         logits, cache = any_model.run_with_cache(toks)
     n = any_model.cfg.n_layers
-    torch.testing.assert_close(logits, out.logits, atol=ATOL, rtol=0)
+    torch.testing.assert_close(logits, out.logits, atol=ATOL, rtol=RTOL)
     for layer in range(n - 1):
         torch.testing.assert_close(cache["resid_post", layer], out.hidden_states[layer + 1],
                                    atol=ATOL, rtol=0)
@@ -128,7 +129,7 @@ def test_zero_ablation_matches_hand_edited_forward(any_model):
         mlp = m.parts["blocks"][layer].mlp.__class__
         block = (ref.transformer.h if m.cfg.architecture == "gpt2" else ref.model.layers)[layer]
         block.mlp.forward = lambda x, *a, **k: torch.zeros_like(x)
-        torch.testing.assert_close(hooked, ref(toks).logits, atol=ATOL, rtol=0)
+        torch.testing.assert_close(hooked, ref(toks).logits, atol=ATOL, rtol=RTOL)
         assert not torch.allclose(hooked, clean, atol=1e-3), f"{mlp} ablation changed nothing"
 
         def zero_head(z, hook):
@@ -141,7 +142,7 @@ def test_zero_ablation_matches_hand_edited_forward(any_model):
             ref.transformer.h[layer].attn.c_proj.weight[head * dh:(head + 1) * dh] = 0
         else:  # Linear weight: (out, in)
             ref.model.layers[layer].self_attn.o_proj.weight[:, head * dh:(head + 1) * dh] = 0
-        torch.testing.assert_close(hooked, ref(toks).logits, atol=ATOL, rtol=0)
+        torch.testing.assert_close(hooked, ref(toks).logits, atol=ATOL, rtol=RTOL)
         assert not torch.allclose(hooked, clean, atol=1e-3)
 
 

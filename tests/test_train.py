@@ -109,3 +109,77 @@ def test_the_bundled_tokenizer_loads_on_transformers_4_and_5(tmp_path):
     train.portable_tokenizer_config(config)
     assert json.loads(config.read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast",
                                               "eos_token": "x"}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--max-steps", "0"], "--max-steps must be a whole number >= 1"),
+    (["--eval-every", "0"], "--eval-every must be"),
+    (["--batch-size", "-4"], "--batch-size must be"),
+    (["--lr", "nan"], "--lr must be a positive number"),
+    (["--lr", "-1"], "--lr must be a positive number"),
+    (["--stop-step", "9000"], "past --max-steps"),
+    (["--threads", "0"], "--threads must be"),
+    (["--device", "tpu"], "is not a device"),
+])
+def test_bad_training_settings_are_refused_before_any_work(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--out", str(tmp_path / "run"), *argv])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_cuda_on_a_cpu_build_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="cannot use cuda here; use --device cpu"):
+        train.check_train_args(device="cuda")
+
+
+def test_a_damaged_checkpoint_says_so_and_what_to_do(tmp_path, monkeypatch):
+    """A run cut off mid-write by an older version (or a disk that filled) leaves a truncated
+    file: say the checkpoint is damaged and how to start again, not a safetensors traceback."""
+    monkeypatch.setitem(train.MODEL_CONFIG, "n_positions", 128)
+    kw = dict(batch_size=2, eval_every=2, stop_at_targets=False, progress=False)
+    train.train(tmp_path / "r", max_steps=2, **kw)
+    ckpt = tmp_path / "r" / "checkpoint"
+    assert not list(ckpt.glob("*.tmp"))  # written through temporary files, all renamed
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="damaged or incomplete.*Delete the folder"):
+        train.train(tmp_path / "r", max_steps=4, **kw)
+    (ckpt / "state.json").write_text('{"step": 2')
+    with pytest.raises(SystemExit, match="damaged or incomplete"):
+        train.main(["--out", str(tmp_path / "r"), "--max-steps", "4", "--batch-size", "2",
+                    "--eval-every", "2"])
+
+
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+    target = tmp_path / "state.json"
+    target.write_text("old")
+
+    def dies(path):
+        path.write_text("half")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train._atomic(target, dies)
+    assert target.read_text() == "old"
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(train.MODEL_CONFIG, "n_positions", 64)
+    calls = {"n": 0}
+    real = train.batch_tokens
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 4:  # Ctrl-C during the fourth step
+            raise KeyboardInterrupt
+        return real(*args)
+    monkeypatch.setattr(train, "batch_tokens", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--out", str(tmp_path / "r"), "--max-steps", "10", "--batch-size", "2",
+                    "--eval-every", "5"])
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    assert "stopped at step 3" in err and "Run the same command again to resume" in err
+    state = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 3  # saved where it stopped, not at the last evaluation
