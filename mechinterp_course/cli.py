@@ -45,12 +45,17 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["doctor"]:  # the preflight, for workshops
+        from . import doctor
+        return doctor.main(argv[1:])
     ap = argparse.ArgumentParser(
         prog="mechinterp-course", description=__doc__,
-        epilog="Every other option goes to JupyterLab, for example --port 8890 or --no-browser.")
+        epilog="Every other option goes to JupyterLab, for example --port 8890 or --no-browser. "
+               "`mechinterp-course doctor` checks that this machine is ready for the course.")
     ap.add_argument("folder", nargs="?", help="notebook folder (default: the checkout's chapters/)")
     ap.add_argument("--solutions", action="store_true", help="open solutions/ instead")
-    ours, extra = split_args(list(sys.argv[1:] if argv is None else argv))
+    ours, extra = split_args(argv)
     args = ap.parse_args(ours)
     if args.folder:
         folder = Path(args.folder)
