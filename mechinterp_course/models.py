@@ -97,7 +97,9 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
         model = HookedModel(hf, tok, "course-model", prepend_bos=True)
     elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
         hf, tok = _load_smollm2(dtype)
-        model = HookedModel(hf, tok, "SmolLM2-135M-Instruct")
+        # No BOS, as SmolLM2 was trained: its hub tokenizer and transformers 5's GGUF reader add
+        # none, but transformers 4's GGUF reader builds a tokenizer that adds one.
+        model = HookedModel(hf, tok, "SmolLM2-135M-Instruct", prepend_bos=False)
     else:
         hf, tok = _load_other(key, dtype)
         model = HookedModel(hf, tok, key)

