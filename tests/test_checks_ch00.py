@@ -68,6 +68,16 @@ def test_next_token_probs(course_model):
                "divide by it")
     fails_with(check, lambda lg, temperature=1.0, top_k=None, top_p=None:
                (lg / temperature).softmax(0), course_model, "batch axis")
+
+    def top_p_first(lg, temperature=1.0, top_k=None, top_p=None):
+        from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+        scores = lg.clone()
+        if top_k is not None:
+            scores = TopKLogitsWarper(top_k)(None, scores)
+        if top_p is not None:
+            scores = TopPLogitsWarper(top_p)(None, scores)
+        return (scores / temperature).softmax(-1)
+    fails_with(check, top_p_first, course_model, "before the temperature")
     fails_with(check, lambda lg, temperature=1.0, top_k=None, top_p=None:
                right(lg, temperature, None if top_k is None else top_k + 1, top_p),
                course_model, "one token too many")

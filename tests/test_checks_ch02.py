@@ -23,6 +23,8 @@ def test_append_kv(course_model):
                (torch.cat([pk, k], 2), torch.cat([pv, v], 2)), course_model, "position axis")
     fails_with(check, lambda pk, pv, k, v: (torch.cat([pk, k], 1), torch.cat([pv, v], 1)),
                course_model, "raised TypeError")
+    fails_with(check, lambda pk, pv, k, v: (k, v) if pk is None else
+               (torch.cat([k, pk], 1), torch.cat([v, pv], 1)), course_model, "went before")
 
 
 def test_attend_with_cache(course_model):

@@ -76,6 +76,12 @@ def test_metrics():
     fails_with(check, replace(0, lambda x, y, f: (x - y).pow(2).sum()
                               / (x - x.mean(0)).pow(2).sum()), None, "unexplained")
     fails_with(check, replace(1, lambda x, y, f: (f != 0).float().mean()), None, "fraction")
+    fails_with(check, replace(1, lambda x, y, f: f.sum(-1).mean()), None, "L1 norm")
+    fails_with(check, replace(1, lambda x, y, f: f.mean()), None, "mean of the activations")
+    fails_with(check, replace(0, lambda x, y, f: 1 - (x - y).pow(2).sum()
+                              / (x - x.mean(1, keepdim=True)).pow(2).sum()), None, "wrong axis")
+    fails_with(check, replace(0, lambda x, y, f: 1 - (x - y).pow(2).sum()
+                              / (x - x.mean()).pow(2).sum()), None, "one overall mean")
     fails_with(check, replace(2, lambda x, y, f: (f == 0).any(0).float().mean()), None,
                "every")
     fails_with(check, replace(2, lambda x, y, f: (f != 0).sum(0).eq(0).float().sum()), None,

@@ -137,6 +137,15 @@ def _mistakes(logits, temperature, top_k, top_p):
         unnorm = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, idx, before < top_p)
         m["It is not normalised after top-p: renormalise the kept probabilities."] = \
             torch.where(unnorm, probs, torch.zeros_like(probs))
+        if temperature != 1.0:
+            from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+            early = logits.clone()
+            if top_k is not None:
+                early = TopKLogitsWarper(top_k)(None, early)
+            early = TopPLogitsWarper(top_p)(None, early)  # the nucleus of the unscaled logits
+            m["Top-p was applied before the temperature: the nucleus depends on the "
+              "temperature, so divide the logits by it first, then keep the top-p tokens."] = \
+                (early / temperature).softmax(-1)
     return m
 
 
@@ -153,7 +162,8 @@ def check_next_token_probs(fn, model=None):
         logits_cases = [logits]
     cases = [dict(temperature=1.0), dict(temperature=0.5), dict(temperature=2.0),
              dict(temperature=1.0, top_k=5), dict(temperature=0.7, top_k=1),
-             dict(temperature=1.0, top_p=0.9), dict(temperature=1.5, top_k=20, top_p=0.8)]
+             dict(temperature=1.0, top_p=0.9), dict(temperature=0.5, top_p=0.9),
+             dict(temperature=1.5, top_k=20, top_p=0.8)]
     for lg in logits_cases:
         for kw in cases:
             kw = {"top_k": None, "top_p": None, **kw}

@@ -36,8 +36,11 @@ def check_append_kv(fn, model):
             raise ExerciseFailed(f"{ex}: keys have shape {tuple(out[0].shape)}, expected "
                                  f"{tuple(want_k.shape)}: concatenate on the position axis "
                                  "(dim=1), not the batch or head axis.")
-        compare(ex, out[0], want_k, {"Keys and values are swapped: return (keys, values).":
-                                     want_v}, what="the keys")
+        compare(ex, out[0], want_k, {
+            "Keys and values are swapped: return (keys, values).": want_v,
+            "The new keys went before the cached ones: the cache holds the earlier positions, "
+            "so concatenate (past, new) along the position axis.": torch.cat([k, past_k], 1),
+        }, what="the keys")
         compare(ex, out[1], want_v, {}, what="the values")
     k, v = _kv(2, 4)
     out = call(ex, fn, None, None, k, v)

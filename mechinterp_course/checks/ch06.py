@@ -95,11 +95,20 @@ def check_metrics(fn, model=None):
         "activation, not by the raw squares.": 1 - (x - x_hat).pow(2).sum() / x.pow(2).sum(),
         "That is the fraction *unexplained*: FVE is 1 minus it.":
             (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum(),
+        "The variance is centred over the wrong axis: subtract each dimension's mean over the "
+        "batch (x.mean(0)), not each input's mean over its dimensions.":
+            1 - (x - x_hat).pow(2).sum() / (x - x.mean(1, keepdim=True)).pow(2).sum(),
+        "The variance is centred on one overall mean: subtract each dimension's own mean over "
+        "the batch (x.mean(0)).": 1 - (x - x_hat).pow(2).sum() / (x - x.mean()).pow(2).sum(),
     }, what="the fraction of variance explained")
     compare(ex, l0, ref.mean_l0(f), {
         "That is the fraction of latents active: L0 counts them (per input, then mean).":
             (f != 0).float().mean(),
         "That is the total over the batch: average over inputs.": (f != 0).float().sum(),
+        "That is the mean activation (an L1 norm): L0 counts how many latents are non-zero, "
+        "whatever their size.": f.sum(-1).mean(),
+        "That is the mean of the activations: L0 counts the non-zero latents per input.":
+            f.mean(),
     }, what="the mean L0")
     compare(ex, dead, ref.dead_fraction(f), {
         "That counts latents, not the fraction: divide by d_sae.":
