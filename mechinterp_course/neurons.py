@@ -135,13 +135,7 @@ def _label_patterns(doc) -> dict[str, str]:
 def specific_family(data: NeuronData, purity: float = 0.9) -> Tensor:
     """(tokens,): the family a token belongs to if at least `purity` of its occurrences in the
     sample are in that family, else -1."""
-    n_vocab = int(data.token_ids.max()) + 1
-    counts = torch.zeros(n_vocab, len(data.families))
-    counts.index_put_((data.token_ids, data.family), torch.ones(len(data.family)),
-                      accumulate=True)
-    share = counts / counts.sum(1, keepdim=True).clamp(min=1)
-    owner = torch.where(share.max(1).values >= purity, share.argmax(1), torch.tensor(-1))
-    return owner[data.token_ids]
+    return vocab_family(data, int(data.token_ids.max()) + 1, purity)[data.token_ids]
 
 
 def family_counts(data: NeuronData, k: int = 100, purity: float = 0.9,

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from . import neurons, provenance, sae
+from .train import atomic_write
 
 RESULTS = Path(__file__).parent / "sweeps" / "sae_label_sweep.json"
 SITES = [("resid_post", layer) for layer in range(4)] + [("mlp_post", 1), ("mlp_post", 2)]
@@ -98,10 +100,16 @@ def main(argv=None):
             **sizes}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
-    for site in sites:
-        runs += run_site(model, site, configs, folder=args.folder, progress=not args.small,
-                         **sizes)
-        args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))  # as it goes
+    try:
+        for site in sites:
+            runs += run_site(model, site, configs, folder=args.folder, progress=not args.small,
+                             **sizes)
+            table = json.dumps({"meta": meta, "runs": runs}, indent=1)
+            atomic_write(args.out, lambda p: p.write_text(table))  # as it goes, never half
+    except KeyboardInterrupt:
+        print(f"\nstopped after {len(runs)} SAEs; {args.out} holds them. Cached activations in "
+              f"{args.folder} are reused when you run it again.", file=sys.stderr)
+        raise SystemExit(130) from None
     print("wrote", args.out)
     return args.out
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 from torch import Tensor
 
 from . import provenance
+from .train import atomic_write
 from .circuits import induction_score, previous_token_score
 
 RESULTS = Path(__file__).parent / "sweeps" / "copying_sweep.json"
@@ -241,13 +243,21 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--positions", choices=("learned", "rotary"), default="learned")
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     torch.set_num_threads(THREADS)
     meta = {**provenance.machine(), "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
-    for k in grid(tuple(range(args.seeds)), args.positions):
-        runs.append(train(k)[1])
-        args.out.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))  # as it goes
+    try:
+        for k in grid(tuple(range(args.seeds)), args.positions):
+            runs.append(train(k)[1])
+            table = json.dumps({"meta": meta, "runs": runs}, indent=1)
+            atomic_write(args.out, lambda p: p.write_text(table))  # as it goes, never half
+    except KeyboardInterrupt:
+        print(f"\nstopped after {len(runs)} runs; {args.out} holds them. A rerun starts the "
+              "grid again from its first run.", file=sys.stderr)
+        raise SystemExit(130) from None
     print("wrote", args.out)
 
 

@@ -121,7 +121,7 @@ def check_train_args(max_steps=4000, batch_size=32, lr=2e-3, eval_every=250, sto
                          f"{kind} here; use --device cpu")
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """write(temporary path), then rename over `path`: a run killed mid-write leaves the old
     file whole, never half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -201,10 +201,10 @@ def train(out: str | Path = "runs/course_model", max_steps: int = 4000, batch_si
     def save():  # each file whole or not at all; state.json, which says "resume here", last
         state["seconds"] = time.time() - start
         weights = {k: v.contiguous() for k, v in hf.state_dict().items() if k != "lm_head.weight"}
-        _atomic(ckpt / "model.safetensors", lambda p: save_file(weights, p))
-        _atomic(ckpt / "optimizer.pt", lambda p: torch.save(opt.state_dict(), p))
-        _atomic(ckpt / "config.json", lambda p: p.write_text(config.to_json_string()))
-        _atomic(ckpt / "state.json", lambda p: p.write_text(json.dumps(state, indent=1)))
+        atomic_write(ckpt / "model.safetensors", lambda p: save_file(weights, p))
+        atomic_write(ckpt / "optimizer.pt", lambda p: torch.save(opt.state_dict(), p))
+        atomic_write(ckpt / "config.json", lambda p: p.write_text(config.to_json_string()))
+        atomic_write(ckpt / "state.json", lambda p: p.write_text(json.dumps(state, indent=1)))
 
     last = min(max_steps, stop_step or max_steps)
 
@@ -430,7 +430,7 @@ def main(argv=None):
                         f"kernels), {state['threads']} threads"
     state["machine"] = provenance.machine()
     ckpt = Path(args.out) / "checkpoint" / "state.json"
-    _atomic(ckpt, lambda p: p.write_text(json.dumps(state, indent=1)))
+    atomic_write(ckpt, lambda p: p.write_text(json.dumps(state, indent=1)))
     print(json.dumps(state.get("metrics", {})))
     if args.export:
         print("exported to", export(args.out, args.export))

@@ -1,5 +1,7 @@
 """The copying task, the small-model training behind chapter 08's knobs, and the shipped table."""
 
+import json
+
 import pytest
 import torch
 
@@ -132,3 +134,22 @@ def test_provenance_names_what_differs():
     other = {**here, "cpu_capability": "AVX512", "cpu": "Some Other CPU"}
     assert "AVX512 there" in provenance.mismatch_message("the rerun", other)
     assert "more likely a change of code" in provenance.mismatch_message("x", here)
+
+
+def test_sweep_refuses_no_seeds_and_stops_cleanly_on_ctrl_c(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as stop:
+        sweep.main(["--seeds", "0", "--out", str(tmp_path / "t.json")])
+    assert stop.value.code == 2 and "--seeds must be at least 1" in capsys.readouterr().err
+    calls = []
+
+    def one_then_ctrl_c(k):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(k)
+        return None, {"run": 1}
+    monkeypatch.setattr(sweep, "train", one_then_ctrl_c)
+    with pytest.raises(SystemExit) as stop:
+        sweep.main(["--seeds", "1", "--out", str(tmp_path / "t.json")])
+    assert stop.value.code == 130 and "stopped after 1 runs" in capsys.readouterr().err
+    assert json.loads((tmp_path / "t.json").read_text())["runs"] == [{"run": 1}]
+    assert not list(tmp_path.glob("*.tmp"))

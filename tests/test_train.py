@@ -160,7 +160,7 @@ def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
         path.write_text("half")
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        train._atomic(target, dies)
+        train.atomic_write(target, dies)
     assert target.read_text() == "old"
 
 
