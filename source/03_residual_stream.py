@@ -384,22 +384,29 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# What the world lets us say with confidence: in this model the capital most often becomes the top
-# guess in block 2, for a few prompts (Texas among them) already in block 0 or 1, and for all of
-# them by the end of block 3. It is written into the output mostly by the MLPs: the last one is the
-# largest contributor for most prompts, the first one for the rest, and Texas is one of those
-# exceptions. Check one example against the whole population before you generalise from it. MLPs
-# writing the fact is consistent with the view of MLPs as key-value memories that store facts (Geva
-# et al., 2021) and with the fact recall traced in GPT-style models by Meng et al. (2022); chapter
-# 07 tests it by intervention.
+# What the measurements say, and what they do not. The world is ground truth for the answer:
+# every capital is the model's top guess by the end. The lens says *when* it becomes the top
+# guess: most often in block 2, for a few prompts (Texas among them) already in block 0 or 1,
+# for all of them by the end of block 3. Direct attribution says which components *write* the
+# answer's logit along the direct path: mostly the MLPs, the last one for most prompts, the
+# first one for the rest, and Texas is one of those exceptions. Check one example against the
+# whole population before you generalise from it.
+#
+# Neither says where the fact is *recalled*. A component can write the answer because an earlier
+# one handed it over, and attribution counts only the last step. "MLPs store facts" (Geva et
+# al., 2021; Meng et al., 2022) is a hypothesis about *how*; chapter 07 tests it by patching,
+# and chapter 08 finds that "MLP 0 recalls the capital" fails against a matched control (block
+# 0's attention at the same positions restores more than half of it too).
 #
 # ## Summary
 #
 # - The residual stream is a sum: embeddings plus every head's, bias's and MLP's output, exactly.
 # - Read an intermediate residual through the final norm, with its own scale: raw dot products
 #   with `W_U` grow with the residual's norm and count directions the norm ignores.
-# - The logit lens shows where a prediction forms; in the course model the capital is the top guess
-#   by the end of block 2 for most prompts and after block 3 for all.
+# - The logit lens shows when a prediction becomes the top guess; in the course model the capital
+#   is there by the end of block 2 for most prompts and after block 3 for all.
+# - Direct attribution says what writes the answer's logit, not where the fact is recalled: that
+#   takes an intervention (chapters 07 and 08).
 # - Direct logit attribution divides every component by the final residual's frozen scale, so the
 #   parts plus the norm's bias add up exactly to the logit difference.
 #

@@ -125,18 +125,18 @@ ch08.check_passes(passes, model)
 pairs = interventions.capital_pairs(model)[0]
 subject = pairs.subject[0][0]
 last = pairs.clean.shape[1] - 1
+clean_diff = interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
+corrupt_diff = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
 
 
 def restored_by(name, layers, pos=subject):
     """Per prompt: the normalised logit difference after patching `name` of `layers` at `pos`."""
     _, cache = model.run_with_cache(pairs.clean, names=[(name, layer) for layer in layers])
-    clean = interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
-    corrupt = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
     hooks = [((name, layer), interventions.patch_position(cache[name, layer], pos))
              for layer in layers]
     patched = interventions.answer_logit_diff(model.run_with_hooks(pairs.corrupt, hooks),
                                               pairs.answer, pairs.wrong)
-    return interventions.normalised(patched, clean, corrupt)
+    return interventions.normalised(patched, clean_diff, corrupt_diff)
 
 
 def judge_patch(claim, layers, positions):
@@ -185,6 +185,8 @@ assert verdicts[2].excess.low > 0.25  # though MLP 0 surely restores more than a
 # because the control acted where nothing could happen. `claims.judge` now refuses it:
 
 # %%
+import textwrap
+
 refused = ""
 try:
     claims.judge(recall_block_0, verdicts[2].effect, claims.bootstrap_ci(
@@ -193,7 +195,7 @@ try:
         control_site=claims.Site("attn_out", tuple(every_block), (subject,), count=n_layers))
 except claims.UnmatchedControl as e:
     refused = str(e)
-print(refused)
+print(textwrap.fill(f"refused: {refused}", 96, subsequent_indent="  "))
 assert "layers" in refused and "positions" in refused
 
 # %% [markdown]
