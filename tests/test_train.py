@@ -1,6 +1,7 @@
 """The training script: a 20-step smoke run of the real code, resuming, and the stream."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,11 @@ def test_the_shipped_card_says_what_the_model_measures_now(course_model):
     from mechinterp_course import train
     card = (Path(train.__file__).parent / "course_model" / "MODEL_CARD.md").read_text()
     assert train.APPENDIX in card
-    assert card[card.index(train.APPENDIX):].strip() == train.card_appendix(course_model).strip()
+    shipped, now = card[card.index(train.APPENDIX):], train.card_appendix(course_model)
+    number = r"\d+\.\d+"
+    assert re.sub(number, "#", shipped).strip() == re.sub(number, "#", now).strip()
+    for a, b in zip(re.findall(number, shipped), re.findall(number, now)):
+        assert abs(float(a) - float(b)) <= 2e-3  # another CPU's kernels move the last digit
     assert "weights on the same machine; on another CPU" in card
 
 
