@@ -13,7 +13,9 @@ The models are transformers' OPT (learned positions, LayerNorm, ReLU MLP), whose
 (as the original Transformer did). The ``positions`` knob swaps in a Llama model instead (rotary
 positions, RMSNorm, SwiGLU; normalising before attention only); its grid (18 runs, 31 minutes on
 one core) ships as ``sweeps/copying_sweep_rotary.json``, rerun with ``python -m
-mechinterp_course.sweep --positions rotary --out <file>``.
+mechinterp_course.sweep --positions rotary --out <file>``. ``--positions gpt2`` trains GPT-2
+models (learned positions like OPT, LayerNorm before attention, GELU): the same positional
+scheme as the OPT grid in another implementation, to tell the norm's place from OPT's set-up.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .circuits import induction_score, previous_token_score
 
 RESULTS = Path(__file__).parent / "sweeps" / "copying_sweep.json"
 RESULTS_ROTARY = RESULTS.with_name("copying_sweep_rotary.json")  # --positions rotary
+RESULTS_GPT2 = RESULTS.with_name("copying_sweep_gpt2.json")  # --positions gpt2
+FAMILIES = {"learned": "OPT", "rotary": "Llama", "gpt2": "GPT-2"}  # positions -> model
 BOS, VOCAB, LENGTH = 1, 64, 40  # token 0 is padding, 1 is BOS; rows are BOS + 40 tokens
 # One thread: the same arithmetic in the same order on one machine (and the other cores stay
 # free). Not on every machine: the CPU's kernel set changes the last bits (see `provenance`), so a
@@ -48,7 +52,7 @@ class Knobs:
     n_layers: int = 2
     n_heads: int = 4
     norm: str = "pre"   # "pre": LayerNorm before attention and MLP; "post": after the residual add
-    positions: str = "learned"  # "learned" (OPT) or "rotary" (Llama)
+    positions: str = "learned"  # "learned" (OPT), "rotary" (Llama) or "gpt2" (learned, GPT-2)
     seed: int = 0
     d_model: int = 64
     steps: int = 3000
@@ -57,8 +61,8 @@ class Knobs:
     warmup: int = 100
 
     def name(self) -> str:
-        rotary = " rotary" if self.positions == "rotary" else ""
-        return f"{self.n_layers}L {self.n_heads}H {self.norm}-norm{rotary} seed {self.seed}"
+        kind = "" if self.positions == "learned" else f" {self.positions}"
+        return f"{self.n_layers}L {self.n_heads}H {self.norm}-norm{kind} seed {self.seed}"
 
 
 def copy_batch(g: torch.Generator, batch: int, vocab: int = VOCAB, length: int = LENGTH,
@@ -86,13 +90,22 @@ def repeated_sequence(n: int = 16, batch: int = 64, vocab: int = VOCAB,
 
 
 def make_model(k: Knobs, vocab: int = VOCAB):
-    from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
+    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+                              OPTConfig, OPTForCausalLM)
 
-    if k.positions not in ("learned", "rotary"):
-        raise ValueError(f"positions must be 'learned' or 'rotary', not {k.positions!r}")
-    if k.positions == "rotary" and k.norm != "pre":
-        raise ValueError("the rotary (Llama) models normalise before attention only: norm='pre'")
+    if k.positions not in FAMILIES:
+        raise ValueError(f"positions must be one of {sorted(FAMILIES)}, not {k.positions!r}")
+    if k.positions != "learned" and k.norm != "pre":
+        raise ValueError(f"the {FAMILIES[k.positions]} models normalise before attention only: "
+                         "norm='pre'")
     torch.manual_seed(k.seed)
+    if k.positions == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(
+            vocab_size=vocab, n_embd=k.d_model, n_layer=k.n_layers, n_head=k.n_heads,
+            n_inner=4 * k.d_model, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
+            attn_pdrop=0.0, pad_token_id=0, bos_token_id=BOS, eos_token_id=BOS))
+        model.set_attn_implementation("eager")
+        return model
     if k.positions == "rotary":
         model = LlamaForCausalLM(LlamaConfig(
             vocab_size=vocab, hidden_size=k.d_model, intermediate_size=4 * k.d_model,
@@ -141,10 +154,7 @@ def measure(model, n: int = 16) -> dict:
     out = model(input_ids=tokens, output_attentions=True)
     first, second = copy_losses(out.logits, tokens, n)
     ablated = []
-    opt = hasattr(model.model, "decoder")
-    for layer in (model.model.decoder.layers if opt else model.model.layers):
-        # the attention's output, averaged over batch and position
-        attn = layer.self_attn.out_proj if opt else layer.self_attn.o_proj
+    for attn in _attention_outputs(model):  # each layer's, averaged over batch and position
         handle = attn.register_forward_hook(
             lambda m, i, o: o.mean(dim=(0, 1), keepdim=True).expand_as(o))
         try:
@@ -156,6 +166,15 @@ def measure(model, n: int = 16) -> dict:
             "previous_token": [previous_token_score(a).tolist() for a in out.attentions],
             "induction_offsets": [induction_offsets(a, n).tolist() for a in out.attentions],
             "ablated_second_copy_loss": ablated}
+
+
+def _attention_outputs(model) -> list:
+    """Each layer's attention output projection, for OPT, Llama and GPT-2 models."""
+    if hasattr(model, "transformer"):
+        return [block.attn.c_proj for block in model.transformer.h]
+    if hasattr(model.model, "decoder"):
+        return [layer.self_attn.out_proj for layer in model.model.decoder.layers]
+    return [layer.self_attn.o_proj for layer in model.model.layers]
 
 
 def train(k: Knobs, log_every: int = 250, progress: bool = True):
@@ -226,8 +245,8 @@ def rerun_problems(rerun: list, shipped: list, tol: dict = RERUN_TOLERANCE) -> l
 
 
 def grid(seeds=(0, 1, 2), positions: str = "learned") -> list[Knobs]:
-    """The shipped sweep: layers x heads x normalisation, each over several seeds (rotary
-    models: normalisation before attention only)."""
+    """The shipped sweep: layers x heads x normalisation, each over several seeds (rotary and
+    GPT-2 models: normalisation before attention only)."""
     norms = ("pre", "post") if positions == "learned" else ("pre",)
     return [Knobs(n_layers=layers, n_heads=heads, norm=norm, seed=seed, positions=positions)
             for layers in (1, 2, 3) for heads in (1, 4) for norm in norms for seed in seeds]
@@ -241,7 +260,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--positions", choices=("learned", "rotary"), default="learned")
+    parser.add_argument("--positions", choices=tuple(FAMILIES), default="learned")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")

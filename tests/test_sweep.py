@@ -90,6 +90,20 @@ def test_rotary_knob_trains_a_llama_and_measures_it():
         sweep.make_model(sweep.Knobs(positions="alibi"))
 
 
+def test_gpt2_knob_trains_a_gpt2_and_measures_it():
+    """Learned positions and pre-norm, like the OPT grid's pre-norm half, in another
+    implementation: what tells the norm's place from OPT's own set-up."""
+    knobs = sweep.Knobs(n_layers=2, n_heads=2, d_model=16, steps=20, positions="gpt2")
+    model, a = sweep.train(knobs, log_every=10, progress=False)
+    _, b = sweep.train(knobs, log_every=10, progress=False)
+    assert model.config.model_type == "gpt2" and a["history"] == b["history"]
+    assert len(a["ablated_second_copy_loss"]) == 2 and len(a["induction"][1]) == 2
+    assert a["ablated_second_copy_loss"] != [a["second_copy_loss"]] * 2  # the ablation bites
+    assert "gpt2" in knobs.name() and {k.norm for k in sweep.grid(positions="gpt2")} == {"pre"}
+    with pytest.raises(ValueError, match="GPT-2 models normalise before attention only"):
+        sweep.make_model(sweep.Knobs(norm="post", positions="gpt2"))
+
+
 def test_shipped_rotary_table_covers_its_grid_and_reproduces():
     runs = sweep.load_results(sweep.RESULTS_ROTARY)
     assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid(positions="rotary")
