@@ -670,16 +670,19 @@ controls = {"random direction": claims.random_directions(50, direction, g),
             "other latent": other_rows / other_rows.norm(dim=1, keepdim=True) * direction.norm()}
 
 
-def p_token_along(vector, scale):
-    def hook(x):
+def p_token_along(vectors, scale):
+    """(n, prompts): P(token) with each of the n vectors (n, d_model) added in turn, all n as
+    one batch per prompt."""
+    def hook(x):  # x: (n, pos, d_model), one row per vector
         x = x.clone()
-        x[:, -1] += scale * vector
+        x[:, -1] += scale * vectors
         return x
     with torch.no_grad(), model.hooks({site: hook}):
-        return [float(model(t)[0, -1].softmax(-1)[token_id]) for t in prompt_tokens]
+        return torch.stack([model(t.expand(len(vectors), -1))[:, -1].softmax(-1)[:, token_id]
+                            for t in prompt_tokens], -1)
 
 
-control_p = {kind: torch.tensor([[p_token_along(v, s) for s in scales[1:]] for v in vectors])
+control_p = {kind: torch.stack([p_token_along(vectors, s) for s in scales[1:]], 1)
              for kind, vectors in controls.items()}  # (50, scales, prompts)
 latent_mean = steered[1:].mean(-1)  # (scales,) over the prompts
 print(f"{'latent':17}: mean P({token!r}) over the prompts "

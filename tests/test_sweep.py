@@ -145,8 +145,9 @@ def test_provenance_names_what_differs():
     old = {"torch": here["torch"], "threads": here["threads"]}  # a table from before
     message = provenance.mismatch_message("the rerun", old)
     assert "cpu_capability: not recorded" in message and "cpu: not recorded" in message
-    other = {**here, "cpu_capability": "AVX512", "cpu": "Some Other CPU"}
-    assert "AVX512 there" in provenance.mismatch_message("the rerun", other)
+    elsewhere = "AVX2" if here["cpu_capability"] == "AVX512" else "AVX512"  # not this one
+    other = {**here, "cpu_capability": elsewhere, "cpu": "Some Other CPU"}
+    assert f"{elsewhere} there" in provenance.mismatch_message("the rerun", other)
     assert "more likely a change of code" in provenance.mismatch_message("x", here)
 
 
@@ -167,3 +168,17 @@ def test_sweep_refuses_no_seeds_and_stops_cleanly_on_ctrl_c(tmp_path, monkeypatc
     assert stop.value.code == 130 and "stopped after 1 runs" in capsys.readouterr().err
     assert json.loads((tmp_path / "t.json").read_text())["runs"] == [{"run": 1}]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_shipped_gpt2_table_covers_its_grid_and_reproduces():
+    runs = sweep.load_results(sweep.RESULTS_GPT2)
+    assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid(positions="gpt2")
+    row = runs[6]  # 2 layers, 1 head, seed 0
+    assert row["knobs"]["n_layers"] == 2 and row["knobs"]["n_heads"] == 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(sweep.THREADS)
+    try:
+        _, rerun = sweep.train(sweep.Knobs(**{**row["knobs"], "steps": 250}), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert abs(rerun["history"][0][1] - row["history"][0][1]) < 0.02
