@@ -707,9 +707,10 @@ for name, rs in (("OPT", runs), ("Llama, rotary", rotary_runs), ("GPT-2", gpt2_r
     two = [r for r in rs if r["knobs"]["n_layers"] == 2]
     worst = min(min(r["ablated_second_copy_loss"]) for r in two)
     print(f"{name:13}: {len(two)} two-layer runs; with either layer's attention mean-ablated, "
-          f"the repeat's loss is at least {worst:.2f} (one-layer runs: above 2.5)")
+          f"the repeat's loss is at least {worst:.2f}")
     assert worst > 3
-#
+
+# %% [markdown]
 # ## 7. Reproducible, not just repeatable
 #
 # The tables above came from a script. Anyone can rerun it, but "the same numbers" needs care:
