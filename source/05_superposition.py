@@ -70,7 +70,7 @@ ch05.check_top_neurons(top_neurons, model)
 # %%
 _, texas = model.run_with_cache("The capital of Texas is")
 wrong = texas["mlp_out", 2][0, -1].topk(5).indices
-right = top_neurons(texas, 2)
+right = texas["mlp_post", 2][0, -1].topk(5).indices  # as in Exercise 5.1 (d_mlp indices)
 print(f"mlp_out has {texas['mlp_out', 2].shape[-1]} entries, mlp_post "
       f"{texas['mlp_post', 2].shape[-1]}; the snippet's 'neurons' {wrong.tolist()}, the block's "
       f"strongest neurons {right.tolist()}")
