@@ -401,7 +401,7 @@ assert len(distinct) >= 0.8 * len(keyword_latents)  # ... almost always a differ
 # %% [markdown]
 # Findings, each asserted above:
 #
-# - **Against the null, the best latent is no detector at all.** On most labels the best of
+# - **Against the null, the best latent is no better than chance.** On most labels the best of
 #   1,024 random directions detects the label better than the best of the SAE's 1,024 latents.
 #   AUROC's own chance level, 0.5, was the wrong yardstick: for the best of a thousand
 #   candidates in a residual stream that still carries each token's embedding, chance is far
@@ -659,7 +659,8 @@ assert steered[0].max() < 0.01 and steered[-1].min() > 0.4
 # A push that strong might raise a comma whatever direction it came from. The matched controls
 # push as hard in other directions: 50 random directions of the same norm, and the decoder rows
 # of 50 other latents, each scaled to the same norm, at the same position and the same scales.
-# The latent's claim is the excess over the strongest of them.
+# The latent's claim is its margin over them: over the strongest random direction, and over
+# nearly all of the other latents.
 
 # %%
 g = torch.Generator().manual_seed(1)
@@ -713,9 +714,9 @@ for scale in [0, 12]:
 # token after any of these prompts, and generation drifts. It is the direction, not the size of
 # the push: no random direction of the same norm comes close, and the latent beats nearly all
 # of 50 other latents pushed as hard. The strongest of those writes a comma itself (printed
-# above): the control found a second comma latent, which is what a good control is for. Steering is a causal test of what a direction *writes*;
-# the dashboard's contexts only say what it *reads*, by correlation. Chapter 07 makes that
-# difference the subject.
+# above): the control found a second comma latent, which is what a good control is for.
+# Steering is a causal test of what a direction *writes*; the dashboard's contexts only say what
+# it *reads*, by correlation. Chapter 07 makes that difference the subject.
 
 # %% [markdown]
 # ## Summary
