@@ -639,15 +639,27 @@ assert all(2 <= p <= 3 for p in pre_peaks)
 # SwiGLU) on the same task:
 
 # %%
+def print_table(family_runs, peaks=False):
+    """A line per (layers, heads): each seed's repeat loss and best induction score, and with
+    `peaks` the offset where layer 1's attention peaks (runs with two or more layers)."""
+    print(f"{'layers':>6} {'heads':>5} | {'repeat loss, 3 seeds':>20} | "
+          f"{'best induction score':>20}" + (f" | {'layer 1 peak offset':>19}" if peaks else ""))
+    for layers in (1, 2, 3):
+        for heads in (1, 4):
+            rs = [r for r in family_runs if (r["knobs"]["n_layers"], r["knobs"]["n_heads"]) ==
+                  (layers, heads)]
+            losses = " ".join(f"{r['second_copy_loss']:6.2f}" for r in rs)
+            scores = " ".join(f"{max(map(max, r['induction'])):6.2f}" for r in rs)
+            line = f"{layers:>6} {heads:>5} | {losses:>20} | {scores:>20}"
+            if peaks:
+                offs = " ".join(f"{int(offsets(r, 1).sum(0).argmax()) - 3:>4}" for r in rs
+                                if layers > 1)
+                line += f" | {offs:>19}"
+            print(line)
+
+
 rotary_runs = json.loads(sweep.RESULTS_ROTARY.read_text())["runs"]
-print(f"{'layers':>6} {'heads':>5} | {'repeat loss, 3 seeds':>20} | {'best induction score':>20}")
-for layers in (1, 2, 3):
-    for heads in (1, 4):
-        rs = [r for r in rotary_runs if (r["knobs"]["n_layers"], r["knobs"]["n_heads"]) ==
-              (layers, heads)]
-        losses = " ".join(f"{r['second_copy_loss']:6.2f}" for r in rs)
-        scores = " ".join(f"{max(map(max, r['induction'])):6.2f}" for r in rs)
-        print(f"{layers:>6} {heads:>5} | {losses:>20} | {scores:>20}")
+print_table(rotary_runs)
 rotary_deep = [r for r in rotary_runs if r["knobs"]["n_layers"] > 1]
 print(f"pre-norm rotary runs with 2-3 layers growing a standard induction head (score > 0.5): "
       f"{sum(max(map(max, r['induction'])) > 0.5 for r in rotary_deep)} of {len(rotary_deep)}")
@@ -666,17 +678,7 @@ assert all(max(map(max, r["induction"])) < 0.2 for r in pre_opt)  # the contrast
 
 # %%
 gpt2_runs = json.loads(sweep.RESULTS_GPT2.read_text())["runs"]
-print(f"{'layers':>6} {'heads':>5} | {'repeat loss, 3 seeds':>20} | {'best induction score':>20} "
-      f"| {'layer 1 peak offset':>19}")
-for layers in (1, 2, 3):
-    for heads in (1, 4):
-        rs = [r for r in gpt2_runs if (r["knobs"]["n_layers"], r["knobs"]["n_heads"]) ==
-              (layers, heads)]
-        losses = " ".join(f"{r['second_copy_loss']:6.2f}" for r in rs)
-        scores = " ".join(f"{max(map(max, r['induction'])):6.2f}" for r in rs)
-        peaks = " ".join(f"{int(offsets(r, 1).sum(0).argmax()) - 3:>4}" for r in rs
-                         if layers > 1)
-        print(f"{layers:>6} {heads:>5} | {losses:>20} | {scores:>20} | {peaks:>19}")
+print_table(gpt2_runs, peaks=True)
 gpt2_deep = [r for r in gpt2_runs if r["knobs"]["n_layers"] > 1]
 assert all(phase_step(r) is not None for r in gpt2_deep)   # every deeper GPT-2 learns to copy
 assert all(max(map(max, r["induction"])) < 0.2 for r in gpt2_deep)  # ... without the standard head

@@ -104,9 +104,11 @@ def test_gpt2_knob_trains_a_gpt2_and_measures_it():
         sweep.make_model(sweep.Knobs(norm="post", positions="gpt2"))
 
 
-def test_shipped_rotary_table_covers_its_grid_and_reproduces():
-    runs = sweep.load_results(sweep.RESULTS_ROTARY)
-    assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid(positions="rotary")
+@pytest.mark.parametrize("positions,path", [("rotary", sweep.RESULTS_ROTARY),
+                                            ("gpt2", sweep.RESULTS_GPT2)])
+def test_shipped_table_of_another_family_covers_its_grid_and_reproduces(positions, path):
+    runs = sweep.load_results(path)
+    assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid(positions=positions)
     row = runs[6]  # 2 layers, 1 head, seed 0
     assert row["knobs"]["n_layers"] == 2 and row["knobs"]["n_heads"] == 1
     threads = torch.get_num_threads()
@@ -116,7 +118,6 @@ def test_shipped_rotary_table_covers_its_grid_and_reproduces():
     finally:
         torch.set_num_threads(threads)
     assert abs(rerun["history"][0][1] - row["history"][0][1]) < 0.02
-
 
 SHIPPED = [[250, 0.9229], [500, 0.0648]]
 GOOD = [[25, 4.15]] + [[s, 3.9] for s in range(50, 226, 25)] + [[250, 0.9229], [275, 0.37],
@@ -169,16 +170,3 @@ def test_sweep_refuses_no_seeds_and_stops_cleanly_on_ctrl_c(tmp_path, monkeypatc
     assert json.loads((tmp_path / "t.json").read_text())["runs"] == [{"run": 1}]
     assert not list(tmp_path.glob("*.tmp"))
 
-
-def test_shipped_gpt2_table_covers_its_grid_and_reproduces():
-    runs = sweep.load_results(sweep.RESULTS_GPT2)
-    assert [sweep.Knobs(**r["knobs"]) for r in runs] == sweep.grid(positions="gpt2")
-    row = runs[6]  # 2 layers, 1 head, seed 0
-    assert row["knobs"]["n_layers"] == 2 and row["knobs"]["n_heads"] == 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(sweep.THREADS)
-    try:
-        _, rerun = sweep.train(sweep.Knobs(**{**row["knobs"], "steps": 250}), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    assert abs(rerun["history"][0][1] - row["history"][0][1]) < 0.02
