@@ -301,7 +301,8 @@ QUIRKS = """\
 def card_appendix(model) -> str:
     """The model card's closing sections: how its circuits were made to appear, held-out loss
     (measured now, on the given model), known mechanisms with their chapters, and quirks."""
-    losses = evaluate.held_out_loss(model)
+    docs = 20  # per family
+    losses = evaluate.held_out_loss(model, docs_per_family=docs)
     rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in losses.items())
     return f"""{APPENDIX}
 ## How it was made to have its circuits
@@ -312,7 +313,7 @@ behaviours, so their presence is by design; what the chapters test is *how* it i
 them, which no one designed.
 
 ## Held-out loss
-Next-token loss (nats per token) on {20} unseen documents of each family (seed
+Next-token loss (nats per token) on {docs} unseen documents of each family (seed
 {evaluate.HELD_OUT_SEED}; unseen text, the same world), from `evaluate.held_out_loss`:
 
 | family | loss |
