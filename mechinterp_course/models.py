@@ -109,7 +109,7 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
 
 
 PROBE_TEXT = "The capital of Texas is Austin. When Mary and John went to the store, John gave"
-_numerics_checked: dict[tuple[str, str], bool] = {}
+_numerics_checked: dict[tuple[str, str], tuple[bool, float]] = {}  # (agrees, largest error)
 
 
 def _logits(model: HookedModel, tokens) -> torch.Tensor:
@@ -117,34 +117,48 @@ def _logits(model: HookedModel, tokens) -> torch.Tensor:
         return model(tokens.to(model.cfg.device)).float().cpu()
 
 
-def check_device_numerics(model: HookedModel, device: torch.device,
-                          fall_back: bool = True) -> HookedModel:
-    """Compare one forward pass on `device` with the CPU, once per model and device a process.
+def _tolerance(model: HookedModel) -> float:
+    return 1e-2 if model.W_E.dtype == torch.float32 else 6e-2  # relative to the largest logit
 
-    Some torch versions compute attention wrongly on Apple's MPS without any error
-    (TransformerLens issue 1178 saw a logit difference change sign). Disagreement beyond what
-    rounding explains gives a warning, and the model stays on the CPU when the device was chosen
-    automatically (`fall_back`)."""
+
+def device_agrees_with_cpu(model: HookedModel, device: torch.device) -> bool:
+    """Whether one forward pass on `device` gives the CPU's logits, within what rounding explains
+    and with the same top token at 95% of positions. Measured once per model and device a
+    process; the model is left on `device`."""
     key = (model.cfg.model_name, str(device))
     if key not in _numerics_checked:
         tokens = model.to_tokens(PROBE_TEXT).cpu()
         reference = _logits(model.to("cpu"), tokens)
         on_device = _logits(model.to(device), tokens)
-        tol = 1e-2 if model.W_E.dtype == torch.float32 else 6e-2  # relative to the largest logit
         err = float((on_device - reference).abs().max() / reference.abs().max().clamp_min(1e-6))
-        _numerics_checked[key] = bool(err <= tol) and bool(
-            (on_device.argmax(-1) == reference.argmax(-1)).float().mean() >= 0.95)
-        if not _numerics_checked[key]:
-            warnings.warn(
-                f"{model.cfg.model_name} computes different logits on {device} than on the CPU "
-                f"(largest difference {err:.1%} of the largest logit, tolerance {tol:.0%}): this "
-                f"torch build's {device.type} kernels are not trustworthy for this model. "
-                + ("Using the CPU instead." if fall_back else
-                   "Keeping it there because you asked for it; pass device='cpu' to be safe.")
-                + f" (torch {torch.__version__})", RuntimeWarning, stacklevel=3)
-    if not _numerics_checked[key] and fall_back:
-        return model.to("cpu")
-    return model.to(device)
+        same_top = (on_device.argmax(-1) == reference.argmax(-1)).float().mean() >= 0.95
+        _numerics_checked[key] = (bool(err <= _tolerance(model)) and bool(same_top), err)
+    model.to(device)
+    return _numerics_checked[key][0]
+
+
+def check_device_numerics(model: HookedModel, device: torch.device,
+                          fall_back: bool = True) -> HookedModel:
+    """The model on `device` if its numerics agree with the CPU's, else a warning (once per model
+    and device a process) and, when the device was chosen automatically (`fall_back`), the model
+    on the CPU.
+
+    Some torch versions compute attention wrongly on Apple's MPS without any error
+    (TransformerLens issue 1178 saw a logit difference change sign)."""
+    first_time = (model.cfg.model_name, str(device)) not in _numerics_checked
+    if device_agrees_with_cpu(model, device):
+        return model
+    if first_time:
+        err = _numerics_checked[(model.cfg.model_name, str(device))][1]
+        warnings.warn(
+            f"{model.cfg.model_name} computes different logits on {device} than on the CPU "
+            f"(largest difference {err:.1%} of the largest logit, tolerance "
+            f"{_tolerance(model):.0%}): this torch build's {device.type} kernels are not "
+            f"trustworthy for this model. "
+            + ("Using the CPU instead." if fall_back else
+               "Keeping it there because you asked for it; pass device='cpu' to be safe.")
+            + f" (torch {torch.__version__})", RuntimeWarning, stacklevel=3)
+    return model.to("cpu") if fall_back else model
 
 
 def _from_pretrained(path, dtype, **kwargs):

@@ -44,12 +44,7 @@ def test_a_broken_course_model_fails(monkeypatch):
 
 def test_a_device_that_disagrees_with_the_cpu_fails(course_model, monkeypatch):
     monkeypatch.setattr(models, "pick_device", lambda: torch.device("cuda"))  # not moved: the check is faked
-    monkeypatch.setattr(models, "_numerics_checked", {})
-
-    def disagrees(model, device, fall_back=True):
-        models._numerics_checked[(model.cfg.model_name, str(device))] = False
-        return model
-    monkeypatch.setattr(models, "check_device_numerics", disagrees)
+    monkeypatch.setattr(models, "device_agrees_with_cpu", lambda model, device: False)
     item = doctor.check_device(course_model)
     assert item.status == doctor.FAIL and "device='cpu'" in item.fix
     assert course_model.cfg.device == "cpu"
