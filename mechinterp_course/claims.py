@@ -12,7 +12,8 @@ A control only means something when it is *matched* to the effect: the same laye
 positions, as many components, of another kind (another head, another component type, a random
 direction of equal norm). `Site` says where an intervention acts and `check_matched` refuses a
 control that differs in anything but the kind. When many claims are judged together, widen each
-interval (`corrected_level`) so that all of them hold together with the stated confidence.
+interval (`corrected_level`, Bonferroni) or step down their p-values (`holm`) so that all of
+them hold together with the stated confidence.
 """
 
 from __future__ import annotations
@@ -98,17 +99,51 @@ def corrected_level(n_claims: int, level: float = 0.95) -> float:
     return 1 - (1 - level) / n_claims
 
 
+def _resampled_means(values: Tensor, n_boot: int, seed: int) -> Tensor:
+    """(n_boot,): the means of values resampled with replacement, the same for the same seed."""
+    values = values.float().flatten()
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, len(values), (n_boot, len(values)), generator=g)
+    return values[idx].mean(1)
+
+
 def bootstrap_ci(values: Tensor, n_boot: int = 2000, level: float = 0.95,
                  seed: int = 0) -> Interval:
     """The mean of `values` (one per prompt) with a percentile bootstrap interval: resample the
     values with replacement n_boot times, and keep the middle `level` of the resampled means."""
-    values = values.float().flatten()
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, len(values), (n_boot, len(values)), generator=g)
-    means = values[idx].mean(1)
+    means = _resampled_means(values, n_boot, seed)
     tail = (1 - level) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail])).tolist()
-    return Interval(float(values.mean()), low, high)
+    return Interval(float(values.float().mean()), low, high)
+
+
+def bootstrap_p(values: Tensor, threshold: float, n_boot: int = 2000, seed: int = 0) -> float:
+    """How surely the mean of `values` is above `threshold`, as a p-value: twice the share of
+    resampled means at or below it, counting the data itself as one more resample (so it is
+    never below 2 / (n_boot + 1), all that n_boot resamples can show). It is the dual of
+    `bootstrap_ci` with the same resamples: the interval at `level` has its low end above the
+    threshold when p <= 1 - level, up to that one resample."""
+    means = _resampled_means(values, n_boot, seed)
+    at_or_below = int((means <= threshold).sum())
+    return min(1.0, 2 * (at_or_below + 1) / (n_boot + 1))
+
+
+def holm(p_values, alpha: float = 0.05) -> list[bool]:
+    """Which of several claims judged together pass, by Holm's step-down: compare the smallest
+    p-value with alpha/m, the next with alpha/(m-1), and so on, stopping at the first that
+    fails. The chance that any true null passes stays at most alpha, as with Bonferroni
+    (`corrected_level`), and it passes every claim Bonferroni passes, often more."""
+    p = torch.as_tensor(p_values, dtype=torch.float64).flatten()
+    if len(p) == 0 or p.isnan().any() or (p < 0).any() or (p > 1).any():
+        raise ValueError(f"p-values must be numbers in [0, 1], one per claim; got {p_values!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    passed = [False] * len(p)
+    for rank, i in enumerate(torch.argsort(p, stable=True).tolist()):
+        if p[i] > alpha / (len(p) - rank):
+            break
+        passed[i] = True
+    return passed
 
 
 def cluster_bootstrap_ci(statistic: Callable[[Tensor], float], groups: Tensor,

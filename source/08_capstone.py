@@ -314,9 +314,11 @@ assert circuit_verdicts[1].effect.high < 0.5 and circuit_verdicts[2].effect.high
 
 # %%
 level = claims.corrected_level(n_layers * n_heads)
-lost = torch.stack([torch.tensor(claims.bootstrap_ci(share_lost([(layer, h)]), level=level))
-                    for layer in range(n_layers) for h in range(n_heads)])  # (16, 3)
-necessary_heads = [(i // n_heads, i % n_heads) for i in range(len(lost)) if lost[i, 1] >= 0.5]
+heads = [(layer, h) for layer in range(n_layers) for h in range(n_heads)]
+lost_per_prompt = [share_lost([head]) for head in heads]
+lost = torch.stack([torch.tensor(claims.bootstrap_ci(v, level=level))
+                    for v in lost_per_prompt])  # (16, 3): mean, low, high
+necessary_heads = [head for head, (_, low, _) in zip(heads, lost.tolist()) if low >= 0.5]
 fig, ax = plt.subplots(figsize=(4.5, 3))
 viz.heatmap(ax, lost[:, 0].reshape(n_layers, n_heads), [f"H{h}" for h in range(n_heads)],
             [f"L{layer}" for layer in range(n_layers)], cmap="Reds", vmin=0, vmax=1,
@@ -327,10 +329,27 @@ print(f"each interval at {level:.4f}; heads whose lower bound reaches 0.5: {nece
 assert necessary_heads == [(0, 1)]
 
 # %% [markdown]
-# One head of sixteen is necessary on its own, and it is the previous-token head, not an
-# induction head: the induction heads back each other up, so removing any one of them costs
-# little. A circuit named after its strongest head undersells that redundancy; only tests head by
-# head, and of sufficiency, show it.
+# Bonferroni asks every head to clear the strictest bar. Holm's step-down (`claims.holm`) is
+# never stricter and controls the same chance of any wrong pass: sort the heads by p-value, judge
+# the smallest at 5%/16, the next at 5%/15, and so on, stopping at the first that fails.
+# `claims.bootstrap_p` is the p-value that matches the interval: p <= 1 - level exactly when the
+# interval at that level clears the bar.
+
+# %%
+p_values = [claims.bootstrap_p(v, 0.5) for v in lost_per_prompt]
+holm_heads = [head for head, ok in zip(heads, claims.holm(p_values)) if ok]
+order = sorted(range(len(heads)), key=lambda i: p_values[i])
+print("smallest p-values:", ", ".join(f"L{heads[i][0]}H{heads[i][1]} {p_values[i]:.4f}"
+                                      for i in order[:3]),
+      f"(with 2000 resamples no p-value is below {2 / 2001:.4f})")
+print(f"heads Holm passes: {holm_heads}")
+assert holm_heads == [(0, 1)]
+
+# %% [markdown]
+# One head of sixteen is necessary on its own under either correction, and it is the
+# previous-token head, not an induction head: the induction heads back each other up, so removing
+# any one of them costs little. A circuit named after its strongest head undersells that
+# redundancy; only tests head by head, and of sufficiency, show it.
 #
 # ## 4. Claim: chapter 06's latent means Python code
 #

@@ -51,6 +51,44 @@ def test_corrected_level_widens_intervals():
             claims.corrected_level(bad)
 
 
+def test_bootstrap_p_is_the_dual_of_the_interval():
+    """p <= 1 - level exactly when the interval at that level has its low end above the
+    threshold (same resamples); a mean below the threshold gives a large p."""
+    g = torch.Generator().manual_seed(3)
+    for shift in (0.0, 0.1, 0.2, 0.3):
+        values = torch.randn(100, generator=g) + shift
+        p = claims.bootstrap_p(values, 0.0)
+        for level in (0.8, 0.9, 0.95, 0.99):
+            low = claims.bootstrap_ci(values, level=level).low
+            if abs(p - (1 - level)) > 2e-3:  # not on the boundary, where quantiles interpolate
+                assert (p <= 1 - level) == (low > 0.0), (shift, level, p, low)
+    assert claims.bootstrap_p(torch.full((50,), -1.0), 0.0) == 1.0
+    assert claims.bootstrap_p(torch.full((50,), 1.0), 0.0, n_boot=999) == 2 / 1000  # its floor
+
+
+def test_holm_controls_the_familywise_error_and_passes_what_bonferroni_passes():
+    g = torch.Generator().manual_seed(0)
+    # sixteen true nulls, 4000 times: some claim passes in at most about 5% of the families
+    wrong = sum(any(claims.holm(torch.rand(16, generator=g))) for _ in range(4000))
+    assert wrong / 4000 < 0.06
+    # and it is not a rule that never passes anything: the same null at alpha = 0.5 passes often
+    assert sum(any(claims.holm(torch.rand(16, generator=g), alpha=0.5)) for _ in range(400)) > 100
+    for _ in range(200):
+        p = torch.rand(8, generator=g) ** 4
+        holm, bonferroni = claims.holm(p), (p <= 0.05 / 8).tolist()
+        assert all(h or not b for h, b in zip(holm, bonferroni))
+    # step-down: 0.01 passes against 0.05/4, then 0.016 against 0.05/3, then 0.02 against 0.05/2
+    assert claims.holm([0.02, 0.01, 0.016, 0.5]) == [True, True, True, False]
+    assert [p <= 0.05 / 4 for p in (0.02, 0.01, 0.016, 0.5)] == [False, True, False, False]
+    assert claims.holm([0.04, 0.001]) == [True, True] and claims.holm([0.03, 0.024]) == [True, True]
+    assert claims.holm([0.026, 0.03]) == [False, False]  # the smallest fails: stop there
+    for bad in ([], [float("nan")], [1.5], [-0.1]):
+        with pytest.raises(ValueError, match="p-values"):
+            claims.holm(bad)
+    with pytest.raises(ValueError, match="alpha"):
+        claims.holm([0.1], alpha=0)
+
+
 def test_null_interval_and_excess_over_the_null():
     null = claims.null_interval(lambda g: float(torch.rand(1, generator=g)), n=400, seed=1)
     assert abs(null.mean - 0.5) < 0.05 and null.low < 0.1 and null.high > 0.9
