@@ -36,6 +36,18 @@ def repeated_tokens(model, seq_len: int = 50, batch: int = 10, seed: int = 0) ->
     return torch.cat([bos, half, half], dim=1).to(model.cfg.device)
 
 
+def unrepeated_tokens(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -> torch.Tensor:
+    """`repeated_tokens` with fresh random tokens in place of the repeat: the null for scores that
+    need the repeat (induction, same token). The positions and the first half are the same, so a
+    head that attends at a fixed distance scores as much here as there."""
+    tokens = repeated_tokens(model, seq_len, batch, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    low = 1 if model.tokenizer.bos_token_id == 0 else 0
+    fresh = torch.randint(low, model.cfg.d_vocab, (batch, seq_len), generator=g)
+    tokens[:, 1 + seq_len:] = fresh.to(tokens.device)
+    return tokens
+
+
 @torch.no_grad()
 def induction_scores(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -> torch.Tensor:
     """(n_layers, n_heads): mean attention from each second-half token to the token right after

@@ -278,17 +278,22 @@ from mechinterp_course import evaluate, world
 
 docs = [d.text for d in world.documents(seed=1, n=30)]
 by_offset = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, 5)
+uniform = torch.zeros(5)  # the null: a head that spreads its attention evenly over the past
 for text in docs:
     toks = model.to_tokens(text)[:, : model.cfg.n_ctx]
     _, c_doc = model.run_with_cache(toks, names=["pattern"])
     pat = c_doc.stack("pattern")[:, 0]  # (layer, head, q, k)
+    even = torch.ones(pat.shape[-1], pat.shape[-1]).tril()
+    even = even / even.sum(-1, keepdim=True)  # (q, k): 1 / (q + 1) on every earlier key
     for offset in range(5):
         by_offset[..., offset] += pat.diagonal(-offset, -2, -1).mean(-1).cpu() / len(docs)
+        uniform[offset] += even.diagonal(-offset).mean() / len(docs)
 
 fig, axes = plt.subplots(1, model.cfg.n_layers, figsize=(12, 2.6), sharey=True)
 for layer, ax in enumerate(axes):
     for head in range(model.cfg.n_heads):
         ax.plot(range(5), by_offset[layer, head], marker="o", label=f"head {head}")
+    ax.plot(range(5), uniform, color="black", ls="--", label="even (null)")
     ax.set(title=f"layer {layer}", xlabel="distance to the key")
 axes[0].set_ylabel("mean attention")
 axes[-1].legend(fontsize=7)
@@ -299,78 +304,117 @@ print("attention to the previous token, per head:\n", previous.round(decimals=2)
 # %% [markdown]
 # The claims, checked. One head of layer 0 is a **previous-token head**: most of its attention goes
 # to the token just before, and almost none further back. Two other heads of layer 0 do something
-# blurrier: they look back over the last few tokens with weights that fall with distance (a
-# *recency* kernel). Position alone tells a head where "one back" is, so layer 0 can already do
-# both; what it cannot do is look at what the tokens *are* and jump far back, which is where later
-# layers come in.
+# blurrier: they look back over the last few tokens (a *recency* kernel). Position alone tells a
+# head where "one back" is, so layer 0 can already do both; what it cannot do is look at what the
+# tokens *are* and jump far back, which is where later layers come in.
+#
+# "Weights that fall with distance" is the obvious test of recency, and it is a test that cannot
+# fail: the dashed line, a head that attends evenly to every earlier token, falls with distance
+# too, because early positions have few tokens to share their attention among. Recency has to
+# beat that null: here, at least 1.5 times the even head's attention on distances 1 to 3.
 
 # %%
 layer, head = divmod(int(previous.argmax()), model.cfg.n_heads)
 assert layer == 0 and previous[layer, head] > 0.8, previous  # one head, one job...
 assert by_offset[layer, head, 2:].sum() < 0.1  # ...and only that job: no blur over recent tokens
+assert all(uniform[d] > uniform[d + 1] for d in range(1, 4))  # the naive test passes on the null
+recent = by_offset[0, :, 1:4].sum(-1) / uniform[1:4].sum()  # (heads,) times the even head's
 blurred = [h for h in range(model.cfg.n_heads) if h != head and previous[0, h] < 0.5
-           and all(by_offset[0, h, d] > by_offset[0, h, d + 1] for d in range(1, 4))]
-assert len(blurred) >= 2, by_offset[0]
+           and recent[h] >= 1.5]
+assert len(blurred) >= 2, recent
 print(f"previous-token head L{layer}H{head}: {previous[layer, head]:.2f} on the previous token, "
-      f"{by_offset[layer, head, 2:].sum():.2f} on distances 2-4; "
-      f"recency heads: {', '.join(f'L0H{h}' for h in blurred)}")
+      f"{by_offset[layer, head, 2:].sum():.2f} on distances 2-4")
+print("attention on distances 1-3, in multiples of the even head's:",
+      ", ".join(f"L0H{h} {recent[h]:.1f}" for h in range(model.cfg.n_heads)))
+print(f"recency heads: {', '.join(f'L0H{h}' for h in blurred)}")
 
 # %% [markdown]
 # Other heads do something no position rule can: on a sequence of random tokens repeated twice,
 # an **induction head** attends from each token of the second copy to the token that *followed*
 # the same token in the first copy (a stripe below the diagonal). Chapter 04 takes it apart.
-
-# %%
-repeated = evaluate.repeated_tokens(model, seq_len=20, batch=1, seed=3)
-ind = evaluate.induction_scores(model, seq_len=20, batch=1, seed=3)
-layer, head = divmod(int(ind.argmax()), model.cfg.n_heads)
-_, c_rep = model.run_with_cache(repeated, names=["pattern"])
-viz.plot_attention(c_rep["pattern", layer][0, head: head + 1], model.to_str_tokens(repeated[0]),
-                   [f"L{layer}H{head} on a repeated random sequence"], cols=1, size=6)
-plt.show()
-print(f"L{layer}H{head} induction score: {ind[layer, head]:.2f}")
-assert ind.max() > 0.8 and layer >= 1  # it needs an earlier layer's output: never layer 0
-
-# %% [markdown]
-# ## 9. One head, one job: SmolLM2
 #
-# A larger model has room for specialists. On random tokens repeated twice, score every one of
-# SmolLM2's 270 heads for four jobs: attending to the **previous** token, to the **first** token
-# (a resting place when a head has nothing to do), to an earlier occurrence of the **same** token,
-# and **induction**. The best head for each:
+# A head that simply attends a fixed distance back would draw the same stripe. The null that
+# separates the two: the same positions and first half, with fresh random tokens in place of the
+# repeat (`evaluate.unrepeated_tokens`). A fixed-distance head scores as much there; a head that
+# looks for the token scores nothing.
 
 # %%
 from mechinterp_course import circuits
 
-smol_repeated = evaluate.repeated_tokens(smol, seq_len=30, batch=4, seed=0)
+repeated = evaluate.repeated_tokens(model, seq_len=20, batch=1, seed=3)
+fresh = evaluate.unrepeated_tokens(model, seq_len=20, batch=1, seed=3)
+_, c_rep = model.run_with_cache(repeated, names=["pattern"])
+_, c_fresh = model.run_with_cache(fresh, names=["pattern"])
+ind = torch.stack([circuits.induction_score(c_rep["pattern", layer], 20)
+                   for layer in range(model.cfg.n_layers)])  # (layer, head)
+ind_null = torch.stack([circuits.induction_score(c_fresh["pattern", layer], 20)
+                        for layer in range(model.cfg.n_layers)])
+layer, head = divmod(int(ind.argmax()), model.cfg.n_heads)
+viz.plot_attention(torch.stack([c_rep["pattern", layer][0, head], c_fresh["pattern", layer][0, head]]),
+                   model.to_str_tokens(repeated[0]),
+                   [f"L{layer}H{head}, repeated", f"L{layer}H{head}, second half fresh (null)"],
+                   cols=2, size=4.5)
+plt.show()
+print(f"L{layer}H{head} induction score: {ind[layer, head]:.2f} on the repeat, "
+      f"{ind_null[layer, head]:.2f} on the null; best of layer 0: {ind[0].max():.2f}")
+assert ind.max() > 0.8 and ind_null[layer, head] < 0.1  # it needs the repeat, not the distance
+assert layer >= 1 and ind[0].max() < 0.1  # it needs an earlier layer's output: never layer 0
+
+# %% [markdown]
+# ## 9. One head, one job: both models
+#
+# On random tokens repeated twice, score every head of both models for four jobs: attending to
+# the **previous** token, to the **first** token (a resting place when a head has nothing to do),
+# to an earlier occurrence of the **same** token, and **induction**. The last two need the
+# repeat, so each is also scored on the null from section 8, where the second half is fresh.
+# The best head for each job:
+
+# %%
+def job_scores(m, tokens, seq_len):
+    """Each job's score for every head of m: {job: (n_layers, n_heads)}."""
+    _, c_jobs = m.run_with_cache(tokens, names=["pattern"])
+    pats = [c_jobs["pattern", layer] for layer in range(m.cfg.n_layers)]
+    return {"previous token": torch.stack([circuits.previous_token_score(p) for p in pats]),
+            "first token": torch.stack([circuits.first_token_score(p) for p in pats]),
+            "same token": torch.stack([circuits.duplicate_token_score(p, seq_len) for p in pats]),
+            "induction": torch.stack([circuits.induction_score(p, seq_len) for p in pats])}
+
+
+jobs, nulls, best = {}, {}, {}
+for name, m in (("course", model), ("SmolLM2", smol)):
+    jobs[name] = job_scores(m, evaluate.repeated_tokens(m, 30, batch=4, seed=0), 30)
+    nulls[name] = job_scores(m, evaluate.unrepeated_tokens(m, 30, batch=4, seed=0), 30)
+    best[name] = {job: divmod(int(s.argmax()), m.cfg.n_heads) for job, s in jobs[name].items()}
+    print(f"{name} model ({m.cfg.n_layers * m.cfg.n_heads} heads), best head per job:")
+    for job, (layer, head) in best[name].items():
+        print(f"  {job:>15}: L{layer}H{head} scores {jobs[name][job][layer, head]:.2f}"
+              f" ({nulls[name][job][layer, head]:.2f} on the null)")
+
+smol_repeated = evaluate.repeated_tokens(smol, 30, batch=4, seed=0)
 _, c_smol = smol.run_with_cache(smol_repeated, names=["pattern"])
-smol_pats = [c_smol["pattern", layer] for layer in range(smol.cfg.n_layers)]
-jobs = {
-    "previous token": torch.stack([circuits.previous_token_score(p) for p in smol_pats]),
-    "first token": torch.stack([circuits.first_token_score(p) for p in smol_pats]),
-    "same token": torch.stack([circuits.duplicate_token_score(p, 30) for p in smol_pats]),
-    "induction": torch.stack([circuits.induction_score(p, 30) for p in smol_pats]),
-}
-best = {job: divmod(int(s.argmax()), smol.cfg.n_heads) for job, s in jobs.items()}
-for job, (layer, head) in best.items():
-    print(f"{job:>15}: L{layer}H{head} scores {jobs[job][layer, head]:.2f}")
-best_patterns = [c_smol["pattern", layer][0, head] for layer, head in best.values()]
+best_patterns = [c_smol["pattern", layer][0, head] for layer, head in best["SmolLM2"].values()]
 viz.plot_attention(torch.stack(best_patterns), smol.to_str_tokens(smol_repeated[0]),
-                   [f"{job}: L{layer}H{head}" for job, (layer, head) in best.items()], cols=4,
-                   size=3.2)
+                   [f"{job}: L{layer}H{head}" for job, (layer, head) in best["SmolLM2"].items()],
+                   cols=4, size=3.2)
 plt.show()
 
 # %%
-assert jobs["previous token"].max() > 0.8 and jobs["first token"].max() > 0.9
-assert jobs["same token"].max() > 0.6 and jobs["induction"].max() > 0.8
-assert len(set(best.values())) == 4  # four different heads
+for name in ("course", "SmolLM2"):
+    score = {job: jobs[name][job][best[name][job]] for job in jobs[name]}
+    null = {job: nulls[name][job][best[name][job]] for job in jobs[name]}
+    assert score["previous token"] > 0.8 and score["induction"] > 0.8
+    assert score["same token"] > 0.5  # more than half of its attention
+    assert null["same token"] < 0.1 and null["induction"] < 0.1  # both need the repeat
+    assert len(set(best[name].values())) == 4  # four different heads
+assert jobs["SmolLM2"]["first token"].max() > 0.9 and jobs["course"]["first token"].max() < 0.5
 
 # %% [markdown]
-# Four jobs, four different heads, each doing its job most of the time: a previous-token head
-# (the diagonal just below the main one), a first-token head (the first column), a same-token
-# head and an induction head (two stripes in the second half, one position apart). The course
-# model has the first and the last of these too; SmolLM2 adds heads that rest on the first token
-# and heads that find the same token again.
+# Both models have a previous-token head, a same-token head and an induction head, each a
+# different head giving its job more than half of its attention (the course model's same-token
+# head only just), and the two jobs that need the repeat vanish on the null. SmolLM2's (drawn above) show it: a previous-token head (the diagonal just below the
+# main one), a first-token head (the first column), a same-token head and an induction head (two
+# stripes in the second half, one position apart). What only SmolLM2 has is a head that rests on
+# the first token: no course-model head puts even half of its attention there.
 #
 # ## Summary
 #
@@ -380,8 +424,10 @@ assert len(set(best.values())) == 4  # four different heads
 # - Grouped-query attention shares each key/value head among several query heads; RoPE rotates
 #   queries and keys so that scores depend on relative position.
 # - Heads specialise, though not always sharply: in the course model one layer-0 head attends to
-#   the previous token, two others blur over the last few tokens, and layer-2 heads do induction;
-#   SmolLM2 has a head for each of previous token, first token, same token and induction.
+#   the previous token, two others blur over the last few tokens, layer-2 heads do induction and
+#   one head finds the same token again; SmolLM2 also has a head that rests on the first token.
+# - A pattern score means something only beside its null: an even head for recency, a sequence
+#   without the repeat for induction.
 #
 # **Next:** chapter 02 makes generation fast by caching keys and values.
 #

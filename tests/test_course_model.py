@@ -43,3 +43,23 @@ def test_model_card_reports_the_shipped_metrics(metrics):
     card = (COURSE_MODEL_DIR / "MODEL_CARD.md").read_text()
     for name, value in metrics.items():
         assert f"| {name} | {value:.3f} |" in card, name
+
+
+def test_unrepeated_tokens_are_the_matched_null_for_induction(course_model):
+    """Same first half and length, fresh second half: the induction heads' score collapses there,
+    while a score that only needs position (the previous-token head's) does not."""
+    import torch
+
+    from mechinterp_course import circuits
+    rep = evaluate.repeated_tokens(course_model, 20, 4, seed=3)
+    fresh = evaluate.unrepeated_tokens(course_model, 20, 4, seed=3)
+    assert fresh.shape == rep.shape and torch.equal(fresh[:, :21], rep[:, :21])
+    assert (fresh[:, 21:] != rep[:, 21:]).float().mean() > 0.9
+    scores = {}
+    for name, tokens in (("repeat", rep), ("fresh", fresh)):
+        _, cache = course_model.run_with_cache(tokens, names=["pattern"])
+        scores[name] = [(circuits.induction_score(cache["pattern", 2], 20).max(),
+                         circuits.previous_token_score(cache["pattern", 0]).max())]
+    (ind_rep, prev_rep), (ind_fresh, prev_fresh) = scores["repeat"][0], scores["fresh"][0]
+    assert ind_rep > 0.8 and ind_fresh < 0.1
+    assert abs(prev_rep - prev_fresh) < 0.05
