@@ -46,14 +46,15 @@ assert str_tokens == ["<|endoftext|>", "The", " capital", " of", " Texas", " is"
 
 # %% [markdown]
 # The first token, `<|endoftext|>`, is the beginning-of-sequence token: the course model saw it
-# between documents during training, so it reads a prompt as the start of a new document.
-# Words the training text rarely used are cut into several pieces:
+# between documents during training, so with it a prompt begins the way every training document
+# did. Words the training text rarely used are cut into several pieces:
 
 # %%
 for text in [" Austin", " Salt Lake City", " supercalifragilistic", "def add(x, y):"]:
     pieces = model.to_str_tokens(text, prepend_bos=False)
     print(f"{text!r:28} -> {len(pieces)} tokens {pieces}")
 assert len(model.to_str_tokens(" Austin", prepend_bos=False)) == 1
+assert len(model.to_str_tokens(" supercalifragilistic", prepend_bos=False)) > 3  # never seen
 
 # %% [markdown]
 # ## 2. Embeddings and the residual stream
@@ -87,7 +88,7 @@ print(f"all {model.cfg.n_layers} blocks: resid_post = resid_pre + attn_out + mlp
 
 norms = [cache["resid_pre", 0][0].norm(dim=-1)]
 norms += [cache["resid_post", layer][0].norm(dim=-1) for layer in range(model.cfg.n_layers)]
-norms = torch.stack(norms).cpu()
+norms = torch.stack(norms).cpu()  # (1 + n_layers, pos)
 fig, ax = plt.subplots(figsize=(6, 3))
 for pos, tok in enumerate(str_tokens):
     ax.plot(norms[:, pos], marker="o", label=repr(tok))
@@ -95,6 +96,12 @@ ax.set(xlabel="layer (0 = embeddings)", ylabel="residual norm",
        title="The residual stream grows as blocks add to it")
 ax.legend(fontsize=7, ncol=2)
 plt.show()
+growth = norms[-1] / norms[0]  # (pos,)
+shrinks = [(layer, str_tokens[pos]) for layer, pos in (norms[1:] < norms[:-1]).nonzero().tolist()]
+print("final norm / embedding norm, per position:", [round(g, 1) for g in growth.tolist()])
+print("where a block shrinks the stream (block, token):", shrinks)
+assert (growth > 3).all()  # every position ends far longer than it started ...
+assert len(shrinks) < norms[1:].numel() / 4  # ... and blocks mostly add length, not always
 
 # %% [markdown]
 # ## 4. From the last vector to a score per word
@@ -136,6 +143,18 @@ fig, ax = plt.subplots(figsize=(6, 2.5))
 ax.barh([repr(model.to_string(i)) for i in top.indices.flip(0)], top.values.flip(0).cpu())
 ax.set(xlabel="probability", title=f"Next token after {prompt!r}")
 plt.show()
+
+# %% [markdown]
+# Without the beginning-of-sequence token the model still answers, a little less surely: the
+# prompt no longer starts the way its training documents did.
+
+# %%
+austin = model.to_tokens(" Austin", prepend_bos=False)[0, 0]
+p_with = float(logits[0, -1].softmax(-1)[austin])
+no_bos = model(model.to_tokens(prompt, prepend_bos=False))[0, -1]
+p_without = float(no_bos.softmax(-1)[austin])
+print(f"P(' Austin'): {p_with:.3f} with <|endoftext|> first, {p_without:.3f} without")
+assert model.to_string(no_bos.argmax()) == " Austin" and p_without < p_with
 
 # %% [markdown]
 # ## 5. The forward pass is deterministic
@@ -227,19 +246,23 @@ ch00.check_next_token_probs(next_token_probs, model)
 # %%
 last = model(model.to_tokens("The capital of France is"))[:, -1]
 fig, axes = plt.subplots(1, 3, figsize=(10, 2.5), sharey=True)
+entropy = []  # in nats: 0 when one token has it all
 for ax, t in zip(axes, [0.5, 1.0, 2.0]):
     p = ch00.reference_probs(last, temperature=t)[0]
+    entropy.append(float(-(p * p.clamp_min(1e-30).log()).sum()))
     best = p.topk(6)
     ax.bar([model.to_string(i) for i in best.indices], best.values.cpu())
-    ax.set_title(f"temperature {t}")
+    ax.set_title(f"temperature {t}: entropy {entropy[-1]:.3f} nats")
     ax.tick_params(axis="x", rotation=60)
 plt.show()
+assert entropy[0] < entropy[1] < entropy[2]  # lower sharpens, higher flattens
 
 samples = [model.generate("People in Kenya speak", max_new_tokens=4, temperature=1.5, seed=s)
            for s in range(3)]
 print(*samples, sep="\n")
+assert len(set(samples)) > 1  # sampling is random ...
 assert samples == [model.generate("People in Kenya speak", max_new_tokens=4, temperature=1.5,
-                                  seed=s) for s in range(3)]
+                                  seed=s) for s in range(3)]  # ... and a seed repeats it
 assert model.generate("People in Kenya speak", max_new_tokens=1) == "People in Kenya speak Swahili"
 
 # %% [markdown]
