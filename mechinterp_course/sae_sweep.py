@@ -1,10 +1,11 @@
 """Is there an SAE latent for each of the world's labels? Chapter 06 finds that one TopK SAE has a
 near-perfect single-latent detector (AUROC >= 0.95) for only a few labels. One SAE is one draw, so
 this trains many with chapter 06's recipe over a grid of sites, widths, k and seeds, and counts
-the labels each one detects. ``python -m mechinterp_course.sae_sweep`` reruns the grid (about half
-an hour on 2 cores, activations cached under ``sae_activations/`` in the working directory) and
-rewrites the table that ships with the package; chapter 06 checks three of its rows against the
-SAEs it trains itself.
+the labels each one detects, beside a null: as many random directions as the SAE has latents,
+scored by projection on the same tokens. ``python -m mechinterp_course.sae_sweep`` reruns the
+grid (about half an hour on 2 cores, activations cached under ``sae_activations/`` in the working
+directory) and rewrites the table that ships with the package; chapter 06 checks three of its
+rows against the SAEs it trains itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import neurons, provenance, sae
+from . import claims, neurons, provenance, sae
 from .train import atomic_write
 
 RESULTS = Path(__file__).parent / "sweeps" / "sae_label_sweep.json"
@@ -49,10 +50,20 @@ def label_aurocs(sae_module: sae.SAE, acts, labels: dict) -> dict[str, float]:
             for name, is_label in labels.items()}
 
 
+def null_aurocs(acts, labels: dict, width: int, seed: int) -> dict[str, float]:
+    """Each label's best AUROC among `width` random directions scored by projection (chapter
+    06's null): what as many latents would reach if they had learned nothing."""
+    directions = claims.random_directions(width, acts[0], torch.Generator().manual_seed(seed))
+    scores = acts @ directions.T  # (tokens, width)
+    return {name: round(float(neurons.auroc(scores, is_label).max()), 4)
+            for name, is_label in labels.items()}
+
+
 def run_site(model, site, configs, n_tokens: int = 200_000, held_out: int = 20_000,
              steps: int = 600, docs_per_family: int = 40, folder: str = "sae_activations",
-             progress: bool = True) -> list[dict]:
-    """Train one SAE per (width, k, seed) in `configs` on `site` and score it."""
+             progress: bool = True) -> tuple[list[dict], list[dict]]:
+    """Train one SAE per (width, k, seed) in `configs` on `site` and score it; and score the
+    random-direction null once per width and seed. Returns (SAE rows, null rows)."""
     from tqdm.auto import tqdm
 
     acts = sae.collect_activations(model, site, Path(folder) / f"{site[0]}_{site[1]}.bin",
@@ -74,11 +85,43 @@ def run_site(model, site, configs, n_tokens: int = 200_000, held_out: int = 20_0
             l0=round(float(sae.mean_l0(f)), 2), dead=round(float(sae.dead_fraction(f)), 4),
             detected=sum(a >= DETECTS for a in aucs.values()), labels=len(aucs), aurocs=aucs,
             seconds=round(time.perf_counter() - start, 1)))
-    return rows
+    nulls = []
+    for width, seed in dict.fromkeys((width, seed) for width, _, seed in configs):
+        aucs = null_aurocs(labelled.acts, labels, width, seed)
+        nulls.append(dict(site=list(site), width=width, seed=seed,
+                          detected=sum(a >= DETECTS for a in aucs.values()), labels=len(aucs),
+                          aurocs=aucs))
+    return rows, nulls
 
 
 def load_results(path: Path = RESULTS) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def kernel_spread(table: dict, other: dict) -> dict:
+    """The largest differences between the SAEs two tables share, one made under another CPU
+    kernel set (``ATEN_CPU_CAPABILITY=default``): the measured part of a rerun's tolerance.
+    Another CPU can also change MKL's kernels, so this is a lower bound, not the whole spread."""
+    here, there = table["meta"].get("cpu_capability"), other["meta"].get("cpu_capability")
+    if here is None or here == there:
+        raise ValueError(f"both tables were made with the {here} kernel set: rerun one under "
+                         "another, e.g. ATEN_CPU_CAPABILITY=default")
+    def key(r):
+        return tuple(r["site"]), r["width"], r.get("k"), r["seed"]
+    mine = {key(r): r for r in table["runs"]}
+    pairs = [(mine[key(r)], r) for r in other["runs"] if key(r) in mine]
+    if not pairs:
+        raise ValueError("the two tables share no SAE (same site, width, k and seed)")
+    null_mine = {key(r): r for r in table.get("nulls", [])}
+    null_pairs = [(null_mine[key(r)], r) for r in other.get("nulls", []) if key(r) in null_mine]
+    def largest(name, rows):
+        return round(max((abs(a[name] - b[name]) for a, b in rows), default=0.0), 4)
+    return {"kernel_sets": [here, there], "saes": len(pairs), "nulls": len(null_pairs),
+            "fve": largest("fve", pairs), "l0": largest("l0", pairs),
+            "detected": largest("detected", pairs),
+            "auroc": round(max(abs(a["aurocs"][n] - b["aurocs"][n])
+                               for a, b in pairs for n in a["aurocs"]), 4),
+            "null_detected": largest("detected", null_pairs)}
 
 
 def main(argv=None):
@@ -88,10 +131,30 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--folder", default="sae_activations",
                         help="where activations are cached (inside the working directory)")
+    parser.add_argument("--sites", nargs="+", metavar="NAME:LAYER",
+                        help="only these sites, e.g. resid_post:1 (default: the whole grid's "
+                        f"{len(SITES)})")
     parser.add_argument("--small", action="store_true", help="a tiny grid, for the smoke test")
+    parser.add_argument("--record-spread", type=Path, metavar="OTHER.json",
+                        help="train nothing: record in --out's meta how far OTHER.json, the same "
+                        "SAEs trained under another CPU kernel set, differs from it")
     args = parser.parse_args(argv)
+    if args.record_spread:
+        table = load_results(args.out)
+        table["meta"]["cross_kernel"] = kernel_spread(table, load_results(args.record_spread))
+        atomic_write(args.out, lambda p: p.write_text(json.dumps(table, indent=1)))
+        print(json.dumps(table["meta"]["cross_kernel"]))
+        return args.out
+    sites = SITES
+    if args.sites:
+        names = {f"{name}:{layer}": (name, layer) for name, layer in SITES}
+        unknown = [x for x in args.sites if x not in names]
+        if unknown:
+            parser.error(f"unknown site {', '.join(unknown)}; the grid's sites are "
+                         f"{', '.join(names)}")
+        sites = [names[x] for x in args.sites]
     model = mc.load_model("course", device="cpu")
-    sites, configs = SITES, [(w, k, s) for w in WIDTHS for k in KS for s in SEEDS]
+    configs = [(w, k, s) for w in WIDTHS for k in KS for s in SEEDS]
     sizes = dict(n_tokens=200_000, held_out=20_000, steps=600, docs_per_family=40)
     if args.small:
         sites, configs = SITES[1:2], [(32, 4, 0)]
@@ -99,12 +162,13 @@ def main(argv=None):
     meta = {**provenance.machine(), "date": time.strftime("%Y-%m-%d"), "detects": DETECTS,
             **sizes}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    runs = []
+    runs, nulls = [], []
     try:
         for site in sites:
-            runs += run_site(model, site, configs, folder=args.folder, progress=not args.small,
-                             **sizes)
-            table = json.dumps({"meta": meta, "runs": runs}, indent=1)
+            site_runs, site_nulls = run_site(model, site, configs, folder=args.folder,
+                                             progress=not args.small, **sizes)
+            runs, nulls = runs + site_runs, nulls + site_nulls
+            table = json.dumps({"meta": meta, "runs": runs, "nulls": nulls}, indent=1)
             atomic_write(args.out, lambda p: p.write_text(table))  # as it goes, never half
     except KeyboardInterrupt:
         print(f"\nstopped after {len(runs)} SAEs; {args.out} holds them. Cached activations in "

@@ -29,7 +29,8 @@ import collections
 
 import matplotlib.pyplot as plt
 
-from mechinterp_course import claims, lens, neurons, sae, sae_sweep, viz, widgets, world
+from mechinterp_course import (claims, lens, neurons, provenance, sae, sae_sweep, viz, widgets,
+                               world)
 from mechinterp_course.checks import ch06
 
 model = mc.load_model("course", device=device)
@@ -480,14 +481,24 @@ def sweep_row(site, width, k, seed):
                 if (tuple(r["site"]), r["width"], r["k"], r["seed"]) == (site, width, k, seed))
 
 
+# Another processor sums in another order, so "the same" is within a tolerance, and the
+# tolerance is measured: the table's meta records how far the same SAEs moved when trained under
+# a second set of CPU kernels (`ATEN_CPU_CAPABILITY=default`). Another CPU can also change the
+# matrix-multiply kernels, which that measurement does not cover, so allow twice the measured
+# spread, and at least one label (a label at the 0.95 line may flip) and 0.005 of FVE.
+spread = sweep_table["meta"]["cross_kernel"]
+tol_labels, tol_fve = max(1, 2 * spread["detected"]), max(0.005, 2 * spread["fve"])
+print(f"measured across kernel sets {spread['kernel_sets']} on {spread['saes']} SAEs: labels "
+      f"{spread['detected']}, FVE {spread['fve']}; tolerance: {tol_labels} labels, FVE {tol_fve}")
 trained_here = {(1024, 24, 0): (wide_count, fve), (128, 32, 0): (narrow_counts[0], narrow_fves[0]),
                 (128, 32, 1): (narrow_counts[1], narrow_fves[1])}
 for (width, k, seed), (count, here_fve) in trained_here.items():
     row = sweep_row(site, width, k, seed)
     print(f"{width:5} latents, k {k}, seed {seed}: labels {count} here, {row['detected']} in the "
           f"table; FVE {here_fve:.3f} here, {row['fve']:.3f} in the table")
-    # another processor may sum in another order; a label at the 0.95 line may flip
-    assert abs(count - row["detected"]) <= 1 and abs(here_fve - row["fve"]) < 0.01
+    assert abs(count - row["detected"]) <= tol_labels and abs(here_fve - row["fve"]) <= tol_fve, (
+        provenance.mismatch_message(f"the SAE with {width} latents, k {k}, seed {seed}",
+                                    sweep_table["meta"]))
 
 # %% [markdown]
 # Now the whole grid, keeping the SAEs that meet this chapter's bar (FVE at least 0.90, L0 at
@@ -553,10 +564,65 @@ assert fve_by_width[max(sae_sweep.WIDTHS)] > fve_by_width[narrowest]  # wider re
 # There is no "right" width: each width carves the same activations at a different grain, and a
 # label-shaped latent is one grain among several, not something training is bound to find.
 #
-# One caution the table cannot answer: it has no null column. As the narrow SAEs above showed,
-# random directions reach AUROC 0.95 on many of these labels, more of them the more directions
-# there are. The sweep's counts say how the SAEs compare with one another, not how they compare
-# with chance; a sweep with a random-direction row for each width and site would.
+# ### The sweep against its null
+#
+# Those counts say how the SAEs compare with one another, not with chance. As the narrow SAEs
+# above showed, random directions reach AUROC 0.95 on many of these labels, and the more
+# directions, the more labels. So the sweep also scored, for every site and width and two seeds,
+# as many random directions as the SAE has latents, on the same tokens. The rule, fixed before
+# the null was run: a setting (site, width, k) **beats its null** when on both seeds its SAE
+# detects more labels than the better of the null's two seeds. With two seeds a side there is no
+# interval; 72 settings are compared at once, so read the result as exploration, a count of
+# settings, not as 72 confirmed claims.
+
+# %%
+null_found = collections.defaultdict(list)  # (site, width) -> labels detected, one per seed
+for r in sweep_table["nulls"]:
+    null_found[(tuple(r["site"]), r["width"])].append(r["detected"])
+beats = {c: found for c, found in by_seed.items()
+         if len(found) == 2 and min(found) > max(null_found[c[:2]])}
+print(f"{'site':14} {'latents':>7} {'null (2 seeds)':>15} {'SAEs meeting the bar (k: seeds)'}")
+for where in sites:
+    for width in sae_sweep.WIDTHS:
+        saes = {k: found for (w_site, w, k), found in by_seed.items()
+                if (w_site, w) == (where, width)}
+        print(f"{where[0] + ' ' + str(where[1]):14} {width:>7} "
+              f"{str(null_found[(where, width)]):>15}  "
+              + ", ".join(f"k={k}: {found}" + (" beats" if (where, width, k) in beats else "")
+                          for k, found in sorted(saes.items())))
+null_mean = {w: torch.tensor([float(sum(v) / len(v)) for (_, width), v in null_found.items()
+                              if width == w]).mean() for w in sae_sweep.WIDTHS}
+print("the null's mean count by width:", {w: round(float(m), 1) for w, m in null_mean.items()})
+print(f"settings that beat their null: {len(beats)} of {len(by_seed)}; widths among them: "
+      f"{sorted(collections.Counter(w for _, w, _ in beats).items())}")
+margin = {c: min(found) - max(null_found[c[:2]]) for c, found in beats.items()}
+clear = {c: m for c, m in margin.items() if m > spread["detected"]}  # beyond a kernel's reach
+print(f"their margins over the null, in labels: {sorted(margin.values())}; a second kernel set "
+      f"moved a count by up to {spread['detected']}; beyond that: "
+      + ", ".join(f"{name} {layer}, {w} latents, k={k}" for (name, layer), w, k in clear))
+widest = max(sae_sweep.WIDTHS)
+assert all(null_mean[a] < null_mean[b] for a, b in zip(sae_sweep.WIDTHS, sae_sweep.WIDTHS[1:]))
+assert all(sum(found) / len(found) < sum(null_found[c[:2]]) / 2  # the widest SAEs: below chance
+           for c, found in by_seed.items() if c[1] == widest)
+assert beats and not any(w == widest for _, w, _ in beats)
+assert sum(w == narrowest for _, w, _ in beats) > len(beats) / 2  # most that beat it: narrow
+assert sum(m <= spread["detected"] for m in margin.values()) > len(margin) / 2  # most: narrowly
+assert clear and all(w == narrowest for _, w, _ in clear)  # and only narrow ones clearly
+
+# %% [markdown]
+# Against its null, the sweep's picture changes:
+#
+# - The null rises with the number of directions, and the SAEs do not keep up: every one of the
+#   widest dictionaries detects fewer labels than as many random directions do. A wide SAE's
+#   latents are, for these labels, worse than chance, the same finding as section 5's, now on
+#   every site.
+# - The settings that beat their null (printed above) are mostly the narrowest dictionaries, and
+#   most of them by a label or two: no more than a count moved between two CPU kernel sets on
+#   one machine (the table's `cross_kernel` meta). Only the narrow settings printed last beat
+#   the null by more than that.
+# - So "a latent per label" is, on this model, a property of a few narrow dictionaries at a few
+#   sites, not of SAEs; and a count of detected labels says nothing until it is set beside the
+#   same count for random directions.
 
 # %% [markdown]
 # Where a latent *does* look clean is in its strongest activations. The Python latent below has
