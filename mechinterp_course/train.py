@@ -298,6 +298,44 @@ QUIRKS = """\
   why it copies random sequences so readily (the induction chapters rely on it)."""
 
 
+RETRAINING_SPREAD = Path(__file__).parent / "course_model" / "retraining_spread.json"
+
+
+def retraining_section(path: Path = RETRAINING_SPREAD) -> str:
+    """The card's account of how far retraining moves across CPU kernel sets, from the two
+    histories `scripts/retraining_spread.py` recorded (empty when there are none)."""
+    if not Path(path).exists():
+        return ""
+    runs = json.loads(Path(path).read_text())["runs"]
+    (a, b), kernels = ([r["history"] for r in runs], [r["machine"]["cpu_capability"] for r in runs])
+    keys = ("loss", "previous_token_score", "induction_score", "capital_accuracy")
+    rows = "\n".join(f"| {x['step']} | " + " | ".join(
+        f"{x[k]:.4f} / {y[k]:.4f}" for k in keys) + f" | {abs(x['loss'] - y['loss']):.4f} |"
+        for x, y in zip(a, b))
+    same = [x["step"] for x, y in zip(a, b) if all(x[k] == y[k] for k in keys)]
+    agree = (f"They agree to four decimals up to step {max(same)}, then drift apart."
+             if same else "They differ from the first evaluation on.")
+    formed = max(x["induction_score"] for x in a + b) >= 0.5
+    phase = ("" if formed else " The induction heads had not formed yet (no induction score "
+             "reaches 0.5), and chapter 08 shows such spreads grow through a phase change.")
+    return f"""
+## Retraining on another CPU
+One thread gives the same arithmetic on one machine, not on every machine: ATen and MKL choose
+their kernels by CPU. The same recipe, seed and thread count were trained to step
+{a[-1]['step']} twice on one machine ({runs[0]['machine']['cpu']}), once with ATen's
+{kernels[0]} kernels and once with its {kernels[1]} set (`scripts/retraining_spread.py`).
+{agree} Each cell is {kernels[0]} / {kernels[1]}; the loss is the training batch's:
+
+| step | loss | previous-token score | induction score | capital accuracy | loss difference |
+| --- | --- | --- | --- | --- | --- |
+{rows}
+
+This is a lower bound on what another CPU changes (it keeps MKL's kernels), and it covers the
+first {a[-1]['step']} steps only.{phase} The full run was not repeated, so how far a retrained
+model's final metrics move is not measured.
+"""
+
+
 def card_appendix(model) -> str:
     """The model card's closing sections: how its circuits were made to appear, held-out loss
     (measured now, on the given model), known mechanisms with their chapters, and quirks."""
@@ -325,7 +363,7 @@ Next-token loss (nats per token) on {docs} unseen documents of each family (seed
 
 ## Quirks
 {QUIRKS}
-"""
+{retraining_section()}"""
 
 
 def portable_tokenizer_config(path: Path) -> None:

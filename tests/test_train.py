@@ -188,3 +188,20 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
     assert "stopped at step 3" in err and "Run the same command again to resume" in err
     state = json.loads((tmp_path / "r" / "checkpoint" / "state.json").read_text())
     assert state["step"] == 3  # saved where it stopped, not at the last evaluation
+
+
+def test_retraining_section_reports_both_kernel_sets(tmp_path):
+    from mechinterp_course import train
+    assert train.retraining_section(tmp_path / "none.json") == ""
+    point = dict(step=100, loss=6.2965, previous_token_score=0.138, induction_score=0.0139,
+                 capital_accuracy=0.0)
+    runs = [{"machine": {"cpu_capability": cap, "cpu": "a CPU"},
+             "history": [point, {**point, "step": 200, "loss": loss}]}
+            for cap, loss in (("AVX512", 4.7472), ("DEFAULT", 4.7666))]
+    (tmp_path / "spread.json").write_text(json.dumps({"runs": runs}))
+    text = train.retraining_section(tmp_path / "spread.json")
+    flat = " ".join(text.split())
+    assert "AVX512 kernels" in flat and "DEFAULT set" in flat and "to step 200" in flat
+    assert "agree to four decimals up to step 100" in flat
+    assert "had not formed yet" in flat  # no induction score reached 0.5
+    assert "| 200 | 4.7472 / 4.7666 |" in text and "| 0.0194 |" in text
