@@ -795,10 +795,11 @@ for scale in [0, 12]:
 #   of the loss gap left by removing the activation.
 # - The world's labels turn "this latent means X" into a measurement, and here the measurement
 #   disagrees with the textbook story: the best latent is a worse label detector than the best
-#   of as many random directions, and than the best of as many upstream neurons; a latent for most labels turns up only in narrow dictionaries, as a sweep over
-#   sites, widths, k and seeds shows, while wide ones split the labels into finer latents; and a
-#   latent's meaning (dashboards: what it fires on, what it writes) can differ from the label it
-#   correlates with.
+#   of as many random directions, and than the best of as many upstream neurons. A sweep over
+#   sites, widths, k and seeds, set beside its random-direction null, finds the widest
+#   dictionaries below chance everywhere and only a few narrow ones clearly above it; wide ones
+#   split the labels into finer latents. And a latent's meaning (dashboards: what it fires on,
+#   what it writes) can differ from the label it correlates with.
 # - Adding a latent's decoder direction to the residual stream steers the model towards what
 #   that direction writes: more than twice as much as the strongest of 50 random directions
 #   pushed as hard, and more than nearly all of 50 other latents.
