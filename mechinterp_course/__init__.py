@@ -9,8 +9,10 @@ Importing this package touches no network and loads no model.
 """
 
 from .hooked import ActivationCache, Config, HookedModel, HookPoint
-from .models import ModelNotAvailable, available_offline, is_online, load_model, pick_device
+from .models import (ModelNotAvailable, available_offline, is_online, load_model, load_optional,
+                     pick_device)
 
 __version__ = "0.1.0"
 __all__ = ["ActivationCache", "Config", "HookPoint", "HookedModel", "ModelNotAvailable",
-           "available_offline", "is_online", "load_model", "pick_device", "__version__"]
+           "available_offline", "is_online", "load_model", "load_optional", "pick_device",
+           "__version__"]

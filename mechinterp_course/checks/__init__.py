@@ -43,7 +43,7 @@ def call(exercise: str, fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise ExerciseFailed(f"{exercise} is not done yet: replace the "
+        raise ExerciseFailed(f"{exercise}: not done yet. Replace the "
                              "`raise NotImplementedError` line with your code.") from None
     except Exception as e:  # the learner's bug, reported without the check's own traceback
         raise ExerciseFailed(f"{exercise}: your function raised {type(e).__name__}: {e}"

