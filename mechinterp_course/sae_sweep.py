@@ -40,23 +40,25 @@ def train_topk(train_acts, width: int, k: int, seed: int, steps: int = 600, lr: 
     return model
 
 
+def best_aurocs(scores, labels: dict) -> dict[str, float]:
+    """Each label's AUROC for the best of the columns of `scores` (tokens, candidates)."""
+    return {name: round(float(neurons.auroc(scores, is_label).max()), 4)
+            for name, is_label in labels.items()}
+
+
 def label_aurocs(sae_module: sae.SAE, acts, labels: dict) -> dict[str, float]:
     """Each label's best single-latent AUROC on the labelled tokens' activations `acts`; `labels`
     is `NeuronData.token_labels()`, worked out once and passed in, since it searches every
     document."""
     with torch.no_grad():
-        f = sae_module.encode(acts)
-    return {name: round(float(neurons.auroc(f, is_label).max()), 4)
-            for name, is_label in labels.items()}
+        return best_aurocs(sae_module.encode(acts), labels)
 
 
 def null_aurocs(acts, labels: dict, width: int, seed: int) -> dict[str, float]:
     """Each label's best AUROC among `width` random directions scored by projection (chapter
     06's null): what as many latents would reach if they had learned nothing."""
     directions = claims.random_directions(width, acts[0], torch.Generator().manual_seed(seed))
-    scores = acts @ directions.T  # (tokens, width)
-    return {name: round(float(neurons.auroc(scores, is_label).max()), 4)
-            for name, is_label in labels.items()}
+    return best_aurocs(acts @ directions.T, labels)  # (tokens, width) projections
 
 
 def run_site(model, site, configs, n_tokens: int = 200_000, held_out: int = 20_000,
