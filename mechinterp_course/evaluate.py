@@ -27,11 +27,16 @@ def capital_accuracy(model, prompts: list[world.Prompt] | None = None) -> float:
     return right / len(prompts)
 
 
+def _random_ids(model, batch: int, seq_len: int, seed: int) -> torch.Tensor:
+    """(batch, seq_len) random token ids, never BOS when BOS is id 0."""
+    low = 1 if model.tokenizer.bos_token_id == 0 else 0
+    return torch.randint(low, model.cfg.d_vocab, (batch, seq_len),
+                         generator=torch.Generator().manual_seed(seed))
+
+
 def repeated_tokens(model, seq_len: int = 50, batch: int = 10, seed: int = 0) -> torch.Tensor:
     """BOS, then seq_len random tokens, then the same tokens again: (batch, 1 + 2 * seq_len)."""
-    g = torch.Generator().manual_seed(seed)
-    low = 1 if model.tokenizer.bos_token_id == 0 else 0
-    half = torch.randint(low, model.cfg.d_vocab, (batch, seq_len), generator=g)
+    half = _random_ids(model, batch, seq_len, seed)
     bos = torch.full((batch, 1), model.tokenizer.bos_token_id or 0)
     return torch.cat([bos, half, half], dim=1).to(model.cfg.device)
 
@@ -41,10 +46,7 @@ def unrepeated_tokens(model, seq_len: int = 50, batch: int = 10, seed: int = 0) 
     need the repeat (induction, same token). The positions and the first half are the same, so a
     head that attends at a fixed distance scores as much here as there."""
     tokens = repeated_tokens(model, seq_len, batch, seed)
-    g = torch.Generator().manual_seed(seed + 1)
-    low = 1 if model.tokenizer.bos_token_id == 0 else 0
-    fresh = torch.randint(low, model.cfg.d_vocab, (batch, seq_len), generator=g)
-    tokens[:, 1 + seq_len:] = fresh.to(tokens.device)
+    tokens[:, 1 + seq_len:] = _random_ids(model, batch, seq_len, seed + 1).to(tokens.device)
     return tokens
 
 

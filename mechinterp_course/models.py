@@ -136,11 +136,15 @@ def _tolerance(model: HookedModel) -> float:
     return 1e-2 if model.W_E.dtype == torch.float32 else 6e-2  # relative to the largest logit
 
 
+def _numerics_key(model: HookedModel, device: torch.device) -> tuple[str, str]:
+    return model.cfg.model_name, str(device)
+
+
 def device_agrees_with_cpu(model: HookedModel, device: torch.device) -> bool:
     """Whether one forward pass on `device` gives the CPU's logits, within what rounding explains
     and with the same top token at 95% of positions. Measured once per model and device a
     process; the model is left on `device`."""
-    key = (model.cfg.model_name, str(device))
+    key = _numerics_key(model, device)
     if key not in _numerics_checked:
         tokens = model.to_tokens(PROBE_TEXT).cpu()
         reference = _logits(model.to("cpu"), tokens)
@@ -160,11 +164,11 @@ def check_device_numerics(model: HookedModel, device: torch.device,
 
     Some torch versions compute attention wrongly on Apple's MPS without any error
     (TransformerLens issue 1178 saw a logit difference change sign)."""
-    first_time = (model.cfg.model_name, str(device)) not in _numerics_checked
+    first_time = _numerics_key(model, device) not in _numerics_checked
     if device_agrees_with_cpu(model, device):
         return model
     if first_time:
-        err = _numerics_checked[(model.cfg.model_name, str(device))][1]
+        err = _numerics_checked[_numerics_key(model, device)][1]
         warnings.warn(
             f"{model.cfg.model_name} computes different logits on {device} than on the CPU "
             f"(largest difference {err:.1%} of the largest logit, tolerance "

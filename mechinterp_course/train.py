@@ -312,8 +312,11 @@ def retraining_section(path: Path = RETRAINING_SPREAD) -> str:
     rows = "\n".join(f"| {x['step']} | " + " | ".join(
         f"{x[k]:.4f} / {y[k]:.4f}" for k in keys) + f" | {abs(x['loss'] - y['loss']):.4f} |"
         for x, y in zip(a, b))
-    same = [x["step"] for x, y in zip(a, b) if all(x[k] == y[k] for k in keys)]
-    agree = (f"They agree to four decimals up to step {max(same)}, then drift apart."
+    same = 0  # evaluations, from the first, at which the two agree to four decimals
+    while same < len(a) and all(a[same][k] == b[same][k] for k in keys):
+        same += 1
+    agree = ("They agree to four decimals at every evaluation." if same == len(a) else
+             f"They agree to four decimals up to step {a[same - 1]['step']}, then drift apart."
              if same else "They differ from the first evaluation on.")
     formed = max(x["induction_score"] for x in a + b) >= 0.5
     phase = ("" if formed else " The induction heads had not formed yet (no induction score "
