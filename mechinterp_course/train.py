@@ -306,36 +306,77 @@ def retraining_section(path: Path = RETRAINING_SPREAD) -> str:
     histories `scripts/retraining_spread.py` recorded (empty when there are none)."""
     if not Path(path).exists():
         return ""
-    runs = json.loads(Path(path).read_text())["runs"]
+    spread = json.loads(Path(path).read_text())
+    runs = spread["runs"]
     (a, b), kernels = ([r["history"] for r in runs], [r["machine"]["cpu_capability"] for r in runs])
     keys = ("loss", "previous_token_score", "induction_score", "capital_accuracy")
-    rows = "\n".join(f"| {x['step']} | " + " | ".join(
-        f"{x[k]:.4f} / {y[k]:.4f}" for k in keys) + f" | {abs(x['loss'] - y['loss']):.4f} |"
-        for x, y in zip(a, b))
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    shown = [i for i in range(n) if i == 0 or i == n - 1 or n <= 10 or a[i]["step"] % 200 == 0]
+    rows = "\n".join(f"| {a[i]['step']} | " + " | ".join(
+        f"{a[i][k]:.4f} / {b[i][k]:.4f}" for k in keys) + f" | {abs(a[i]['loss'] - b[i]['loss']):.4f} |"
+        for i in shown)
     same = 0  # evaluations, from the first, at which the two agree to four decimals
-    while same < len(a) and all(a[same][k] == b[same][k] for k in keys):
+    while same < n and all(a[same][k] == b[same][k] for k in keys):
         same += 1
-    agree = ("They agree to four decimals at every evaluation." if same == len(a) else
+    agree = ("They agree to four decimals at every evaluation." if same == n else
              f"They agree to four decimals up to step {a[same - 1]['step']}, then drift apart."
              if same else "They differ from the first evaluation on.")
-    formed = max(x["induction_score"] for x in a + b) >= 0.5
-    phase = ("" if formed else " The induction heads had not formed yet (no induction score "
-             "reaches 0.5), and chapter 08 shows such spreads grow through a phase change.")
+    thinned = "" if len(shown) == n else " (every 200 steps; the file has every 100)"
+    onsets = [next((x["step"] for x in h if x["induction_score"] >= 0.5), None) for h in (a, b)]
+    if onsets == [None, None]:
+        phase = (" The induction heads had not formed yet (no induction score reaches 0.5), and "
+                 "chapter 08 shows such spreads grow through a phase change.")
+    elif None in onsets:
+        got = 0 if onsets[0] is not None else 1
+        phase = (f" The induction heads formed with {kernels[got]} (an induction score of 0.5 at "
+                 f"step {onsets[got]}) but not with {kernels[1 - got]} by step {a[-1]['step']}: "
+                 "the kernel set alone moved the phase change.")
+    else:
+        phase = (f" The induction heads formed in both: the induction score first reached 0.5 at "
+                 f"step {onsets[0]} with {kernels[0]} and at step {onsets[1]} with {kernels[1]}.")
+    end, last = spread.get("shipped_step"), a[-1]["step"]
+    if end is not None and last == end and b[-1]["step"] == end:
+        final_keys = [k for k in a[-1] if k not in ("step", "tokens")]
+        final = "\n".join(f"| {k} | {a[-1][k]:.4f} | {b[-1][k]:.4f} | {b[-1][k] - a[-1][k]:+.4f} |"
+                          for k in final_keys)
+        gaps = [r.get("weights_gap_to_shipped") for r in runs]
+        same_weights = [kernels[i] for i, g in enumerate(gaps) if g == 0]
+        reproduced = (f"The {same_weights[0]} run's weights equal the bundled model's exactly: "
+                      "retraining on this machine reproduces it." if same_weights else
+                      "Neither run's weights equal the bundled model's (largest differences "
+                      + ", ".join(f"{kernels[i]} {g:.2g}" for i, g in enumerate(gaps)
+                                  if g is not None) + ").")
+        passing = [kernels[i] for i, h in enumerate((a, b)) if evaluate.meets_targets(h[-1])]
+        targets = ("Both meet every target of the card." if len(passing) == 2 else
+                   f"Only the {passing[0]} run meets every target of the card." if passing else
+                   "Neither meets every target of the card.")
+        closing = f"""This is the whole run: both went to step {end}, where the bundled model
+stopped.{phase} {reproduced} {targets} The final evaluation of each, and how far the other
+kernel set moves it:
+
+| metric | {kernels[0]} | {kernels[1]} | {kernels[1]} - {kernels[0]} |
+| --- | --- | --- | --- |
+{final}
+
+It keeps MKL's kernels, so another CPU may move a retrained model further than this."""
+    else:
+        closing = f"""This is a lower bound on what another CPU changes (it keeps MKL's kernels), and it covers the
+first {last} steps only.{phase} The full run was not repeated, so how far a retrained
+model's final metrics move is not measured."""
     return f"""
 ## Retraining on another CPU
 One thread gives the same arithmetic on one machine, not on every machine: ATen and MKL choose
 their kernels by CPU. The same recipe, seed and thread count were trained to step
-{a[-1]['step']} twice on one machine ({runs[0]['machine']['cpu']}), once with ATen's
+{last} twice on one machine ({runs[0]['machine']['cpu']}), once with ATen's
 {kernels[0]} kernels and once with its {kernels[1]} set (`scripts/retraining_spread.py`).
-{agree} Each cell is {kernels[0]} / {kernels[1]}; the loss is the training batch's:
+{agree} Each cell is {kernels[0]} / {kernels[1]}{thinned}; the loss is the training batch's:
 
 | step | loss | previous-token score | induction score | capital accuracy | loss difference |
 | --- | --- | --- | --- | --- | --- |
 {rows}
 
-This is a lower bound on what another CPU changes (it keeps MKL's kernels), and it covers the
-first {a[-1]['step']} steps only.{phase} The full run was not repeated, so how far a retrained
-model's final metrics move is not measured.
+{closing}
 """
 
 

@@ -3,8 +3,11 @@ this machine, one thread each, once with ATen's native kernels and once with its
 (ATEN_CPU_CAPABILITY=default), and write both histories to course_model/retraining_spread.json,
 which the model card reports.
 
-    python scripts/retraining_spread.py [--steps 400]      # two runs side by side, ~20 min here
+    python scripts/retraining_spread.py [--steps 2000]     # two runs side by side, ~100 min here
     python scripts/retraining_spread.py --from A B         # merge two finished runs' folders
+
+At the shipped model's step (2000, where its card says it stopped) it also records how far each
+run's weights are from the shipped ones: zero means that run reproduced the bundled model.
 """
 
 import argparse
@@ -16,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "mechinterp_course" / "course_model" / "retraining_spread.json"
+SHIPPED = ROOT / "mechinterp_course" / "course_model" / "model.safetensors"
+SHIPPED_STEP = 2000  # the card's "Stopped at step"
 
 
 def train_both(steps: int, work: Path) -> list[Path]:
@@ -40,12 +45,27 @@ def merge(folders: list[Path]) -> dict:
     if kernels[0] == kernels[1]:
         raise SystemExit(f"both runs used the {kernels[0]} kernel set; one must run under "
                          "ATEN_CPU_CAPABILITY=default")
-    return {"runs": [{"machine": s["machine"], "history": s["history"]} for s in states]}
+    runs = [{"machine": s["machine"], "history": s["history"]} for s in states]
+    for run, state, folder in zip(runs, states, folders):
+        if state["step"] == SHIPPED_STEP:
+            run["weights_gap_to_shipped"] = weights_gap(Path(folder) / "checkpoint" /
+                                                        "model.safetensors", SHIPPED)
+    return {"shipped_step": SHIPPED_STEP, "runs": runs}
+
+
+def weights_gap(a: Path, b: Path) -> float:
+    """The largest absolute difference between two weight files' tensors (same names)."""
+    from safetensors.torch import load_file
+
+    x, y = load_file(a), load_file(b)
+    if x.keys() != y.keys():
+        raise SystemExit(f"{a} and {b} hold different tensors")
+    return max(float((x[k].double() - y[k].double()).abs().max()) for k in x)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=SHIPPED_STEP)
     parser.add_argument("--from", dest="folders", nargs=2, type=Path, metavar=("A", "B"))
     args = parser.parse_args(argv)
     if args.folders:

@@ -205,3 +205,36 @@ def test_retraining_section_reports_both_kernel_sets(tmp_path):
     assert "agree to four decimals up to step 100" in flat
     assert "had not formed yet" in flat  # no induction score reached 0.5
     assert "| 200 | 4.7472 / 4.7666 |" in text and "| 0.0194 |" in text
+
+
+def test_retraining_section_reports_the_whole_run_and_the_phase_change(tmp_path):
+    """When both runs reach the shipped model's step, the card says when each formed its
+    induction heads, whether a run reproduced the bundled weights, and how far the final metrics
+    moved; when only one run formed them, it says the kernel set moved the phase change."""
+    from mechinterp_course import train
+
+    def history(onset, end=400, last_loss=2.0):
+        return [dict(step=s, tokens=s * 10, loss=last_loss if s == end else 3.0,
+                     previous_token_score=0.5, induction_score=0.9 if onset and s >= onset else
+                     0.1, capital_accuracy=0.5, ioi_logit_diff=1.0) for s in range(100, end + 1, 100)]
+
+    def section(onsets, gaps, shipped_step=400):
+        runs = [{"machine": {"cpu_capability": cap, "cpu": "a CPU"}, "history": history(o),
+                 **({"weights_gap_to_shipped": g} if g is not None else {})}
+                for cap, o, g in zip(("AVX512", "DEFAULT"), onsets, gaps)]
+        path = tmp_path / "spread.json"
+        path.write_text(json.dumps({"shipped_step": shipped_step, "runs": runs}))
+        return " ".join(train.retraining_section(path).split())
+
+    flat = section([200, 300], [0.0, 0.013])
+    assert "This is the whole run: both went to step 400" in flat
+    assert "first reached 0.5 at step 200 with AVX512 and at step 300 with DEFAULT" in flat
+    assert "The AVX512 run's weights equal the bundled model's exactly" in flat
+    assert "Neither meets every target of the card." in flat  # capital accuracy 0.5
+    assert "| loss | 2.0000 | 2.0000 | +0.0000 |" in flat and "| ioi_logit_diff |" in flat
+    flat = section([200, None], [0.5, 0.013])
+    assert "formed with AVX512 (an induction score of 0.5 at step 200) but not with DEFAULT" in flat
+    assert "Neither run's weights equal the bundled model's (largest differences AVX512 0.5, "\
+        "DEFAULT 0.013)" in flat
+    flat = section([None, None], [None, None], shipped_step=2000)  # stopped short of the end
+    assert "covers the first 400 steps only" in flat and "had not formed yet" in flat
