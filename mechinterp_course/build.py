@@ -14,6 +14,11 @@ the learner notebook it must fail until the exercise is done. The build also wri
 cell of every notebook (Colab install, imports, device) and the README's chapter table, so neither
 is ever copied by hand. ``--check`` exits non-zero when a committed file differs from what the
 build would write.
+
+In the learner notebook, check cells and exercise cells are tagged ``raises-exception``, so Run All
+reads on past an unsolved exercise, and each exercise heading links to its solution. Every
+notebook records a digest of its cells; the build never overwrites a notebook whose cells no
+longer match it (someone's edits), and the launcher's workspace relies on the same digest.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import argparse
 import re
 import sys
 from pathlib import Path
+
+from . import workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = "mechinterp-course/mechinterp-course"  # GitHub owner/name: badges and Colab install
@@ -90,11 +97,13 @@ def build_pair(path: Path):
     stem = path.stem
     learner, solution, exercise = [], [], None
     for cell in nb.cells:
+        links = []  # in the learner's copy: where the solution is, one click away
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 m = EXERCISE.search(line.lstrip("#* "))
                 if m and line.lstrip().startswith("#"):
                     exercise = f"Exercise {m.group(1)}: {m.group(2).strip().rstrip('.')}"
+                    links.append(solution_link(stem, line))
         has_solution = cell.cell_type == "code" and BEGIN in cell.source
         if has_solution and exercise is None:
             raise BuildError(f"{path.name}: a solution block comes before any 'Exercise N.M' "
@@ -102,12 +111,18 @@ def build_pair(path: Path):
         tags = list(cell.metadata.get("tags", []))
         meta = {"tags": tags} if tags else {}
         if cell.cell_type == "markdown":
-            learner.append(nbformat.v4.new_markdown_cell(cell.source, metadata=meta))
+            learner.append(nbformat.v4.new_markdown_cell(
+                "\n\n".join([cell.source, *links]), metadata=meta))
             solution.append(nbformat.v4.new_markdown_cell(cell.source, metadata=meta))
             continue
         stub = strip_solutions(cell.source, f"{exercise}: replace this line with your code"
                                if has_solution else "")
-        learner_meta = {"tags": tags + ["exercise"]} if has_solution else meta
+        # Run All goes on past a cell tagged raises-exception (JupyterLab honours the tag): an
+        # unsolved exercise or its failing check must not stop a learner reading ahead
+        learner_tags = tags + ["exercise"] * has_solution
+        if has_solution or "check" in tags:
+            learner_tags.append("raises-exception")
+        learner_meta = {"tags": learner_tags} if learner_tags else {}
         solution_meta = {"tags": tags + ["solution"]} if has_solution else meta
         learner.append(nbformat.v4.new_code_cell(stub, metadata=learner_meta))
         solution.append(nbformat.v4.new_code_cell(keep_solutions(cell.source),
@@ -125,9 +140,21 @@ def build_pair(path: Path):
             "language_info": {"name": "python"},
             "colab": {"provenance": []},
         })
+        # how the launcher and the build tell a learner's edited copy from the one built
+        out.metadata[workspace.KEY] = {"cells_sha256": workspace.cells_digest(out)}
         notebooks.append((Path(kind) / f"{stem}.ipynb", out))
     return notebooks
 
+
+
+def solution_link(stem: str, heading: str) -> str:
+    """A markdown line linking an exercise to its solution. The anchor is JupyterLab's id for the
+    heading (its text, spaces as dashes), so the solution notebook opens at the exercise."""
+    text = heading.lstrip("#").strip().replace("*", "")
+    number = EXERCISE.search(text).group(1)
+    anchor = text.replace(" ", "-")
+    return (f"*Stuck?* [The solution to Exercise {number}](../solutions/{stem}.ipynb#{anchor}) "
+            "opens in a tab of its own; your work here stays as it is.")
 
 
 def notebook_text(nb) -> str:
@@ -232,12 +259,21 @@ def main(argv=None) -> int:
         if stale:
             print("run: python -m mechinterp_course.build")
         return 1 if stale else 0
+    kept = []
     for path, text in expected_files().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
+            if path.suffix == ".ipynb" and path.exists() and workspace.is_edited(
+                    workspace.read(path)):
+                kept.append(path.relative_to(ROOT))  # someone's work: never overwritten
+                continue
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
-    return 0
+    for rel in kept:
+        print(f"kept {rel}: it has edits that the build did not make, so it was not rebuilt. "
+              "Work in workspace/, which `mechinterp-course` creates; to rebuild this file, "
+              "move it out of the way first.", file=sys.stderr)
+    return 1 if kept else 0
 
 
 if __name__ == "__main__":

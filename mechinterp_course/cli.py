@@ -1,4 +1,9 @@
-"""`mechinterp-course`: open the course in JupyterLab, offline, as any user (root included)."""
+"""`mechinterp-course`: open the course in JupyterLab, offline, as any user (root included).
+
+Run inside the checkout, it first copies the chapters and solutions into `workspace/` (ignored by
+git) and opens JupyterLab there, so the learner's answers never sit where `git pull` or the build
+would touch them; an update never overwrites a notebook the learner has edited (see
+`mechinterp_course.workspace`)."""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import workspace
+
 
 def find_chapters(start: Path) -> Path | None:
-    """The chapters/ folder of a course checkout at or above `start`."""
+    """The chapters/ folder of a course checkout at or above `start` (a workspace's chapters/
+    does not count: run from inside it, the launcher still finds the checkout)."""
     for folder in [start, *start.parents]:
-        if (folder / "chapters").is_dir():
+        if (folder / "chapters").is_dir() and not (folder / workspace.MARKER).exists():
             return folder / "chapters"
     return None
 
@@ -53,22 +61,39 @@ def main(argv: list[str] | None = None) -> int:
         prog="mechinterp-course", description=__doc__,
         epilog="Every other option goes to JupyterLab, for example --port 8890 or --no-browser. "
                "`mechinterp-course doctor` checks that this machine is ready for the course.")
-    ap.add_argument("folder", nargs="?", help="notebook folder (default: the checkout's chapters/)")
-    ap.add_argument("--solutions", action="store_true", help="open solutions/ instead")
+    ap.add_argument("folder", nargs="?",
+                    help="open this notebook folder as it is (default: your workspace/, with "
+                         "chapters/ and solutions/ copied into it from the checkout)")
+    ap.add_argument("--solutions", action="store_true",
+                    help="start in the workspace's solutions/ (they are always one click away "
+                         "in the file browser too)")
     ours, extra = split_args(argv)
     args = ap.parse_args(ours)
     if args.folder:
         folder = Path(args.folder)
+        if not folder.is_dir():
+            print(f"{folder} is not a folder", file=sys.stderr)
+            return 2
     else:
         chapters = find_chapters(Path.cwd())
         if chapters is None:
             print("No chapters/ folder here. Clone the course repository and run this command "
                   "inside it, or pass the notebook folder.", file=sys.stderr)
             return 2
-        folder = chapters.parent / "solutions" if args.solutions else chapters
-    if not folder.is_dir():
-        print(f"{folder} is not a folder", file=sys.stderr)
-        return 2
+        folder = chapters.parent / "workspace"
+        try:
+            said = workspace.sync(chapters.parent, folder)
+        except OSError as e:  # a read-only checkout, a full disk
+            print(f"Could not copy the course into {folder}: {e}. Make the checkout writable, or "
+                  "open a folder as it is: mechinterp-course FOLDER", file=sys.stderr)
+            return 2
+        for line in said:
+            print(line)
+        print(f"Your workspace: {folder} (your answers are saved here; updates never overwrite "
+              "a notebook you edited).")
+        start = "solutions" if args.solutions else "chapters"
+        if not any(a.split("=")[0].endswith(".default_url") for a in extra):
+            extra = [f"--LabApp.default_url=/lab/tree/{start}", *extra]
     cmd = jupyter_command(folder.resolve(), extra)
     if os.name == "posix":  # become JupyterLab, so Ctrl-C and kill reach the server itself
         os.execv(cmd[0], cmd)

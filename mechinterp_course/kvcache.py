@@ -122,3 +122,12 @@ def cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, n_tokens: int,
     """Memory of a KV cache: keys and values (2) for every layer, kv head, head dimension and
     token."""
     return 2 * n_layers * n_kv_heads * d_head * n_tokens * bytes_per_value * batch
+
+
+def repeats_that_fit(seconds_per_run: float, budget_s: float, most: int = 3) -> int:
+    """How many runs of a timing to take the fastest of: as many as fit in `budget_s`, from one
+    (a slow or busy machine, where the demo must not take minutes) to `most`."""
+    if not seconds_per_run > 0 or not budget_s > 0 or most < 1:
+        raise ValueError(f"need a positive run time and budget and most >= 1, got "
+                         f"{seconds_per_run}, {budget_s}, {most}")
+    return max(1, min(most, int(budget_s // seconds_per_run)))

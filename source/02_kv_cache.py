@@ -123,9 +123,13 @@ ch02.check_cached_decoder(append_kv, attend_with_cache, model)
 # transformers' own cached `generate`. All three produce the same tokens.
 
 # %% tags=["timing"]
-def timed(fn, repeats=3):
-    best = float("inf")
-    for _ in range(repeats):
+def timed(fn, most=3, budget_s=10.0):
+    """(seconds, output) of the fastest of up to `most` runs: as many as fit in `budget_s` after
+    the first, so a slow laptop runs it once instead of waiting minutes."""
+    start = time.perf_counter()
+    out = fn()
+    best = time.perf_counter() - start
+    for _ in range(kvcache.repeats_that_fit(best, budget_s, most) - 1):
         start = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - start)
@@ -144,19 +148,28 @@ print(f"course model, {n_new} tokens: no cache {t_none:.2f} s, hand-written cach
 # Where the time goes: per-token time against position. Without a cache, step `t` processes `t`
 # positions, so its time should grow in a straight line with the position; with one, every step
 # processes one position and only the attention over the cache grows, so the line should stay
-# nearly flat. That is a prediction, so test it: time each step (the fastest of three runs, so
-# that a busy machine adds less noise), fit a line to each decoder's times, and check what the
-# lines imply against the measured totals.
+# nearly flat. That is a prediction, so test it: time each step (after an untimed warm-up, and
+# the fastest of up to three runs, as many as fit in 20 seconds, so that a busy machine adds less
+# noise), fit a line to each decoder's times, and check what the lines imply against the measured
+# totals.
 
 # %% tags=["timing"]
 long_prompt = model.to_tokens("When Mary and John went to the store,")
 n_steps = 200
+kvcache.generate_without_cache(model, long_prompt, 20)  # warm-up: first calls are slow
+kvcache.generate_with_cache(model, long_prompt, 20)
 runs_none, runs_mine = [], []
-for _ in range(3):
+start = time.perf_counter()
+while True:
     runs_none.append([]), runs_mine.append([])
     kvcache.generate_without_cache(model, long_prompt, n_steps, step_times=runs_none[-1])
     kvcache.generate_with_cache(model, long_prompt, n_steps, step_times=runs_mine[-1])
-steps_none = torch.tensor(runs_none).min(0).values  # (n_steps,) seconds, fastest of three
+    if len(runs_none) == 1:
+        n_runs = kvcache.repeats_that_fit(time.perf_counter() - start, 20.0, most=3)
+    if len(runs_none) == n_runs:
+        break
+print(f"each step's time: the fastest of {n_runs} run(s)")
+steps_none = torch.tensor(runs_none).min(0).values  # (n_steps,) seconds, fastest of the runs
 steps_mine = torch.tensor(runs_mine).min(0).values
 positions = torch.arange(long_prompt.shape[1], long_prompt.shape[1] + n_steps).float()
 X = torch.stack([torch.ones(n_steps), positions], 1)  # (n_steps, 2): intercept, slope
@@ -201,10 +214,10 @@ if smol is not None:
     t_smol_none = t_smol_cache = float("inf")
     for _ in range(2):  # alternate the two and keep the best of each: fair on a busy machine
         t, a = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol, use_cache=False,
-                                           stop_at_eos=False), repeats=1)
+                                           stop_at_eos=False), most=1)
         t_smol_none = min(t_smol_none, t)
         t, b = timed(lambda: smol.generate(smol_tokens, max_new_tokens=n_smol, stop_at_eos=False),
-                     repeats=1)
+                     most=1)
         t_smol_cache = min(t_smol_cache, t)
     assert torch.equal(a, b)
     print(f"SmolLM2, {n_smol} tokens on {device}: no cache {t_smol_none:.1f} s, cache "

@@ -66,3 +66,15 @@ def test_cache_bytes(course_model):
     fails_with(check, STUB["cache_bytes"], course_model, "not done yet")
     fails_with(check, lambda L, kv, d, n, b: L * kv * d * n * b, course_model, "only keys")
     fails_with(check, lambda L, kv, d, n, b: 2 * L * kv * d * n, course_model, "bytes per value")
+
+
+def test_timing_repeats_scale_down_on_a_slow_machine():
+    """Chapter 02's timings take the fastest of up to three runs, as many as fit in the budget:
+    one on a machine where a run takes longer than the budget, never zero, never more than asked."""
+    assert kvcache.repeats_that_fit(2.0, 20.0, most=3) == 3
+    assert kvcache.repeats_that_fit(8.0, 20.0, most=3) == 2
+    assert kvcache.repeats_that_fit(30.0, 20.0, most=3) == 1
+    assert kvcache.repeats_that_fit(1e-6, 20.0, most=1) == 1
+    for bad in ((0.0, 20.0), (float("nan"), 20.0), (1.0, -1.0)):
+        with pytest.raises(ValueError, match="positive"):
+            kvcache.repeats_that_fit(*bad)

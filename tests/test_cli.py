@@ -1,7 +1,9 @@
-"""The launch command starts JupyterLab on the chapters, as root too, with no network."""
+"""The launch command copies the course into the learner's workspace and starts JupyterLab there,
+as root too, with no network."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +23,14 @@ def test_command_opens_chapters_and_allows_root():
     assert cli.find_chapters(ROOT / "solutions") == ROOT / "chapters"
 
 
+@pytest.fixture
+def checkout(tmp_path):
+    """A course checkout's notebooks, copied, so the launcher's workspace is made in tmp_path."""
+    for folder in ("chapters", "solutions"):
+        shutil.copytree(ROOT / folder, tmp_path / "course" / folder)
+    return tmp_path / "course"
+
+
 def test_outside_a_checkout_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main([]) == 2
@@ -38,13 +48,54 @@ def test_jupyterlab_options_with_a_space_are_not_taken_for_the_folder(tmp_path, 
     launched = []
     monkeypatch.setattr(cli.os, "execv", lambda exe, cmd: launched.append(cmd))
     monkeypatch.setattr(cli.subprocess, "call", lambda cmd: launched.append(cmd) or 0)
-    monkeypatch.chdir(ROOT)
+    course = tmp_path / "course"
+    for folder in ("chapters", "solutions"):
+        (course / folder).mkdir(parents=True)
+    monkeypatch.chdir(course / "chapters")  # from inside the checkout, too
     cli.main(["--port", "8890"])
     assert launched and launched[0][-2:] == ["--port", "8890"]
-    assert f"--notebook-dir={ROOT / 'chapters'}" in launched[0]
+    assert f"--notebook-dir={course / 'workspace'}" in launched[0]
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "goes to JupyterLab" in capsys.readouterr().out
+
+
+def test_launcher_makes_the_workspace_and_starts_in_its_chapters(checkout, monkeypatch, capsys):
+    launched = []
+    monkeypatch.setattr(cli.os, "execv", lambda exe, cmd: launched.append(cmd))
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: launched.append(cmd) or 0)
+    monkeypatch.chdir(checkout)
+    cli.main(["--no-browser"])
+    said = capsys.readouterr().out
+    assert "copied chapters/01_attention.ipynb" in said and "Your workspace" in said
+    for folder in ("chapters", "solutions"):
+        assert sorted(p.name for p in (checkout / "workspace" / folder).iterdir()) == sorted(
+            p.name for p in (ROOT / folder).glob("*.ipynb"))
+    assert "--LabApp.default_url=/lab/tree/chapters" in launched[-1]
+    cli.main(["--solutions"])
+    assert "copied" not in capsys.readouterr().out  # the second launch copies nothing
+    assert "--LabApp.default_url=/lab/tree/solutions" in launched[-1]
+    cli.main(["--LabApp.default_url=/lab/tree/solutions/08_capstone.ipynb"])  # the learner's wins
+    assert [a for a in launched[-1] if "default_url" in a] == [
+        "--LabApp.default_url=/lab/tree/solutions/08_capstone.ipynb"]
+    monkeypatch.chdir(checkout / "workspace" / "chapters")  # from inside the workspace
+    cli.main([])
+    assert f"--notebook-dir={checkout / 'workspace'}" in launched[-1]  # not a workspace in it
+    assert not (checkout / "workspace" / "workspace").exists()
+    cli.main([str(checkout / "chapters")])  # a folder given is opened as it is, without a copy
+    assert f"--notebook-dir={checkout / 'chapters'}" in launched[-1]
+    assert not any("default_url" in a for a in launched[-1])
+
+
+def _get(url, proc):
+    for _ in range(120):
+        try:
+            return urllib.request.urlopen(url, timeout=2)
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(proc.stdout.read().decode()[-2000:])
+            time.sleep(0.5)
+    pytest.fail("JupyterLab did not answer within 60 s")
 
 
 def free_port() -> int:
@@ -54,25 +105,21 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_server_starts_and_lists_the_chapters(tmp_path):
+def test_server_starts_in_the_workspace_with_chapters_and_solutions(tmp_path, checkout):
     port, token = free_port(), "course-test"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mechinterp_course.cli", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", f"--IdentityProvider.token={token}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        url = f"http://127.0.0.1:{port}/api/contents?token={token}"
-        for _ in range(120):
-            try:
-                listing = json.load(urllib.request.urlopen(url, timeout=2))
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(proc.stdout.read().decode()[-2000:])
-                time.sleep(0.5)
-        else:
-            pytest.fail("JupyterLab did not answer within 60 s")
+        root = json.load(_get(f"http://127.0.0.1:{port}/api/contents?token={token}", proc))
+        assert {item["name"] for item in root["content"]} >= {"chapters", "solutions"}
+        # the browser lands in chapters/ (a redirect from the server's root)
+        landing = urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=5)
+        assert landing.url.split("?")[0].endswith("/lab/tree/chapters"), landing.url
+        url = f"http://127.0.0.1:{port}/api/contents/chapters?token={token}"
+        listing = json.load(_get(url, proc))
         names = {item["name"] for item in listing["content"]}
         assert "00_forward_pass.ipynb" in names
         lab = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=5)
@@ -83,3 +130,11 @@ def test_server_starts_and_lists_the_chapters(tmp_path):
     # the launcher became the server, so stopping it stopped JupyterLab: the port is free again
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_workspace_that_cannot_be_made_is_a_clear_error(checkout, monkeypatch, capsys):
+    (checkout / "workspace").write_text("a file where the folder should be")
+    monkeypatch.chdir(checkout)
+    assert cli.main(["--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert "Could not copy the course into" in err and "mechinterp-course FOLDER" in err
