@@ -195,9 +195,11 @@ def open_solution_from_the_file_browser(page, base: str, token: str, name: str):
     page.wait_for_function(f"() => ({OPEN_PATH})() === 'solutions/{name}'")
 
 
-def type_an_answer(page, base: str, token: str, path: str, text: str):
-    """Type `text` at the end of the first unsolved exercise cell of a notebook and save."""
-    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
+def type_an_answer(page, base: str, token: str, checkout: Path, name: str, text: str) -> str:
+    """Type `text` at the end of the first unsolved exercise cell of the workspace's chapter
+    `name`, save, and return the saved file's text once it holds the answer."""
+    page.set_default_timeout(60_000)
+    page.goto(f"{base}/lab/tree/chapters/{name}?reset&token={token}")
     page.wait_for_selector(f"{NOTEBOOK} .jp-Cell")
     stub = page.locator(f"{NOTEBOOK} .jp-CodeCell .cm-content",
                         has_text="raise NotImplementedError").first
@@ -206,3 +208,25 @@ def type_an_answer(page, base: str, token: str, path: str, text: str):
     page.keyboard.press("Control+End")
     page.keyboard.type(text)
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    saved = checkout / "workspace" / "chapters" / name
+    deadline = time.time() + 30
+    while text.strip() not in saved.read_text() and time.time() < deadline:
+        time.sleep(0.5)
+    mine = saved.read_text()
+    assert text.strip() in mine, "the answer typed in the browser was not saved"
+    return mine
+
+
+def publish_update(checkout: Path, name: str) -> str:
+    """What a git pull brings: a new version of the checkout's chapter `name` (its first cell
+    gains a sentence, its digest follows). Returns the sentence."""
+    import nbformat
+
+    from mechinterp_course import workspace
+
+    sentence = "A sentence the update added."
+    nb = nbformat.read(checkout / "chapters" / name, as_version=4)
+    nb.cells[0].source += f"\n\n{sentence}"
+    nb.metadata[workspace.KEY] = {"cells_sha256": workspace.cells_digest(nb)}
+    nbformat.write(nb, checkout / "chapters" / name)
+    return sentence

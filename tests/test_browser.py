@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 
 import nbformat
 import pytest
 
 from labdriver import (ARTIFACTS, NOTEBOOK, OPEN_PATH, chromium, errors_on, launched_lab,
                        learner_run_all, open_solution_from_the_file_browser, opened_page,
-                       require_browser, run_all_cells, type_an_answer)
+                       publish_update, require_browser, run_all_cells, type_an_answer)
 from notebooks import ROOT
 
 pytestmark = pytest.mark.browser
@@ -130,22 +129,11 @@ def test_an_answer_saved_in_the_browser_survives_an_update(lab, browser, checkou
     from mechinterp_course import workspace
 
     name = "04_induction_circuits.ipynb"
-    saved = checkout / "workspace" / "chapters" / name
     with opened_page(browser, "saved_answer.png") as page:
-        page.set_default_timeout(60_000)
-        type_an_answer(page, *lab, f"chapters/{name}", "\nmy_answer = 42  # typed in the browser")
-        deadline = time.time() + 30
-        while "my_answer = 42" not in saved.read_text() and time.time() < deadline:
-            time.sleep(0.5)
-    mine = saved.read_text()
-    assert "my_answer = 42" in mine
-    # an update to the chapter arrives (a git pull), and the launcher syncs at its next start
-    nb = nbformat.read(checkout / "chapters" / name, as_version=4)
-    nb.cells[0].source += "\n\nA sentence the update added."
-    nb.metadata[workspace.KEY] = {"cells_sha256": workspace.cells_digest(nb)}
-    nbformat.write(nb, checkout / "chapters" / name)
-    said = workspace.sync(checkout, checkout / "workspace")
+        mine = type_an_answer(page, *lab, checkout, name, "\nmy_answer = 42  # typed here")
+    sentence = publish_update(checkout, name)
+    said = workspace.sync(checkout, checkout / "workspace")  # what the next launch does
+    saved = checkout / "workspace" / "chapters" / name
     assert any(f"kept your edits in chapters/{name}" in s for s in said), said
     assert saved.read_text() == mine
-    updated = saved.with_name(name.replace(".ipynb", ".updated.ipynb"))
-    assert "A sentence the update added." in updated.read_text()
+    assert sentence in saved.with_name(name.replace(".ipynb", ".updated.ipynb")).read_text()

@@ -15,12 +15,11 @@ import subprocess
 import sys
 import time
 
-import nbformat
 import pytest
 
 from labdriver import (chromium, launched_lab, learner_run_all,
-                       open_solution_from_the_file_browser, opened_page, require_browser,
-                       type_an_answer)
+                       open_solution_from_the_file_browser, opened_page, publish_update,
+                       require_browser, type_an_answer)
 from notebooks import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
@@ -102,29 +101,16 @@ def test_a_solution_opens_from_the_launcher(lab, browser):
 
 
 def test_an_answer_survives_an_update_and_the_next_launch(lab, browser, fresh, tmp_path_factory):
-    from mechinterp_course import workspace
-
     course, bin_, env = fresh
     name = "01_attention.ipynb"
-    saved = course / "workspace" / "chapters" / name
     with opened_page(browser, "first_hour_answer.png") as page:
-        page.set_default_timeout(60_000)
-        type_an_answer(page, *lab, f"chapters/{name}", "\nmy_answer = 'kept'")
-        deadline = time.time() + 30
-        while "my_answer = 'kept'" not in saved.read_text() and time.time() < deadline:
-            time.sleep(0.5)
-    mine = saved.read_text()
-    assert "my_answer = 'kept'" in mine
-    # the update (what a git pull brings): a new version of the chapter in the checkout
-    nb = nbformat.read(course / "chapters" / name, as_version=4)
-    nb.cells[0].source += "\n\nA sentence the update added."
-    nb.metadata[workspace.KEY] = {"cells_sha256": workspace.cells_digest(nb)}
-    nbformat.write(nb, course / "chapters" / name)
+        mine = type_an_answer(page, *lab, course, name, "\nmy_answer = 'kept'")
+    sentence = publish_update(course, name)
     with launched_lab([str(bin_ / "mechinterp-course")], course,
                       tmp_path_factory.mktemp("settings2"), env=env):
         pass  # the launcher syncs the workspace before JupyterLab starts
     log = (course / "server.log").read_text()
+    saved = course / "workspace" / "chapters" / name
     assert f"kept your edits in chapters/{name}" in log, log[-2000:]
     assert saved.read_text() == mine
-    assert "A sentence the update added." in saved.with_name(
-        name.replace(".ipynb", ".updated.ipynb")).read_text()
+    assert sentence in saved.with_name(name.replace(".ipynb", ".updated.ipynb")).read_text()

@@ -138,14 +138,15 @@ def test_the_build_never_overwrites_an_edited_notebook(tmp_path, monkeypatch, ca
 
 
 def test_run_all_reads_on_past_exercises_and_checks_only():
-    """Learner notebooks tag exactly their exercise and check cells raises-exception (so a cell
-    that fails for another reason still stops Run All); solutions tag none (nbval stays strict);
+    """Learner notebooks tag exactly their exercise, check and timing cells raises-exception (so
+    a cell that fails for another reason still stops Run All); solutions tag none (nbval stays strict);
     each exercise heading links to its solution at that heading."""
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             tags = cell.metadata.get("tags", [])
-            expected = cell.cell_type == "code" and bool({"exercise", "check"} & set(tags))
+            expected = cell.cell_type == "code" and bool({"exercise", "check", "timing"} &
+                                                         set(tags))
             assert ("raises-exception" in tags) == expected, (path.name, cell.id)
         headings = [line for c in nb.cells if c.cell_type == "markdown"
                     for line in c.source.splitlines()
