@@ -35,6 +35,14 @@ def require_browser():
         pytest.skip(f"missing: {', '.join(missing)}")
 
 
+def copy_course(dest: Path) -> Path:
+    """The checkout's notebooks copied into `dest`, laid out as a checkout, so the launcher's
+    workspace (and whatever the notebooks write) lands there, never in the repository."""
+    for folder in ("chapters", "solutions"):
+        shutil.copytree(ROOT / folder, dest / folder)
+    return dest
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,16 +12,15 @@ MECHINTERP_BROWSER_TEST=required (as `.ci/run` sets), where that is a failure.
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import nbformat
 import pytest
 
-from labdriver import (ARTIFACTS, NOTEBOOK, OPEN_PATH, chromium, errors_on, launched_lab,
-                       learner_run_all, open_solution_from_the_file_browser, opened_page,
-                       publish_update, require_browser, run_all_cells, type_an_answer)
-from notebooks import ROOT
+from labdriver import (ARTIFACTS, NOTEBOOK, OPEN_PATH, chromium, copy_course, errors_on,
+                       launched_lab, learner_run_all, open_solution_from_the_file_browser,
+                       opened_page, publish_update, require_browser, run_all_cells,
+                       type_an_answer)
 
 pytestmark = pytest.mark.browser
 
@@ -30,9 +29,7 @@ pytestmark = pytest.mark.browser
 def checkout(tmp_path_factory):
     """A copy of the course's notebooks, laid out as a checkout, so the launcher's workspace (and
     whatever the notebooks write) lands in a temporary folder, never in the repository."""
-    course = tmp_path_factory.mktemp("course")
-    for folder in ("chapters", "solutions"):
-        shutil.copytree(ROOT / folder, course / folder)
+    course = copy_course(tmp_path_factory.mktemp("course"))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('fine')"),
                                          nbformat.v4.new_code_cell("1 / 0"),
                                          nbformat.v4.new_code_cell("print('never run')")],

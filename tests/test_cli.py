@@ -3,7 +3,6 @@ as root too, with no network."""
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from labdriver import copy_course, free_port
 from mechinterp_course import cli
 from notebooks import ROOT
 
@@ -26,9 +26,7 @@ def test_command_opens_chapters_and_allows_root():
 @pytest.fixture
 def checkout(tmp_path):
     """A course checkout's notebooks, copied, so the launcher's workspace is made in tmp_path."""
-    for folder in ("chapters", "solutions"):
-        shutil.copytree(ROOT / folder, tmp_path / "course" / folder)
-    return tmp_path / "course"
+    return copy_course(tmp_path / "course")
 
 
 def test_outside_a_checkout_says_what_to_do(tmp_path, monkeypatch, capsys):
@@ -96,12 +94,6 @@ def _get(url, proc):
                 pytest.fail(proc.stdout.read().decode()[-2000:])
             time.sleep(0.5)
     pytest.fail("JupyterLab did not answer within 60 s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
