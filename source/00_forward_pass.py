@@ -86,13 +86,19 @@ for layer in range(model.cfg.n_layers):
     assert torch.allclose(rebuilt, cache["resid_post", layer], atol=1e-5)
 print(f"all {model.cfg.n_layers} blocks: resid_post = resid_pre + attn_out + mlp_out")
 
-norms = [cache["resid_pre", 0][0].norm(dim=-1)]
-norms += [cache["resid_post", layer][0].norm(dim=-1) for layer in range(model.cfg.n_layers)]
-norms = torch.stack(norms).cpu()  # (1 + n_layers, pos)
+def residual_norms(m):
+    """The norm of the stream at each position: after the embeddings, then after each block."""
+    _, c = m.run_with_cache(m.to_tokens(prompt))
+    norms = [c["resid_pre", 0][0].norm(dim=-1)]
+    norms += [c["resid_post", layer][0].norm(dim=-1) for layer in range(m.cfg.n_layers)]
+    return torch.stack(norms).cpu()  # (1 + n_layers, pos)
+
+
+norms = residual_norms(model)
 fig, ax = plt.subplots(figsize=(6, 3))
 for pos, tok in enumerate(str_tokens):
     ax.plot(norms[:, pos], marker="o", label=repr(tok))
-ax.set(xlabel="layer (0 = embeddings)", ylabel="residual norm",
+ax.set(xlabel="layer (0 = embeddings)", ylabel="residual norm", yscale="log",
        title="The residual stream grows as blocks add to it")
 ax.legend(fontsize=7, ncol=2)
 plt.show()
@@ -102,6 +108,22 @@ print("final norm / embedding norm, per position:", [round(g, 1) for g in growth
 print("where a block shrinks the stream (block, token):", shrinks)
 assert (growth > 3).all()  # every position ends far longer than it started ...
 assert len(shrinks) < norms[1:].numel() / 4  # ... and blocks mostly add length, not always
+
+# %% [markdown]
+# Is that growth something training made? Ask the **null model**: the same architecture and
+# tokenizer with untrained weights (`mc.load_model("course-untrained")`, GPT-2's random
+# initialisation). It grows too: adding one more output to a sum of outputs lengthens it, whatever
+# the weights. So the growth is the architecture's, not a finding about this model. Whenever a
+# chapter says "the model does X", the first question is whether an untrained model does X too.
+
+# %%
+null_model = mc.load_model("course-untrained", device=device)
+null_norms = residual_norms(null_model)  # (1 + n_layers, pos)
+null_growth = null_norms[-1] / null_norms[0]  # (pos,)
+print("untrained: final norm / embedding norm, per position:",
+      [round(g, 1) for g in null_growth.tolist()])
+assert (null_growth > 3).all()  # the architecture grows the stream, trained or not
+del null_model
 
 # %% [markdown]
 # ## 4. From the last vector to a score per word

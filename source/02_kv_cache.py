@@ -222,7 +222,7 @@ if smol is not None:
     assert torch.equal(a, b)
     print(f"SmolLM2, {n_smol} tokens on {device}: no cache {t_smol_none:.1f} s, cache "
           f"{t_smol_cache:.1f} s, x{t_smol_none / t_smol_cache:.1f}")
-    assert t_smol_none > t_smol_cache
+    assert t_smol_none > 1.2 * t_smol_cache  # clearly faster: equal work would tie
 
 # %% [markdown]
 # So a KV cache's speed-up is not one number. Without a cache the cost of step `t` grows

@@ -130,8 +130,14 @@ assert results[3][0].high < 0.5  # and a minority
 
 # %% [markdown]
 # Read the table from the bottom. A minority of neurons respond to three or more unrelated
-# families, and that minority is real: it clears the null by the printed excess, with room to
-# spare. Responding to two families is clearly more common than the null too. But responding
+# families, more than the shifted null gives, by the printed excess. That rules out bursts; it
+# does not show that training made these neurons. Run this chapter on an untrained model of the
+# same shape (`mc.load_model("course-untrained")`; the course's tests do,
+# `tests/test_asserts_can_fail.py`) and its neurons clear the shifted null too: whatever the
+# weights, a neuron's 100 strongest activations sit on a handful of token types, and those can
+# belong to any families. What training added is the difference from the untrained model, and
+# that needs the untrained model's count with its own interval (a longer run than this chapter
+# makes). Responding to two families is clearly more common than the null too. But responding
 # to *one* family is no evidence of anything: a neuron whose top activations sit in one
 # document passes the count too, and the null passes it as often. So this count cannot tell a
 # monosemantic neuron from a burst of activation.
@@ -200,6 +206,17 @@ for f, name in enumerate(data.families):
 promoted = model.to_str_tokens(lens.direction_logits(model, row).topk(8).indices)
 print("the tokens it raises most:", promoted)
 assert all(writes[f] < cutoff[f] for f in range(len(data.families)) if responds[f, chosen])
+
+# A test that can only say no is no test: a direction built to write each family (the mean
+# unembedding of its specific tokens, at the neuron's norm) must pass it.
+with torch.no_grad():
+    planted = torch.stack([model.W_U[:, vocab_owner == f].mean(1)
+                           for f in range(len(data.families))])  # (families, d_model)
+    planted = planted / planted.norm(dim=-1, keepdim=True) * row.norm()
+    planted_writes = neurons.family_writes(lens.direction_logits(model, planted), vocab_owner,
+                                           len(data.families)).diagonal()  # (families,)
+print("a direction built for each family writes", [round(float(w), 2) for w in planted_writes])
+assert all(planted_writes[f] > cutoff[f] for f in range(len(data.families)))
 
 # %% [markdown]
 # It raises none of its families' tokens more than a random direction does; the tokens it

@@ -416,7 +416,10 @@ assert len(distinct) >= 0.8 * len(keyword_latents)  # ... almost always a differ
 #   shows it best. No latent detects the label as a whole well (AUROC below 0.9), yet almost
 #   every keyword token that occurs often (`def`, `return`, `range`, ...) has a latent of its
 #   own that detects it nearly perfectly. The label-shaped latent we hoped for does not exist;
-#   the keyword-shaped ones do.
+#   the keyword-shaped ones do. They are not something the model learned, though: an SAE
+#   trained on an *untrained* model's residual stream (`mc.load_model("course-untrained")`;
+#   the course's tests run this chapter on it, `tests/test_asserts_can_fail.py`) has them too,
+#   because which token sits at a position is in every model's residual stream.
 # - The best MLP neuron beats the best latent on most labels, also when matched: as many
 #   neurons as latents, from the two blocks that write the SAE's site. Pooling all four blocks
 #   (the last column) changes little here, but it is the unmatched comparison.
@@ -637,6 +640,12 @@ python_latent = int(python_share.argmax())
 print(f"latent {python_latent}: {python_share[python_latent]:.0%} of its top 50 activations are "
       f"in Python; {int((python_share >= 0.9).sum())} latents are at least 90% Python")
 assert python_share[python_latent] >= 0.9
+
+# %% [markdown]
+# Clean, but not learned: on an untrained model of the same shape, an SAE has such a latent too
+# (the course's tests check it). A latent that fires on `def` and `import` is in Python
+# documents whatever the model knows; top activations show which tokens a latent reads, not
+# what the model made of them.
 
 # %% [markdown]
 # ## 6. Feature dashboards

