@@ -216,6 +216,7 @@ NOT_CLAIMS = {
         "torch.equal(labelled.token_ids, neuron_data.token_ids)": IDENTITY,
         "upstream.shape[1] == latents.shape[1]": IDENTITY,
         "(random_auc > latent_auc).sum() > n / 2": NEGATIVE,
+        "(encoder_auc - random_auc).median() < 0.02": NEGATIVE,
         "(encoder_auc > latent_auc - 0.01).all()": NEGATIVE,
         "(encoder_auc > latent_auc + 0.02).sum() > n / 2": NEGATIVE,
         "(neuron_auc > latent_auc).sum() > n / 2": NEGATIVE,
