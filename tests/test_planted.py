@@ -1,0 +1,99 @@
+"""The planted models compute their task through the planted mechanism, and only through it:
+ablate a planted component and the task fails; ablate a decoy and it does not."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import mechinterp_course as mc
+from mechinterp_course import circuits, evaluate, planted
+
+
+@pytest.fixture(scope="module")
+def induction():
+    return mc.load_model("planted-induction")
+
+
+def repeated_distinct(model, n=15, batch=8, seed=0):
+    """BOS, n distinct random words, the same n again: (batch, 1 + 2n). Distinct, so that each
+    token of the repeat has one earlier occurrence to copy from."""
+    g = torch.Generator().manual_seed(seed)
+    half = torch.stack([torch.randperm(model.cfg.d_vocab - 1, generator=g)[:n] + 1
+                        for _ in range(batch)])
+    return torch.cat([torch.zeros(batch, 1, dtype=torch.long), half, half], 1)
+
+
+def second_half_loss(model, tokens, hooks=None):
+    """Mean loss on the repeat's tokens after its first (which has nothing to copy)."""
+    n = (tokens.shape[1] - 1) // 2
+    with model.hooks(hooks or {}):
+        logits = model(tokens)
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:],
+                                             reduction="none")  # (batch, pos - 1)
+    return float(loss[:, n + 1:].mean())
+
+
+def test_zoo_lists_each_model_with_its_truth():
+    assert set(planted.zoo()) == {"induction"}
+    truth = planted.truth("induction")
+    assert truth["heads"] == {"previous token": [0, 0], "induction": [1, 0]}
+    assert set(map(tuple, truth["decoys"].values())) == {(0, 1), (1, 1)}
+    with pytest.raises(KeyError, match="the zoo: induction"):
+        planted.truth("no-such-model")
+    with pytest.raises(KeyError, match="the zoo"):
+        mc.load_model("planted-no-such-model")
+    assert "planted-induction" in mc.available_offline()
+
+
+def test_shipped_weights_are_what_the_builder_makes():
+    hf, truth = planted.build_induction()
+    shipped = load_file(planted.FOLDER / "induction" / "model.safetensors")
+    built = {k: v.half() for k, v in hf.state_dict().items()}
+    for name, weight in shipped.items():
+        assert torch.equal(weight, built[name]), name
+    assert truth == planted.truth("induction")
+
+
+def test_loads_offline_in_about_a_second(monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    model = mc.load_model("planted-induction")
+    assert time.perf_counter() - start < 5  # generous for a loaded CI machine
+    assert model.to_str_tokens("A B ab") == ["<bos>", "A", "B", "ab"]
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_induction_runs_through_the_planted_heads_and_not_the_decoys(induction):
+    tokens = repeated_distinct(induction)
+    intact = second_half_loss(induction, tokens)
+    assert intact < 0.01  # it copies
+    chance = float(torch.log(torch.tensor(float(induction.cfg.d_vocab))))
+    truth = planted.truth("induction")
+    for layer, head in truth["heads"].values():  # planted: without it, no better than chance
+        assert second_half_loss(induction, tokens, circuits.ablate_heads([(layer, head)])) > \
+            0.8 * chance, (layer, head)
+    unused = [tuple(h) for h in truth["decoys"].values()] + [tuple(h) for h in
+                                                            truth["unused"]["heads"]]
+    assert second_half_loss(induction, tokens, circuits.ablate_heads(unused)) < 0.05
+
+
+def test_unrepeated_tokens_are_not_predicted(induction):
+    """The null of the task: with nothing to copy the model does no better than chance."""
+    tokens = repeated_distinct(induction)
+    n = (tokens.shape[1] - 1) // 2
+    tokens[:, 1 + n:] = repeated_distinct(induction, seed=1)[:, 1 + n:]
+    clash = (tokens[:, 1 + n:, None] == tokens[:, None, 1: 1 + n]).any(-1)  # a repeat by chance
+    loss = torch.nn.functional.cross_entropy(induction(tokens)[:, :-1].transpose(1, 2),
+                                             tokens[:, 1:], reduction="none")[:, n + 1:]
+    assert float(loss[~clash[:, 1:]].mean()) > 2.0
+
+
+def test_attention_scores_cannot_tell_the_decoys_from_the_real_heads(induction):
+    """The trap the decoys are for: a pattern score names the decoy as surely as the real head."""
+    # (layers, heads); random words repeat within a half too, which splits the attention
+    scores = evaluate.induction_scores(induction, seq_len=20, batch=8)
+    assert scores[1, 0] > 0.5 and scores[1, 1] > 0.5
+    assert abs(float(scores[1, 0] - scores[1, 1])) < 1e-4
+    assert scores[0].max() < 0.1 and scores[1, 2:].max() < 0.5
