@@ -45,14 +45,18 @@ def _ln_gain(n_ones: int, d_model: int) -> float:
     return (1 - mean) / std ** 0.5
 
 
-def build_induction():
+def build_induction(redundant: bool = False):
     """Two layers, three heads each. L0H0 is a previous-token head (it writes the previous
     token into its own block); L1H0 is an induction head (it attends from a token to the
     position after that token's previous occurrence, matching on L0H0's block, and writes that
     position's token into the answer, which the unembedding reads). Decoys: L0H1 is also a
     previous-token head, and L1H1 attends exactly as L1H0 does, but nothing reads what they
     write (it changes only the norm that later LayerNorms divide by). Heads 2 and 3 of each
-    block and both MLPs write nothing."""
+    block and both MLPs write nothing.
+
+    redundant: L1H1 is a second induction head, not a decoy: both write the answer, and each
+    alone suffices, so ablating either one shows next to nothing (the trap behind "backup"
+    heads)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     blocks, used = _blocks([("token", N_VOCAB), ("position", N_POS), ("previous", N_VOCAB),
@@ -98,10 +102,25 @@ def build_induction():
         head(0, 1, pos, eye_pos, pos, shift, tok, blocks["decoy_previous"], gain0)
         # block 1: the induction head and a decoy with the same pattern
         head(1, 0, tok, eye_tok, prev, eye_tok, tok, blocks["answer"], gain1)
-        head(1, 1, tok, eye_tok, prev, eye_tok, tok, blocks["decoy_answer"], gain1)
+        head(1, 1, tok, eye_tok, prev, eye_tok, tok,
+             blocks["answer" if redundant else "decoy_answer"], gain1)
         # the final norm sees six ones: token, position, both previous blocks, both answers
         hf.lm_head.weight[:, blocks["answer"]] = torch.eye(N_VOCAB) * ANSWER / _ln_gain(6, d_model)
     hf.eval().requires_grad_(False)
+    if redundant:
+        return hf, {
+            "task": "predict the token that followed the current token's previous occurrence, "
+                    "by either of two induction heads",
+            "blocks": {name: [s.start, s.stop] for name, s in blocks.items()
+                       if name != "decoy_answer"},
+            "heads": {"previous token": [0, 0], "induction": [1, 0], "induction (backup)": [1, 1]},
+            "decoys": {"previous token look-alike": [0, 1]},
+            "unused": {"heads": [[0, 2], [0, 3], [1, 2], [1, 3]], "mlps": [0, 1]},
+            "redundant": [[[1, 0], [1, 1]]],
+            "edges": [{"from": [0, 0], "to": [1, h], "via": "key",
+                       "what": "the previous token, which each induction head matches on"}
+                      for h in (0, 1)],
+        }
     truth = {
         "task": "predict the token that followed the current token's previous occurrence",
         "blocks": {name: [s.start, s.stop] for name, s in blocks.items()},
@@ -126,7 +145,8 @@ def tokenizer():
                                    unk_token="<bos>", pad_token="<bos>")
 
 
-BUILDERS = {"induction": build_induction}
+BUILDERS = {"induction": build_induction,
+            "redundant": lambda: build_induction(redundant=True)}
 
 
 def zoo() -> dict[str, str]:

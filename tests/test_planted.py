@@ -34,24 +34,26 @@ def second_half_loss(model, tokens, hooks=None):
 
 
 def test_zoo_lists_each_model_with_its_truth():
-    assert set(planted.zoo()) == {"induction"}
+    assert set(planted.zoo()) == {"induction", "redundant"}
     truth = planted.truth("induction")
     assert truth["heads"] == {"previous token": [0, 0], "induction": [1, 0]}
     assert set(map(tuple, truth["decoys"].values())) == {(0, 1), (1, 1)}
-    with pytest.raises(KeyError, match="the zoo: induction"):
+    with pytest.raises(KeyError, match="the zoo: induction, redundant"):
         planted.truth("no-such-model")
     with pytest.raises(KeyError, match="the zoo"):
         mc.load_model("planted-no-such-model")
     assert "planted-induction" in mc.available_offline()
 
 
-def test_shipped_weights_are_what_the_builder_makes():
-    hf, truth = planted.build_induction()
-    shipped = load_file(planted.FOLDER / "induction" / "model.safetensors")
+@pytest.mark.parametrize("name", sorted(planted.BUILDERS))
+def test_shipped_weights_are_what_the_builder_makes(name):
+    hf, truth = planted.BUILDERS[name]()
+    shipped = load_file(planted.FOLDER / name / "model.safetensors")
     built = {k: v.half() for k, v in hf.state_dict().items()}
-    for name, weight in shipped.items():
-        assert torch.equal(weight, built[name]), name
-    assert truth == planted.truth("induction")
+    assert set(shipped) <= set(built)
+    for key, weight in shipped.items():
+        assert torch.equal(weight, built[key]), key
+    assert truth == planted.truth(name)
 
 
 def test_loads_offline_in_about_a_second(monkeypatch):
@@ -97,3 +99,22 @@ def test_attention_scores_cannot_tell_the_decoys_from_the_real_heads(induction):
     assert scores[1, 0] > 0.5 and scores[1, 1] > 0.5
     assert abs(float(scores[1, 0] - scores[1, 1])) < 1e-4
     assert scores[0].max() < 0.1 and scores[1, 2:].max() < 0.5
+
+
+def test_redundant_heads_each_suffice():
+    """Zero-ablate either induction head and the repeat is still copied; both, and it is not:
+    a method that ablates one component at a time calls both unimportant."""
+    model = mc.load_model("planted-redundant")
+    tokens = repeated_distinct(model)
+    chance = float(torch.log(torch.tensor(float(model.cfg.d_vocab))))
+    truth = planted.truth("redundant")
+    (first, backup), = truth["redundant"]
+    assert second_half_loss(model, tokens) < 0.01
+    for head in (first, backup):
+        assert second_half_loss(model, tokens, circuits.ablate_heads([tuple(head)])) < 0.01
+    assert second_half_loss(model, tokens, circuits.ablate_heads([tuple(first), tuple(backup)])) \
+        > 0.8 * chance
+    previous = tuple(truth["heads"]["previous token"])
+    assert second_half_loss(model, tokens, circuits.ablate_heads([previous])) > 0.8 * chance
+    decoy = tuple(truth["decoys"]["previous token look-alike"])
+    assert second_half_loss(model, tokens, circuits.ablate_heads([decoy])) < 0.01
