@@ -1,12 +1,14 @@
 """The planted models compute their task through the planted mechanism, and only through it:
 ablate a planted component and the task fails; ablate a decoy and it does not."""
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import mechinterp_course as mc
-from mechinterp_course import circuits, evaluate, planted
+from mechinterp_course import circuits, evaluate, method_scores, planted
 
 
 @pytest.fixture(scope="module")
@@ -14,23 +16,8 @@ def induction():
     return mc.load_model("planted-induction")
 
 
-def repeated_distinct(model, n=15, batch=8, seed=0):
-    """BOS, n distinct random words, the same n again: (batch, 1 + 2n). Distinct, so that each
-    token of the repeat has one earlier occurrence to copy from."""
-    g = torch.Generator().manual_seed(seed)
-    half = torch.stack([torch.randperm(model.cfg.d_vocab - 1, generator=g)[:n] + 1
-                        for _ in range(batch)])
-    return torch.cat([torch.zeros(batch, 1, dtype=torch.long), half, half], 1)
-
-
 def second_half_loss(model, tokens, hooks=None):
-    """Mean loss on the repeat's tokens after its first (which has nothing to copy)."""
-    n = (tokens.shape[1] - 1) // 2
-    with model.hooks(hooks or {}):
-        logits = model(tokens)
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:],
-                                             reduction="none")  # (batch, pos - 1)
-    return float(loss[:, n + 1:].mean())
+    return method_scores.repeat_loss(model, tokens, hooks)
 
 
 def test_zoo_lists_each_model_with_its_truth():
@@ -68,7 +55,7 @@ def test_loads_offline_in_about_a_second(monkeypatch):
 
 
 def test_induction_runs_through_the_planted_heads_and_not_the_decoys(induction):
-    tokens = repeated_distinct(induction)
+    tokens = method_scores.repeated_distinct(induction)
     intact = second_half_loss(induction, tokens)
     assert intact < 0.01  # it copies
     chance = float(torch.log(torch.tensor(float(induction.cfg.d_vocab))))
@@ -83,9 +70,9 @@ def test_induction_runs_through_the_planted_heads_and_not_the_decoys(induction):
 
 def test_unrepeated_tokens_are_not_predicted(induction):
     """The null of the task: with nothing to copy the model does no better than chance."""
-    tokens = repeated_distinct(induction)
+    tokens = method_scores.repeated_distinct(induction)
     n = (tokens.shape[1] - 1) // 2
-    tokens[:, 1 + n:] = repeated_distinct(induction, seed=1)[:, 1 + n:]
+    tokens[:, 1 + n:] = method_scores.repeated_distinct(induction, seed=1)[:, 1 + n:]
     clash = (tokens[:, 1 + n:, None] == tokens[:, None, 1: 1 + n]).any(-1)  # a repeat by chance
     loss = torch.nn.functional.cross_entropy(induction(tokens)[:, :-1].transpose(1, 2),
                                              tokens[:, 1:], reduction="none")[:, n + 1:]
@@ -105,7 +92,7 @@ def test_redundant_heads_each_suffice():
     """Zero-ablate either induction head and the repeat is still copied; both, and it is not:
     a method that ablates one component at a time calls both unimportant."""
     model = mc.load_model("planted-redundant")
-    tokens = repeated_distinct(model)
+    tokens = method_scores.repeated_distinct(model)
     chance = float(torch.log(torch.tensor(float(model.cfg.d_vocab))))
     truth = planted.truth("redundant")
     (first, backup), = truth["redundant"]
@@ -118,3 +105,28 @@ def test_redundant_heads_each_suffice():
     assert second_half_loss(model, tokens, circuits.ablate_heads([previous])) > 0.8 * chance
     decoy = tuple(truth["decoys"]["previous token look-alike"])
     assert second_half_loss(model, tokens, circuits.ablate_heads([decoy])) < 0.01
+
+
+def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
+    """The shipped table is what `python -m mechinterp_course.method_scores` writes, and its
+    rows say where each method fails against the planted truth."""
+    shipped = json.loads(method_scores.RESULTS.read_text())
+    assert json.loads(json.dumps(method_scores.table())) == shipped
+    induction, redundant = shipped["induction"], shipped["redundant"]
+    # attention patterns name the decoys with the real heads: recall 1, precision 1/2
+    assert induction["attention pattern scores"]["recall"] == 1.0
+    assert induction["attention pattern scores"]["precision"] == 0.5
+    # one-at-a-time ablation finds the circuit, but misses both redundant induction heads
+    assert induction["zero ablation, one head at a time"]["precision"] == 1.0 == \
+        induction["zero ablation, one head at a time"]["recall"]
+    assert redundant["zero ablation, one head at a time"]["named"] == [[0, 0]]
+    # direct logit attribution sees only the heads that write the answer, not the one that
+    # makes it possible (the previous-token head writes nothing the unembedding reads)
+    assert induction["direct logit attribution"]["named"] == [[1, 0]]
+    assert [0, 0] not in redundant["direct logit attribution"]["named"]
+
+
+def test_scores_count_right_and_wrong_names():
+    assert method_scores.score([(0, 0), (0, 1)], [[0, 0], [1, 0]]) == {
+        "named": [[0, 0], [0, 1]], "precision": 0.5, "recall": 0.5}
+    assert method_scores.score([], [[0, 0]])["precision"] is None
