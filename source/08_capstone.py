@@ -436,8 +436,9 @@ print(claims.report(latent_verdicts))
 recall_rate = float(fires[is_python].float().mean())
 print(f"it fires on {recall_rate:.0%} of the Python tokens; strongest held-out contexts:",
       [held_out.contexts[int(i)][-16:] for i in test_latents[:, latent].topk(5).indices])
-assert [v.passed for v in latent_verdicts] == [False, False] and recall_rate < 0.2
-assert latent_verdicts[1].effect.mean > 0.9 > latent_verdicts[1].effect.low  # close, not sure
+assert not latent_verdicts[0].passed and recall_rate < 0.2
+# close to the line either way: where the interval's lower end falls depends on the CPU
+assert latent_verdicts[1].effect.mean > 0.9 and latent_verdicts[1].effect.low > 0.8
 picked_on = float(neurons.auroc(sel_latents[:, random_best:random_best + 1], random_sel)[0])
 control = latent_verdicts[0].control
 print(f"the best latent for a random label: AUROC {picked_on:.3f} on the sample it was picked "
@@ -449,9 +450,12 @@ assert picked_on > 0.51 and control.low < 0.5 < control.high
 # Both readings fail, for different reasons. As a detector of Python code the latent is barely
 # better than chance: it fires on few Python tokens (the end of a `return` line). As "fires only
 # in Python" it comes close: most of its held-out activity is in Python, against a base rate near
-# 0.1, but with documents resampled the interval reaches below 0.9, so the claim is not
-# established. "Means X" is not a claim until the metric is named, and a point estimate above the
-# threshold is not a pass. The control shows the selection effect: the best of 1,024 latents for
+# 0.1, and the interval's lower end lies near the 0.9 line. Which side of it depends on the
+# machine: the same code and seeds train a slightly different SAE on another CPU (other
+# matrix-multiply kernels), and on the two CPUs we ran it on, the lower end fell once below 0.9
+# (FAIL) and once above (PASS). Read the verdict above as what it is on your machine, and the
+# claim as not established: a verdict that flips with the CPU is not a finding. "Means X" is not
+# a claim until the metric is named, and a point estimate above the threshold is not a pass. The control shows the selection effect: the best of 1,024 latents for
 # a random label looks better than chance on the sample it was picked on, and is at chance on
 # held-out documents.
 #
@@ -739,8 +743,8 @@ for name, rs in (("OPT", runs), ("Llama, rotary", rotary_runs), ("GPT-2", gpt2_r
 # ATen picks its vector kernels by what the processor supports (AVX2, AVX-512, or a plain
 # set) and MKL picks its matrix-multiply kernels by CPU model; a difference in the last bit is
 # harmless on a loss plateau and grows through a phase change. So a rerun is judged against
-# tolerances *measured* across kernel sets (`sweep.RERUN_TOLERANCE`, and how it was measured
-# beside it), and it must go *through* the phase change: a rerun that stops on the plateau would
+# tolerances *measured* across kernel sets and CPUs (`sweep.RERUN_TOLERANCE`, and how it was
+# measured beside it), and it must go *through* the phase change: a rerun that stops on the plateau would
 # pass for an implementation that never learns.
 #
 # The quickest row to learn is the rotary two-layer, one-head model of the second table; rerun

@@ -253,7 +253,7 @@ NOT_CLAIMS = {
             "three claims shown failing under matched controls: " + NEGATIVE,
         "'layers' in refused and 'positions' in refused":
             "the claims module refusing an unmatched control: " + IDENTITY,
-        "[v.passed for v in latent_verdicts] == [False, False] and recall_rate < 0.2": NEGATIVE,
+        "not latent_verdicts[0].passed and recall_rate < 0.2": NEGATIVE,
         "sorted((r['history'][-1][1] for r in three_layers))[-1] < "
         "three_layers[0]['history'][0][1]": "that training lowers the loss: " + TABLE,
     },

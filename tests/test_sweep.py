@@ -128,11 +128,14 @@ def test_rerun_problems_accepts_a_reproduction_and_names_what_is_off():
     """Chapter 08's reproducibility assert: it passes on a rerun within the measured spread and
     fails on each way a rerun can be wrong, including one that never leaves the plateau."""
     assert sweep.rerun_problems(GOOD, SHIPPED) == []
+    # measured on an Intel Xeon against the table's AMD EPYC: the same through step 250
+    intel = GOOD[:-1] + [[500, 0.1076]]
+    assert sweep.rerun_problems(intel, SHIPPED) == []
     plateau = [[s, 4.1] for s in range(25, 501, 25)]
     assert "never learned" in " ".join(sweep.rerun_problems(plateau, SHIPPED))
     late = [[s, 4.1 if s < 400 else 0.07] for s in range(25, 501, 25)]
     assert any("learned to copy at step 400" in p for p in sweep.rerun_problems(late, SHIPPED))
-    drifted = [[s, v + 0.03 if s == 500 else v] for s, v in GOOD]
+    drifted = [[s, v + 0.2 if s == 500 else v] for s, v in GOOD]
     assert any("step 500" in p for p in sweep.rerun_problems(drifted, SHIPPED))
     nan = [[s, float("nan") if s == 250 else v] for s, v in GOOD]
     assert any("step 250" in p for p in sweep.rerun_problems(nan, SHIPPED))
