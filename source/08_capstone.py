@@ -455,9 +455,9 @@ assert picked_on > 0.51 and control.low < 0.5 < control.high
 # matrix-multiply kernels), and on the two CPUs we ran it on, the lower end fell once below 0.9
 # (FAIL) and once above (PASS). Read the verdict above as what it is on your machine, and the
 # claim as not established: a verdict that flips with the CPU is not a finding. "Means X" is not
-# a claim until the metric is named, and a point estimate above the threshold is not a pass. The control shows the selection effect: the best of 1,024 latents for
-# a random label looks better than chance on the sample it was picked on, and is at chance on
-# held-out documents.
+# a claim until the metric is named, and a point estimate above the threshold is not a pass. The
+# control shows the selection effect: the best of 1,024 latents for a random label looks better
+# than chance on the sample it was picked on, and is at chance on held-out documents.
 #
 # The selection rule deserves a test too. Chapter 06's rule, "all of its top 50 activations are
 # Python", is met by many latents here, and the rule took the first. How do the others fare on
