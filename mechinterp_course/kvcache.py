@@ -90,31 +90,76 @@ def _block_modules(model, block):
 
 @torch.no_grad()
 def generate_with_cache(model, tokens: Tensor, n_new: int, append: Callable = append_kv,
-                        attend: Callable = attend_with_cache, step_times: list | None = None):
+                        attend: Callable = attend_with_cache):
     """Greedy generation with the hand-written cache: one prefill, then one token a step."""
     cache = KVCache(model.cfg.n_layers, append)
     logits = forward_with_cache(model, tokens, cache, attend)  # the prompt, in one pass
     for step in range(n_new):
-        start = time.perf_counter()
         next_token = logits[:, -1].argmax(-1, keepdim=True)  # (b, 1)
         tokens = torch.cat([tokens, next_token], dim=1)
         if step < n_new - 1:  # the last new token needs no forward pass
             logits = forward_with_cache(model, next_token, cache, attend)
-        if step_times is not None:
-            step_times.append(time.perf_counter() - start)
     return tokens
 
 
 @torch.no_grad()
-def generate_without_cache(model, tokens: Tensor, n_new: int, step_times: list | None = None):
+def generate_without_cache(model, tokens: Tensor, n_new: int):
     """Greedy generation that reruns the whole sequence every step."""
     for _ in range(n_new):
-        start = time.perf_counter()
         next_token = model(tokens)[:, -1].argmax(-1, keepdim=True)
         tokens = torch.cat([tokens, next_token], dim=1)
-        if step_times is not None:
-            step_times.append(time.perf_counter() - start)
     return tokens
+
+
+@torch.no_grad()
+def step_without_cache(model, tokens: Tensor, n: int, cache: KVCache) -> Tensor:
+    """The work of decoding step n without a cache: a forward pass over all n tokens."""
+    return model(tokens[:, :n])[:, -1]
+
+
+@torch.no_grad()
+def step_with_cache(model, tokens: Tensor, n: int, cache: KVCache) -> Tensor:
+    """Decoding step n with a cache of the first n - 1 tokens: token n - 1 alone goes through the
+    model. The cache is left as it was, so that the same step can be timed again."""
+    keys, values = list(cache.keys), list(cache.values)
+    logits = forward_with_cache(model, tokens[:, n - 1:n], cache)[:, -1]
+    cache.keys, cache.values = keys, values
+    return logits
+
+
+@torch.no_grad()
+def step_seconds(model, tokens: Tensor, lengths: list[int], budget_s: float = 10.0,
+                 most: int = 20) -> tuple[Tensor, int]:
+    """Seconds (2, len(lengths)) of one decoding step at each length, row 0 without a cache and
+    row 1 with one: the fastest of at least 3 and up to `most` rounds, as many as start within
+    `budget_s`. Each round times every length both ways in turn, so a busy moment on the machine
+    slows one reading of a few points, not a whole line. Also returns the number of rounds."""
+    if not lengths or min(lengths) < 2 or max(lengths) > tokens.shape[1]:
+        raise ValueError(f"lengths must lie in [2, {tokens.shape[1]}] (the tokens given), "
+                         f"got {lengths}")
+    caches = []
+    for n in lengths:  # the first n - 1 tokens, cached once, before any timing
+        caches.append(KVCache(model.cfg.n_layers))
+        forward_with_cache(model, tokens[:, :n - 1], caches[-1])
+    best = torch.full((2, len(lengths)), float("inf"))
+    start, rounds = time.perf_counter(), 0
+    while rounds < 3 or (rounds < most and time.perf_counter() - start < budget_s):
+        for i, (n, cache) in enumerate(zip(lengths, caches)):
+            for row, step in enumerate((step_without_cache, step_with_cache)):
+                _finish(tokens)
+                tick = time.perf_counter()
+                step(model, tokens, n, cache)
+                _finish(tokens)
+                best[row, i] = min(best[row, i], time.perf_counter() - tick)
+        rounds += 1
+    return best, rounds
+
+
+def _finish(tokens: Tensor) -> None:
+    """Wait for the GPU to finish: its calls return before the work is done, so a clock read
+    without this times the launch, not the step."""
+    if tokens.is_cuda:
+        torch.cuda.synchronize(tokens.device)
 
 
 def cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, n_tokens: int,

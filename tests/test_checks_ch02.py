@@ -78,3 +78,23 @@ def test_timing_repeats_scale_down_on_a_slow_machine():
     for bad in ((0.0, 20.0), (float("nan"), 20.0), (1.0, -1.0)):
         with pytest.raises(ValueError, match="positive"):
             kvcache.repeats_that_fit(*bad)
+
+
+def test_step_seconds_times_the_same_step_both_ways(course_model):
+    """Chapter 02's per-step timing: both steps give the logits of the same next token, the cached
+    step leaves its cache as it was (so each round times the same work), every point is timed at
+    least three times, and lengths outside the tokens are refused."""
+    tokens = course_model.to_tokens("When Mary and John went to the store, John gave")
+    n = tokens.shape[1]
+    cache = kvcache.KVCache(course_model.cfg.n_layers)
+    kvcache.forward_with_cache(course_model, tokens[:, :n - 1], cache)
+    before = [k.clone() for k in cache.keys]
+    cached = kvcache.step_with_cache(course_model, tokens, n, cache)
+    assert len(cache) == n - 1 and all(torch.equal(a, b) for a, b in zip(before, cache.keys))
+    uncached = kvcache.step_without_cache(course_model, tokens, n, cache)
+    assert torch.allclose(cached, uncached, atol=1e-4)
+    seconds, rounds = kvcache.step_seconds(course_model, tokens, [2, n], budget_s=0.0)
+    assert seconds.shape == (2, 2) and rounds == 3 and (seconds > 0).all()
+    for bad in ([], [1, n], [2, n + 1]):
+        with pytest.raises(ValueError, match="lengths must lie"):
+            kvcache.step_seconds(course_model, tokens, bad)
