@@ -99,6 +99,14 @@ def attribute(model, components: Tensor, final_resid: Tensor, direction: Tensor)
     return (_centre(model, components) / norm_scale(model, final_resid)) @ (weight * direction)
 
 
+def attribute_to_tokens(model, components: Tensor, final_resid: Tensor, tokens: Tensor) -> Tensor:
+    """`attribute` with a direction per position, the unembedding of that position's token:
+    components (n, ..., d_model), final_resid (..., d_model), tokens (...) -> (n, ...)."""
+    weight, _, _ = final_norm_parts(model)
+    read = _centre(model, components) / norm_scale(model, final_resid) * weight  # (n, ..., d)
+    return (read * model.W_U.T[tokens]).sum(-1)
+
+
 def norm_bias_term(model, direction: Tensor) -> Tensor:
     """The part of a logit difference no component owns: the final norm's bias (LayerNorm only)."""
     _, bias, _ = final_norm_parts(model)

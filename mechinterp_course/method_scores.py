@@ -1,7 +1,8 @@
 """The course's methods, run on the planted models as a learner would run them, and scored
-against the planted truth: which heads each method names, and the precision and recall of that
-set against the heads that implement the task. Thresholds are fixed here, before any model was
-looked at. `python -m mechinterp_course.method_scores` rewrites the table chapters read.
+against the planted truth: which components (heads "L1H0", MLPs "MLP0") each method names, and
+the precision and recall of that set against the components that implement the task.
+Thresholds are fixed here, before any model was looked at. `python -m
+mechinterp_course.method_scores` rewrites the table chapters read.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).parent / "sweeps" / "planted_method_scores.json"
-PATTERN_THRESHOLD = 0.5  # a head "is" a previous-token or induction head above this score
-ABLATION_THRESHOLD = 1.0  # nats of loss on the repeat that removing a head must add
-DIRECT_THRESHOLD = 0.1  # share of the answer's direct logit a head must write
+PATTERN_THRESHOLD = 0.5  # a head "is" a previous-token, induction or mover head above this
+ABLATION_THRESHOLD = 1.0  # nats of loss on the task that removing a component must add
+DIRECT_THRESHOLD = 0.1  # share of the answer's direct logit a component must write
 
 
 def repeated_distinct(model, n: int = 15, batch: int = 8, seed: int = 0) -> torch.Tensor:
@@ -26,62 +27,123 @@ def repeated_distinct(model, n: int = 15, batch: int = 8, seed: int = 0) -> torc
     return torch.cat([bos, half, half], 1).to(model.cfg.device)
 
 
-def repeat_loss(model, tokens: torch.Tensor, hooks: dict | None = None) -> float:
-    """Mean loss on the repeat's tokens after its first (which has nothing to copy)."""
+def task(name: str, model, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of a planted model's task: tokens (batch, pos) and scored (batch, pos - 1), True
+    where the next token is the task's answer (for the fact lookup, the answer is appended)."""
+    from . import planted
+
+    if name == "fact-lookup":
+        prompts, answers = planted.fact_prompts(24, seed)
+        tokens = model.to_tokens([f"{p} {a}" for p, a in zip(prompts, answers)])
+        scored = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.bool)
+        scored[:, -1] = True  # the relation token predicts the answer
+        return tokens, scored
+    tokens = repeated_distinct(model, seed=seed)
     n = (tokens.shape[1] - 1) // 2
+    scored = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.bool)
+    scored[:, n + 1:] = True  # the repeat after its first token, which has nothing to copy
+    return tokens, scored
+
+
+def task_loss(model, tokens: torch.Tensor, scored: torch.Tensor, hooks: dict | None = None):
+    """Mean next-token loss at the scored positions."""
     with torch.no_grad(), model.hooks(hooks or {}):
         logits = model(tokens)
     loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:],
                                              reduction="none")  # (batch, pos - 1)
-    return float(loss[:, n + 1:].mean())
+    return float(loss[scored].mean())
 
 
-def _heads(model):
-    return [(layer, head) for layer in range(model.cfg.n_layers)
-            for head in range(model.cfg.n_heads)]
+def repeat_loss(model, tokens: torch.Tensor, hooks: dict | None = None) -> float:
+    """Mean loss on the repeat's tokens after its first (which has nothing to copy)."""
+    n = (tokens.shape[1] - 1) // 2
+    scored = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.bool)
+    scored[:, n + 1:] = True
+    return task_loss(model, tokens, scored, hooks)
+
+
+def components(model) -> list[str]:
+    """Every head and MLP, labelled as `lens.component_labels` labels heads: L1H0, MLP0."""
+    return [f"L{layer}H{head}" for layer in range(model.cfg.n_layers)
+            for head in range(model.cfg.n_heads)] + [f"MLP{layer}"
+                                                     for layer in range(model.cfg.n_layers)]
+
+
+def _ablate(label: str) -> dict:
+    from . import circuits
+
+    if label.startswith("MLP"):
+        return {("mlp_out", int(label[3:])): lambda x: torch.zeros_like(x)}
+    layer, head = label[1:].split("H")
+    return circuits.ablate_heads([(int(layer), int(head))])
+
+
+def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
+    """Heads whose attention looks like the task's: previous-token or induction scores on a
+    repeat; on the fact lookup, attention from the relation token to the subject."""
+    from . import circuits, planted
+
+    named = []
+    subjects = torch.tensor([model.to_single_token(s) for s in planted.SUBJECTS])
+    for layer in range(model.cfg.n_layers):
+        pattern = cache["pattern", layer]  # (batch, heads, query, key)
+        if pattern_of == "fact":
+            subject = torch.isin(tokens, subjects).float()  # (batch, pos)
+            to_subject = (pattern[:, :, -2] * subject[:, None]).sum(-1).mean(0)  # (heads,)
+            scores = [float(s) for s in to_subject]
+        elif pattern_of == "repeat":
+            n = (tokens.shape[1] - 1) // 2
+            scores = [max(float(a), float(b)) for a, b in
+                      zip(circuits.previous_token_score(pattern),
+                          circuits.induction_score(pattern, n))]
+        else:
+            raise ValueError(f"unknown pattern {pattern_of!r}: use 'repeat' or 'fact'")
+        named += [f"L{layer}H{h}" for h, s in enumerate(scores) if s > PATTERN_THRESHOLD]
+    return named
 
 
 @torch.no_grad()
-def named_by(model, tokens: torch.Tensor) -> dict[str, list[tuple[int, int]]]:
-    """For each method, the heads it names as doing the task on `tokens`."""
-    from . import circuits, lens
+def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
+             pattern_of: str = "repeat") -> dict[str, list[str]]:
+    """For each method, the components it names as doing the task on `tokens`; pattern_of: the
+    attention pattern the task calls for ("repeat": previous-token or induction; "fact": from
+    the relation token to the subject)."""
+    from . import lens
 
-    n = (tokens.shape[1] - 1) // 2
     _, cache = model.run_with_cache(tokens)
-    pattern = {(layer, head): (circuits.previous_token_score(cache["pattern", layer])[head],
-                               circuits.induction_score(cache["pattern", layer], n)[head])
-               for layer, head in _heads(model)}
-    base = repeat_loss(model, tokens)
-    ablation = {h: repeat_loss(model, tokens, circuits.ablate_heads([h])) - base
-                for h in _heads(model)}
-    # direct logit attribution of each head to the right next token, over the repeat
-    comps = lens.residual_components(model, cache)  # (components, batch, pos, d_model)
+    base = task_loss(model, tokens, scored)
+    ablation = {c: task_loss(model, tokens, scored, _ablate(c)) - base for c in components(model)}
+    # direct logit attribution of each component to the right next token, where it is scored
     labels = lens.component_labels(model)
-    final = cache["resid_post", model.cfg.n_layers - 1]
-    answers = tokens[:, n + 2:]  # (batch, n - 1): what positions n + 1 .. 2n - 1 must predict
-    direct = {}
-    for layer, head in _heads(model):
-        part = comps[labels.index(f"L{layer}H{head}")][:, n + 1: 2 * n]  # (batch, n - 1, d)
-        by_token = torch.stack([lens.attribute(model, part, final[:, n + 1: 2 * n],
-                                               model.W_U[:, v])
-                                for v in range(model.cfg.d_vocab)], -1)  # (b, n - 1, vocab)
-        direct[(layer, head)] = float(by_token.gather(-1, answers[..., None]).mean())
+    parts = lens.residual_components(model, cache)[:, :, :-1]  # (components, batch, pos - 1, d)
+    final = cache["resid_post", model.cfg.n_layers - 1][:, :-1]
+    each = lens.attribute_to_tokens(model, parts, final, tokens[:, 1:])  # (comps, b, pos - 1)
+    direct = {c: float(each[labels.index(f"L{c[3:]} MLP" if c.startswith("MLP") else c)][scored]
+                       .mean()) for c in components(model)}
     total = sum(max(v, 0.0) for v in direct.values()) or 1.0
     return {
-        "attention pattern scores": sorted(h for h, s in pattern.items()
-                                           if max(map(float, s)) > PATTERN_THRESHOLD),
-        "zero ablation, one head at a time": sorted(h for h, d in ablation.items()
-                                                    if d > ABLATION_THRESHOLD),
-        "direct logit attribution": sorted(h for h, d in direct.items()
+        "attention pattern scores": sorted(_pattern_names(model, cache, tokens, pattern_of)),
+        "zero ablation, one component at a time": sorted(c for c, d in ablation.items()
+                                                         if d > ABLATION_THRESHOLD),
+        "direct logit attribution": sorted(c for c, d in direct.items()
                                            if d / total > DIRECT_THRESHOLD),
     }
 
 
 def score(named: list, truth: list) -> dict:
-    named, truth = set(map(tuple, named)), set(map(tuple, truth))
+    named, truth = set(named), set(truth)
     hits = len(named & truth)
-    return {"named": sorted(map(list, named)), "precision": hits / len(named) if named else None,
+    return {"named": sorted(named), "precision": hits / len(named) if named else None,
             "recall": hits / len(truth)}
+
+
+def truth_components(name: str) -> list[str]:
+    """The components that implement a planted model's task, as labels."""
+    from . import planted
+
+    facts = planted.truth(name)
+    return [f"L{layer}H{head}" for layer, head in facts["heads"].values()] + [
+        f"MLP{layer}" for layer in facts.get("mlps", {}).values()]
 
 
 def table() -> dict:
@@ -92,9 +154,10 @@ def table() -> dict:
     out = {}
     for name in planted.BUILDERS:
         model = load_model(f"planted-{name}", device="cpu")
-        truth = [h for h in planted.truth(name)["heads"].values()]
-        out[name] = {method: score(heads, truth)
-                     for method, heads in named_by(model, repeated_distinct(model)).items()}
+        named = named_by(model, *task(name, model),
+                         pattern_of="fact" if name == "fact-lookup" else "repeat")
+        out[name] = {method: score(found, truth_components(name))
+                     for method, found in named.items()}
     return out
 
 

@@ -40,9 +40,29 @@ def _blocks(names_and_sizes):
 
 def _ln_gain(n_ones: int, d_model: int) -> float:
     """LayerNorm's output for a coordinate at 1 when the vector is n_ones ones among zeros."""
+    return _ln_on_off(n_ones, d_model)[0]
+
+
+def _ln_on_off(n_ones: int, d_model: int) -> tuple[float, float]:
+    """LayerNorm's output for a coordinate at 1, and at 0, when the vector is n_ones ones."""
     mean = n_ones / d_model
-    std = (n_ones * (1 - mean) ** 2 + (d_model - n_ones) * mean ** 2) / d_model
-    return (1 - mean) / std ** 0.5
+    std = (mean * (1 - mean)) ** 0.5
+    return (1 - mean) / std, -mean / std
+
+
+def _head(hf, layer, h, q_from, q_map, k_from, k_map, v_from, v_to, gain_in):
+    """Set head h of a layer: its score is (q block @ q_map) . (k block @ k_map), MATCH for a
+    match after the 1/sqrt(d_head) scaling; it copies its value block (one-hot) into v_to. Each
+    read divides by LayerNorm's gain, so the head sees the ones."""
+    d_model = hf.config.n_embd
+    attn = hf.transformer.h[layer].attn
+    W = attn.c_attn.weight  # (d_model, 3 * d_model): query, key, value columns
+    q, k, v = (part * d_model + h * D_HEAD for part in range(3))  # first columns
+    W[q_from, q: q + q_map.shape[1]] = q_map * MATCH * D_HEAD ** 0.5 / gain_in
+    W[k_from, k: k + k_map.shape[1]] = k_map / gain_in
+    n = v_from.stop - v_from.start
+    W[v_from, v: v + n] = torch.eye(n) / gain_in
+    attn.c_proj.weight[h * D_HEAD: h * D_HEAD + n, v_to] = torch.eye(n)  # (in, out)
 
 
 def build_induction(redundant: bool = False):
@@ -81,29 +101,16 @@ def build_induction(redundant: bool = False):
         hf.transformer.wte.weight[:, tok] = torch.eye(N_VOCAB)
         hf.transformer.wpe.weight[:, pos] = torch.eye(N_POS)
 
-        def head(layer, h, q_from, q_map, k_from, k_map, v_from, v_to, gain_in):
-            """Set head h of a layer: its score is (q block @ q_map) . (k block @ k_map), MATCH
-            for a match after the 1/sqrt(d_head) scaling; it copies its value block (one-hot)
-            into v_to. Each read divides by LayerNorm's gain, so the head sees the ones."""
-            attn = hf.transformer.h[layer].attn
-            W = attn.c_attn.weight  # (d_model, 3 * d_model): query, key, value columns
-            q, k, v = (part * d_model + h * D_HEAD for part in range(3))  # first columns
-            W[q_from, q: q + q_map.shape[1]] = q_map * MATCH * D_HEAD ** 0.5 / gain_in
-            W[k_from, k: k + k_map.shape[1]] = k_map / gain_in
-            n = v_from.stop - v_from.start
-            W[v_from, v: v + n] = torch.eye(n) / gain_in
-            attn.c_proj.weight[h * D_HEAD: h * D_HEAD + n, v_to] = torch.eye(n)  # (in, out)
-
         gain0, gain1 = _ln_gain(2, d_model), _ln_gain(4, d_model)
         shift = torch.eye(N_POS).roll(1, dims=1)  # key at position j matches query at j + 1
         eye_pos, eye_tok = torch.eye(N_POS), torch.eye(N_VOCAB)
         # block 0: previous-token heads (the real one and a decoy); both read the position
-        head(0, 0, pos, eye_pos, pos, shift, tok, prev, gain0)
-        head(0, 1, pos, eye_pos, pos, shift, tok, blocks["decoy_previous"], gain0)
+        _head(hf, 0, 0, pos, eye_pos, pos, shift, tok, prev, gain0)
+        _head(hf, 0, 1, pos, eye_pos, pos, shift, tok, blocks["decoy_previous"], gain0)
         # block 1: the induction head and a decoy with the same pattern
-        head(1, 0, tok, eye_tok, prev, eye_tok, tok, blocks["answer"], gain1)
-        head(1, 1, tok, eye_tok, prev, eye_tok, tok,
-             blocks["answer" if redundant else "decoy_answer"], gain1)
+        _head(hf, 1, 0, tok, eye_tok, prev, eye_tok, tok, blocks["answer"], gain1)
+        _head(hf, 1, 1, tok, eye_tok, prev, eye_tok, tok,
+              blocks["answer" if redundant else "decoy_answer"], gain1)
         # the final norm sees six ones: token, position, both previous blocks, both answers
         hf.lm_head.weight[:, blocks["answer"]] = torch.eye(N_VOCAB) * ANSWER / _ln_gain(6, d_model)
     hf.eval().requires_grad_(False)
@@ -133,6 +140,117 @@ def build_induction(redundant: bool = False):
     return hf, truth
 
 
+SUBJECTS = WORDS[:12]  # A .. L: each has one fact
+ATTRIBUTES = WORDS[12:24]  # M .. X: the facts' answers
+RELATION = "ab"  # the last token: "what is the subject's attribute?"
+FILLERS = ["Y", "Z", "cd", "ef", "gh", "ij"]  # neither subject nor answer
+FACT = {s: ATTRIBUTES[(5 * i + 2) % 12] for i, s in enumerate(SUBJECTS)}  # 5: a permutation
+
+
+def _memory(mlp, reads: slice, n_ones: int, d_model: int, writes: list[list[tuple[slice, int]]]):
+    """Set an MLP to a key-value memory: neuron t fires (pre-activation 10, else -10, so GELU
+    gives 10 or 0) when token t is in the stream, and then writes a 1 into each (block, slot) of
+    writes[t]. n_ones: how many ones the stream holds where the MLP reads it."""
+    on, off = _ln_on_off(n_ones, d_model)
+    w = 20.0 / (on - off)  # on -> 10, off -> -10
+    for t, slots in enumerate(writes):
+        mlp.c_fc.weight[reads.start + t, t] = w  # Conv1D: (in, out)
+        mlp.c_fc.bias[t] = 10.0 - w * on
+        for block, slot in slots:
+            mlp.c_proj.weight[t, block.start + slot] = 0.1
+
+
+def build_fact_lookup():
+    """Two layers. MLP 0 is a key-value memory: at each subject token it writes the subject's
+    fact (one of twelve answer slots) into the attribute block; other tokens write its "none"
+    slot. L1H0, the mover, attends from the relation token to the subject (its key: any
+    attribute slot but "none") and copies the attribute block into the answer block, which the
+    unembedding reads. Decoys: L1H1 attends exactly as L1H0 does and copies where the subject
+    was (its position) to the last position, and MLP 1's neurons fire on the subjects and write
+    their facts again, but nothing reads what either writes. So the subject's position is
+    linearly decodable at the last position, and the fact at the subject's position after
+    block 1, and neither is used: the probe-versus-use trap, planted."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    k = len(ATTRIBUTES) + 1  # twelve answer slots and "none"
+    blocks, used = _blocks([("token", N_VOCAB), ("position", N_POS), ("attribute", k),
+                            ("answer", k), ("subject_position", N_POS),
+                            ("memory_look_alike", k)])
+    n_heads = 4
+    d_model = n_heads * D_HEAD
+    assert used <= d_model
+    config = GPT2Config(vocab_size=N_VOCAB, n_positions=N_POS, n_embd=d_model, n_layer=2,
+                        n_head=n_heads, n_inner=N_VOCAB, activation_function="gelu_new",
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    hf = GPT2LMHeadModel(config)
+    ids = {w: i + 1 for i, w in enumerate(WORDS)}
+    none = len(ATTRIBUTES)
+    slot = {s: ATTRIBUTES.index(FACT[s]) for s in SUBJECTS}
+    by_token = ["<bos>"] + WORDS
+    with torch.no_grad():
+        for p in hf.parameters():
+            p.zero_()
+        for name, p in hf.named_parameters():
+            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == \
+                    "transformer.ln_f.weight":
+                p.fill_(1.0)
+        hf.transformer.wte.weight[:, blocks["token"]] = torch.eye(N_VOCAB)
+        hf.transformer.wpe.weight[:, blocks["position"]] = torch.eye(N_POS)
+        # MLP 0 reads two ones (token, position) and writes the fact
+        _memory(hf.transformer.h[0].mlp, blocks["token"], 2, d_model,
+                [[(blocks["attribute"], slot.get(w, none))] for w in by_token])
+        # L1H0 and L1H1 read three ones: the relation token's query matches any subject's key
+        is_relation = torch.zeros(N_VOCAB, 1)
+        is_relation[ids[RELATION]] = 1.0
+        is_subject = torch.ones(k, 1)
+        is_subject[none] = 0.0
+        gain = _ln_gain(3, d_model)
+        _head(hf, 1, 0, blocks["token"], is_relation, blocks["attribute"], is_subject,
+              blocks["attribute"], blocks["answer"], gain)
+        _head(hf, 1, 1, blocks["token"], is_relation, blocks["attribute"], is_subject,
+              blocks["position"], blocks["subject_position"], gain)
+        # MLP 1, the look-alike, reads five ones at the last position (the heads' two added)
+        _memory(hf.transformer.h[1].mlp, blocks["token"], 5, d_model,
+                [[(blocks["memory_look_alike"], slot.get(w, none))] for w in by_token])
+        # the final norm sees six ones at the last position; answer slot j is ATTRIBUTES[j]
+        for j, word in enumerate(ATTRIBUTES):
+            hf.lm_head.weight[ids[word], blocks["answer"].start + j] = \
+                ANSWER / _ln_gain(6, d_model)
+    hf.eval().requires_grad_(False)
+    truth = {
+        "task": f"answer the subject's fact: '<bos> ... subject ... {RELATION}' -> its attribute",
+        "blocks": {name: [s.start, s.stop] for name, s in blocks.items()},
+        "heads": {"mover": [1, 0]},
+        "mlps": {"memory": 0},
+        "decoys": {"mover look-alike": [1, 1]},
+        "decoy mlps": {"memory look-alike": 1},
+        "unused": {"heads": [[0, 0], [0, 1], [0, 2], [0, 3], [1, 2], [1, 3]]},
+        "facts": FACT,
+        "decodable, never read": {
+            "the subject's position": "subject_position, at the last position (from L1H1)",
+            "the fact again": "memory_look_alike, at the subject's position (from MLP 1)"},
+        "edges": [{"from": "mlp 0", "to": [1, 0], "via": "key and value",
+                   "what": "the subject's fact: the key says a subject is here, the value "
+                           "carries which fact"}],
+    }
+    return hf, truth
+
+
+def fact_prompts(batch: int = 24, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Prompts "fillers subject fillers ab" with their answers, all of one length (so they batch):
+    every subject in turn, with three random fillers, zero to three of them before it."""
+    g = torch.Generator().manual_seed(seed)
+    prompts, answers = [], []
+    for i in range(batch):
+        subject = SUBJECTS[i % len(SUBJECTS)]
+        before = int(torch.randint(0, 4, (1,), generator=g))
+        fill = [FILLERS[int(j)] for j in torch.randint(0, len(FILLERS), (3,), generator=g)]
+        prompts.append(" ".join(fill[:before] + [subject] + fill[before:] + [RELATION]))
+        answers.append(FACT[subject])
+    return prompts, answers
+
+
 def tokenizer():
     """A word-level tokenizer: "<bos>" and the words in WORDS, split on spaces."""
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -146,7 +264,8 @@ def tokenizer():
 
 
 BUILDERS = {"induction": build_induction,
-            "redundant": lambda: build_induction(redundant=True)}
+            "redundant": lambda: build_induction(redundant=True),
+            "fact-lookup": build_fact_lookup}
 
 
 def zoo() -> dict[str, str]:

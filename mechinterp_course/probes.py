@@ -86,9 +86,12 @@ class LinearProbe:
 def fit_probe(x: Tensor, y: Tensor, n_classes: int, l2: float = 1e-3,
               steps: int = 100) -> LinearProbe:
     """Multinomial logistic regression, fitted by L-BFGS on standardised features with a small L2
-    penalty (deterministic), returned as weights on the raw features."""
+    penalty (deterministic), returned as weights on the raw features. A feature that barely
+    varies (float rounding around a constant) is not blown up to unit variance: each feature's
+    scale is at least a thousandth of the largest, so the probe cannot rest on rounding noise."""
     x = x.float()
-    mean, std = x.mean(0), x.std(0) + 1e-6
+    mean, std = x.mean(0), x.std(0)
+    std = std.clamp_min(1e-3 * float(std.max()) + 1e-6)
     xs = (x - mean) / std
     W = torch.zeros(x.shape[1], n_classes, requires_grad=True)
     b = torch.zeros(n_classes, requires_grad=True)

@@ -151,3 +151,18 @@ def test_country_activations_shapes(course_model):
     # site 0 is the embedding of the country's last token (plus its position)
     _, cache = course_model.run_with_cache("France is")
     assert torch.allclose(data.acts[0, texas_like], cache["resid_pre", 0][0, 1], atol=1e-5)
+
+
+def test_a_probe_does_not_rest_on_rounding_noise():
+    """A feature that varies only at the scale of float rounding, but with the label, must not
+    carry the probe: its weight on the raw feature stays small, and the probe reads the label
+    from the feature that carries it at a visible scale."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (200,), generator=g)
+    visible = y.float() + 0.3 * torch.randn(200, generator=g)  # the label, with noise
+    rounding = 1.0 + 1e-6 * y.float()  # the label, exactly, in the seventh decimal
+    x = torch.stack([visible, rounding, torch.randn(200, generator=g)], 1)
+    probe = probes.fit_probe(x, y, 2)
+    assert probe.accuracy(x, y) > 0.85
+    weight = (probe.W[:, 1] - probe.W[:, 0]).abs()
+    assert weight[1] * 1e-6 < 0.01 * weight[0] * visible.std()  # rounding moves no logit

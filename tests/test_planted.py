@@ -21,11 +21,11 @@ def second_half_loss(model, tokens, hooks=None):
 
 
 def test_zoo_lists_each_model_with_its_truth():
-    assert set(planted.zoo()) == {"induction", "redundant"}
+    assert set(planted.zoo()) == {"induction", "redundant", "fact-lookup"}
     truth = planted.truth("induction")
     assert truth["heads"] == {"previous token": [0, 0], "induction": [1, 0]}
     assert set(map(tuple, truth["decoys"].values())) == {(0, 1), (1, 1)}
-    with pytest.raises(KeyError, match="the zoo: induction, redundant"):
+    with pytest.raises(KeyError, match="the zoo: induction, redundant, fact-lookup"):
         planted.truth("no-such-model")
     with pytest.raises(KeyError, match="the zoo"):
         mc.load_model("planted-no-such-model")
@@ -113,20 +113,125 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     shipped = json.loads(method_scores.RESULTS.read_text())
     assert json.loads(json.dumps(method_scores.table())) == shipped
     induction, redundant = shipped["induction"], shipped["redundant"]
+    fact = shipped["fact-lookup"]
+    ablation, direct = "zero ablation, one component at a time", "direct logit attribution"
     # attention patterns name the decoys with the real heads: recall 1, precision 1/2
     assert induction["attention pattern scores"]["recall"] == 1.0
     assert induction["attention pattern scores"]["precision"] == 0.5
+    assert fact["attention pattern scores"]["named"] == ["L1H0", "L1H1"]  # mover and look-alike
     # one-at-a-time ablation finds the circuit, but misses both redundant induction heads
-    assert induction["zero ablation, one head at a time"]["precision"] == 1.0 == \
-        induction["zero ablation, one head at a time"]["recall"]
-    assert redundant["zero ablation, one head at a time"]["named"] == [[0, 0]]
-    # direct logit attribution sees only the heads that write the answer, not the one that
-    # makes it possible (the previous-token head writes nothing the unembedding reads)
-    assert induction["direct logit attribution"]["named"] == [[1, 0]]
-    assert [0, 0] not in redundant["direct logit attribution"]["named"]
+    assert induction[ablation]["precision"] == 1.0 == induction[ablation]["recall"]
+    assert fact[ablation]["named"] == ["L1H0", "MLP0"]
+    assert redundant[ablation]["named"] == ["L0H0"]
+    # direct logit attribution sees only what writes the answer, not what makes it possible:
+    # the previous-token head and the memory write nothing the unembedding reads
+    assert induction[direct]["named"] == ["L1H0"]
+    assert "L0H0" not in redundant[direct]["named"]
+    assert fact[direct]["named"] == ["L1H0"]
+
+
+def test_scores_fail_on_a_null_table():
+    """The table's asserts are about these models: on untrained models of the same shapes no
+    method names the planted components (so the asserts above could fail)."""
+    from mechinterp_course import models
+
+    for name in planted.BUILDERS:
+        model = mc.load_model(f"planted-{name}")
+        models.untrain(model.hf, seed=0)
+        named = method_scores.named_by(model, *method_scores.task(name, model),
+                                       pattern_of="fact" if name == "fact-lookup" else "repeat")
+        truth = set(method_scores.truth_components(name))
+        assert not truth <= set(named["zero ablation, one component at a time"]), name
 
 
 def test_scores_count_right_and_wrong_names():
-    assert method_scores.score([(0, 0), (0, 1)], [[0, 0], [1, 0]]) == {
-        "named": [[0, 0], [0, 1]], "precision": 0.5, "recall": 0.5}
-    assert method_scores.score([], [[0, 0]])["precision"] is None
+    assert method_scores.score(["L0H0", "L0H1"], ["L0H0", "L1H0"]) == {
+        "named": ["L0H0", "L0H1"], "precision": 0.5, "recall": 0.5}
+    assert method_scores.score([], ["L0H0"])["precision"] is None
+    with pytest.raises(ValueError, match="unknown pattern"):
+        model = mc.load_model("planted-induction")
+        method_scores.named_by(model, *method_scores.task("induction", model), pattern_of="x")
+
+
+@pytest.fixture(scope="module")
+def fact():
+    return mc.load_model("planted-fact-lookup")
+
+
+def fact_accuracy(model, prompts, answers, hooks=None):
+    tokens = model.to_tokens(prompts)
+    with torch.no_grad(), model.hooks(hooks or {}):
+        best = model(tokens)[:, -1].argmax(-1)
+    return float((best == torch.tensor([model.to_single_token(a) for a in answers])).float()
+                 .mean())
+
+
+def test_fact_lookup_runs_through_the_memory_and_the_mover_and_not_the_decoys(fact):
+    prompts, answers = planted.fact_prompts(24)
+    tokens, scored = method_scores.task("fact-lookup", fact)
+    assert fact_accuracy(fact, prompts, answers) == 1.0
+    assert method_scores.task_loss(fact, tokens, scored) < 0.01
+    chance = float(torch.log(torch.tensor(float(len(planted.ATTRIBUTES)))))
+    truth = planted.truth("fact-lookup")
+    for label in method_scores.truth_components("fact-lookup"):  # planted: each is needed
+        assert method_scores.task_loss(fact, tokens, scored, method_scores._ablate(label)) > \
+            0.8 * chance, label
+        assert fact_accuracy(fact, prompts, answers, method_scores._ablate(label)) < 0.2
+    decoys = {**circuits.ablate_heads([tuple(h) for h in truth["decoys"].values()] +
+                                      [tuple(h) for h in truth["unused"]["heads"]]),
+              **method_scores._ablate(f"MLP{truth['decoy mlps']['memory look-alike']}")}
+    assert method_scores.task_loss(fact, tokens, scored, decoys) < 0.01
+
+
+def test_without_a_subject_there_is_no_fact(fact):
+    """The task's null: the same prompts with the subject replaced by a filler."""
+    prompts, _ = planted.fact_prompts(24)
+    no_subject = [" ".join("Y" if w in planted.SUBJECTS else w for w in p.split())
+                  for p in prompts]
+    with torch.no_grad():
+        probs = fact(fact.to_tokens(no_subject))[:, -1].softmax(-1)
+    answers = [fact.to_single_token(a) for a in planted.ATTRIBUTES]
+    assert float(probs[:, answers].max()) < 0.1
+
+
+def test_a_probe_decodes_what_is_never_used(fact):
+    """The probe-versus-use trap, planted: at the last position a linear probe reads the fact
+    and the subject's position equally well (both far above probes fitted to shuffled labels),
+    but projecting out the fact probe's directions takes the answer to chance, and projecting
+    out the position probe's, or as many random directions, changes nothing."""
+    from mechinterp_course import interventions, probes
+
+    def last_residuals(seed):
+        prompts, answers = planted.fact_prompts(240, seed)
+        tokens = fact.to_tokens(prompts)
+        _, cache = fact.run_with_cache(tokens, names=[("resid_post", 1)])
+        facts = torch.tensor([planted.ATTRIBUTES.index(a) for a in answers])
+        where = torch.tensor([[w in planted.SUBJECTS for w in p.split()].index(True) + 1
+                              for p in prompts])  # + 1: the <bos>
+        return prompts, answers, cache["resid_post", 1][:, -1], facts, where
+
+    _, _, x, facts, where = last_residuals(0)
+    prompts, answers, x_test, facts_test, where_test = last_residuals(1)
+    fact_probe = probes.fit_probe(x, facts, len(planted.ATTRIBUTES))
+    where_probe = probes.fit_probe(x, where, planted.N_POS)
+    assert fact_probe.accuracy(x_test, facts_test) > 0.95
+    assert where_probe.accuracy(x_test, where_test) > 0.95
+    g = torch.Generator().manual_seed(0)
+    for probe_labels, n_classes, test_labels in ((facts, len(planted.ATTRIBUTES), facts_test),
+                                                 (where, planted.N_POS, where_test)):
+        shuffled = probes.fit_probe(x, probe_labels[torch.randperm(len(x), generator=g)],
+                                    n_classes)
+        assert shuffled.accuracy(x_test, test_labels) < 0.5  # the null: no better than guessing
+
+    def without(directions):  # (k, d_model) projected out at the last position
+        remove = interventions.project_out(directions)
+        return {("resid_post", 1): lambda r: torch.cat([r[:, :-1], remove(r[:, -1:])], 1)}
+
+    assert fact_accuracy(fact, prompts, answers) == 1.0
+    fact_dirs = fact_probe.W[:, facts.unique()].T  # the classes it was fitted on
+    where_dirs = where_probe.W[:, where.unique()].T
+    assert fact_accuracy(fact, prompts, answers, without(fact_dirs)) < 0.2
+    assert fact_accuracy(fact, prompts, answers, without(where_dirs)) == 1.0
+    for k in (len(fact_dirs), len(where_dirs)):  # matched: as many random directions
+        assert fact_accuracy(fact, prompts, answers,
+                             without(torch.randn(k, fact.cfg.d_model, generator=g))) == 1.0
