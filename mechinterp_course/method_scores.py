@@ -8,6 +8,7 @@ mechinterp_course.method_scores` rewrites the table chapters read.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -69,13 +70,29 @@ def components(model) -> list[str]:
                                                      for layer in range(model.cfg.n_layers)]
 
 
-def _ablate(label: str) -> dict:
+def ablation_hooks(labels) -> list:
+    """Hooks that zero-ablate components, a label ("L1H0", "MLP0") or a list of them, as a list
+    of (name, fn) pairs: lists add up, so two heads of one layer are both ablated (merging
+    dicts of hooks would keep only the last hook of each layer)."""
     from . import circuits
 
-    if label.startswith("MLP"):
-        return {("mlp_out", int(label[3:])): lambda x: torch.zeros_like(x)}
-    layer, head = label[1:].split("H")
-    return circuits.ablate_heads([(int(layer), int(head))])
+    hooks = []
+    for label in [labels] if isinstance(labels, str) else labels:
+        mlp = re.fullmatch(r"MLP(\d+)", str(label))
+        head = re.fullmatch(r"L(\d+)H(\d+)", str(label))
+        if mlp:
+            hooks.append((("mlp_out", int(mlp[1])), lambda x: torch.zeros_like(x)))
+        elif head:
+            hooks += list(circuits.ablate_heads([(int(head[1]), int(head[2]))]).items())
+        else:
+            raise ValueError(f"unknown component {label!r}: label heads 'L1H0' and MLPs 'MLP0'")
+    return hooks
+
+
+def ablation_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels) -> dict:
+    """{label: nats} the task's loss rises by when that one component is zero-ablated."""
+    base = task_loss(model, tokens, scored)
+    return {c: task_loss(model, tokens, scored, ablation_hooks(c)) - base for c in labels}
 
 
 def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
@@ -111,8 +128,7 @@ def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
     from . import lens
 
     _, cache = model.run_with_cache(tokens)
-    base = task_loss(model, tokens, scored)
-    ablation = {c: task_loss(model, tokens, scored, _ablate(c)) - base for c in components(model)}
+    ablation = ablation_effects(model, tokens, scored, components(model))
     # direct logit attribution of each component to the right next token, where it is scored
     labels = lens.component_labels(model)
     parts = lens.residual_components(model, cache)[:, :, :-1]  # (components, batch, pos - 1, d)

@@ -254,6 +254,19 @@ NOT_CLAIMS = {
         "sorted((r['history'][-1][1] for r in three_layers))[-1] < "
         "three_layers[0]['history'][0][1]": "that training lowers the loss: " + TABLE,
     },
+    "09_planted_mechanisms.ipynb": {
+        "max(singles.values()) < 0.1 * method_scores.ABLATION_THRESHOLD":
+            "each redundant head alone does nothing: " + NEGATIVE,
+        "decoded['fact, shuffled labels (null)'] < 0.5": "the probe's own null: " + NEGATIVE,
+        "decoded['fact'] > 0.95 and decoded['subject position'] > 0.95":
+            "decodable in the untrained model too: " + ARCHITECTURE,
+        "untrained_decoded['fact'] > 0.95 and untrained_decoded['subject position'] > 0.9":
+            "on the untrained model: " + ARCHITECTURE,
+        "not set(control_heads) & set(course_named['attention pattern scores'])":
+            "the control heads have no induction pattern: " + NEGATIVE,
+        "all((alone[h].high < threshold for h in swept_out))":
+            "the sweep does not name these heads: " + NEGATIVE,
+    },
 }
 
 

@@ -174,12 +174,12 @@ def test_fact_lookup_runs_through_the_memory_and_the_mover_and_not_the_decoys(fa
     chance = float(torch.log(torch.tensor(float(len(planted.ATTRIBUTES)))))
     truth = planted.truth("fact-lookup")
     for label in method_scores.truth_components("fact-lookup"):  # planted: each is needed
-        assert method_scores.task_loss(fact, tokens, scored, method_scores._ablate(label)) > \
-            0.8 * chance, label
-        assert fact_accuracy(fact, prompts, answers, method_scores._ablate(label)) < 0.2
-    decoys = {**circuits.ablate_heads([tuple(h) for h in truth["decoys"].values()] +
-                                      [tuple(h) for h in truth["unused"]["heads"]]),
-              **method_scores._ablate(f"MLP{truth['decoy mlps']['memory look-alike']}")}
+        without = method_scores.ablation_hooks(label)
+        assert method_scores.task_loss(fact, tokens, scored, without) > 0.8 * chance, label
+        assert fact_accuracy(fact, prompts, answers, without) < 0.2
+    decoys = list(circuits.ablate_heads([tuple(h) for h in truth["decoys"].values()] +
+                                        [tuple(h) for h in truth["unused"]["heads"]]).items()) \
+        + method_scores.ablation_hooks(f"MLP{truth['decoy mlps']['memory look-alike']}")
     assert method_scores.task_loss(fact, tokens, scored, decoys) < 0.01
 
 

@@ -1,0 +1,463 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 09 Planted mechanisms: scoring the methods
+#
+# Every chapter so far judged its findings against the course model's world: the world knows
+# that Austin is the capital of Texas, so it can say *whether* the model knows it. The world
+# cannot say *how* the model computes it. When chapter 04 says "L0H1 feeds the induction heads of
+# block 2", the evidence is another method's output, and a method can be wrong. This chapter
+# tests the methods themselves, on models whose mechanism is known because their weights were
+# set by hand: **planted mechanisms**.
+#
+# Each planted model is an ordinary GPT-2 checkpoint (two layers, four heads, a word-level
+# vocabulary) that every tool of the course runs on unchanged. Its ground truth is data:
+# `planted.truth(name)` says which heads and MLPs do which step, and which are **decoys**, built
+# to look like the real thing to some method while nothing reads what they write. You will run
+# three methods on a planted model with the truth hidden, write down a hypothesis, reveal the
+# truth, and score yourself and the methods. Then you will use what the planted models teach to
+# re-examine a claim about the course model.
+#
+# **You will be able to:** run attention-pattern scores, zero ablation and direct logit
+# attribution as component-finding methods; score a method's answer by precision and recall
+# against a known mechanism; name the three ways these methods fail (look-alikes, redundancy,
+# indirect effects) and the test that catches each; and tell a probe that *decodes* something
+# from a component that *uses* it.
+#
+# **Time:** about 60 minutes. **Prerequisites:** chapters 04, 07 and 08.
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+
+from mechinterp_course import (circuits, claims, interventions, method_scores, models, planted,
+                               probes, viz)
+from mechinterp_course.checks import ch09
+
+torch.set_grad_enabled(False)
+for name, what in planted.zoo().items():
+    print(f"planted-{name}: {what}")
+
+# %% [markdown]
+# ## 1. A model whose mechanism you do not know yet
+#
+# `planted-induction` does in-context copying: given a sequence that repeats, it predicts each
+# token of the repeat from the first copy. `method_scores.task` gives its task as a batch of
+# tokens (BOS, 15 distinct random tokens, the same 15 again) and a mask of the positions the
+# task scores: the repeat after its first token, which has nothing to copy.
+#
+# Before looking inside, check that it does the task, and against what. The null is the same
+# first half followed by fresh random tokens, not a repeat: there, copying cannot help, and the
+# loss should be far above the task's.
+
+# %%
+model = mc.load_model("planted-induction", device=device)
+tokens, scored = method_scores.task("induction", model)
+n = (tokens.shape[1] - 1) // 2  # length of one copy
+print("one prompt:", model.to_string(tokens[0]))
+fresh = method_scores.repeated_distinct(model, seed=1)[:, n + 1:].to(tokens.device)
+no_repeat = torch.cat([tokens[:, :n + 1], fresh], 1)  # the null: nothing to copy
+copy_loss = method_scores.task_loss(model, tokens, scored)
+null_loss = method_scores.task_loss(model, no_repeat, scored)
+chance = float(torch.log(torch.tensor(float(model.cfg.d_vocab))))
+print(f"loss on the repeat {copy_loss:.4f} nats; with no repeat {null_loss:.2f}; a uniform guess "
+      f"{chance:.2f}")
+assert copy_loss < 0.05 and null_loss > chance
+
+# %% [markdown]
+# The model copies almost perfectly, and without a repeat it is worse than a uniform guess (it
+# confidently copies from the wrong place). Something in it implements induction. Which
+# components?
+#
+# ## 2. Three methods, the truth hidden
+#
+# Each method below turns measurements into a list of named components, heads `"L1H0"` and MLPs
+# `"MLP0"`, using a threshold fixed in `method_scores` before any planted model was built:
+#
+# - **attention-pattern scores** (chapter 04): a head is named when its previous-token score or
+#   its induction score is above `PATTERN_THRESHOLD`;
+# - **zero ablation, one component at a time** (chapters 04 and 07): a component is named when
+#   removing it raises the task's loss by more than `ABLATION_THRESHOLD` nats;
+# - **direct logit attribution** (chapter 03): a component is named when it writes more than
+#   `DIRECT_THRESHOLD` of the positive direct logit of the right answer.
+#
+# First the patterns, every head's two scores side by side:
+
+# %%
+print(f"thresholds: pattern {method_scores.PATTERN_THRESHOLD}, ablation "
+      f"{method_scores.ABLATION_THRESHOLD} nats, direct share {method_scores.DIRECT_THRESHOLD}")
+_, cache = model.run_with_cache(tokens, names=["pattern"])
+n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+pattern_scores = torch.stack([torch.stack([circuits.previous_token_score(cache["pattern", layer]),
+                                           circuits.induction_score(cache["pattern", layer], n)])
+                              for layer in range(n_layers)])  # (layers, 2, heads)
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.2))
+for ax, kind, title in zip(axes, range(2), ("previous-token score", "induction score")):
+    viz.heatmap(ax, pattern_scores[:, kind], [f"H{h}" for h in range(n_heads)],
+                [f"L{layer}" for layer in range(n_layers)], cmap="Blues", vmin=0, vmax=1,
+                title=title)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Two heads of block 0 look like previous-token heads and two of block 1 look like induction
+# heads. Patterns say where a head looks, not whether anything uses what it writes. Ablation
+# asks that.
+#
+# ### Exercise 9.1: an ablation sweep
+# 🟢 Easy, 10 minutes. Write `ablation_effects(model, tokens, scored, labels)`: for each label
+# in `labels`, remove that one component (`method_scores.ablation_hooks(label)` gives the hooks)
+# and return `{label: increase}`, how many nats the task's mean loss at the `scored` positions
+# rises above the clean loss (`method_scores.task_loss(model, tokens, scored, hooks)`).
+#
+# *Hint:* each component is removed alone, from the clean model: start every ablation from no
+# hooks.
+
+# %%
+def ablation_effects(model, tokens, scored, labels):
+    # BEGIN SOLUTION
+    clean = method_scores.task_loss(model, tokens, scored)
+    return {label: method_scores.task_loss(model, tokens, scored,
+                                           method_scores.ablation_hooks(label)) - clean
+            for label in labels}
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch09.check_ablation_effects(ablation_effects, model)
+
+# %% [markdown]
+# `method_scores.ablation_effects` is the package's version; the rest of the chapter uses it, so
+# it runs whether or not your exercise is done.
+
+# %%
+labels = method_scores.components(model)
+effects = method_scores.ablation_effects(model, tokens, scored, labels)
+fig, ax = plt.subplots(figsize=(7, 2.2))
+ax.bar(labels, [effects[c] for c in labels], color="C3")
+ax.axhline(method_scores.ABLATION_THRESHOLD, color="grey", ls=":", label="threshold")
+ax.set(ylabel="loss increase (nats)", title="each component zero-ablated alone")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+named = method_scores.named_by(model, tokens, scored)  # all three methods, at their thresholds
+for method, found in named.items():
+    print(f"{method:40} names {found}")
+
+# %% [markdown]
+# The three methods disagree. Before reading on, write your hypothesis: the components you
+# believe implement the task, and so would be in the planted truth. The list starts as what the
+# patterns name; replace it with yours.
+
+# %%
+hypothesis = named["attention pattern scores"]  # your hypothesis: edit before the next section
+print("hypothesis:", hypothesis)
+
+# %% [markdown]
+# ## 3. The truth, and the methods scored
+#
+# A method's answer is a set of names; the truth is another. Two numbers compare them:
+# **precision**, the share of the named components that are in the truth (a method that names
+# decoys has low precision), and **recall**, the share of the truth that was named (a method
+# that misses a step has low recall). A method that names nothing has no precision at all, not
+# a precision of zero: it made no claim to be wrong about.
+#
+# ### Exercise 9.2: precision and recall
+# 🟢 Easy, 10 minutes. Write `precision_recall(named, truth)`: two collections of labels (lists,
+# possibly with repeats). Return `(precision, recall)` as floats, with precision `None` when
+# nothing is named. Count each component once.
+#
+# *Hint:* think of both as sets first; then count what they share.
+
+# %%
+def precision_recall(named, truth):
+    # BEGIN SOLUTION
+    named, truth = set(named), set(truth)
+    hits = len(named & truth)
+    return (hits / len(named) if named else None), hits / len(truth)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch09.check_precision_recall(precision_recall, model)
+
+# %%
+truth = planted.truth("induction")
+print("the truth:", truth["heads"], "\ndecoys:", truth["decoys"])
+planted_components = method_scores.truth_components("induction")
+for method, found in {"your hypothesis": hypothesis, **named}.items():
+    result = method_scores.score(found, planted_components)  # the package's precision_recall
+    print(f"{method:40} precision {result['precision']}, recall {result['recall']:.2f}")
+
+# %% [markdown]
+# On this model ablation gets it right, patterns name both decoys, and direct logit attribution
+# misses the previous-token head: L0H0 writes nothing the unembedding reads, it only changes what
+# the induction head's keys see, an **indirect** effect, which a direct attribution cannot
+# measure by construction.
+#
+# One model is one test. `method_scores.table()` runs every method on every planted model
+# (`python -m mechinterp_course.method_scores` writes it to a file, which the course ships). Here
+# it is rerun live, and must equal the shipped table: a table that no longer matches the code
+# that made it is a story, not a result.
+
+# %%
+shipped = json.loads(method_scores.RESULTS.read_text())
+live = method_scores.table()
+assert live == shipped, "stale table: rerun python -m mechinterp_course.method_scores"
+methods = list(next(iter(live.values())))
+fig, axes = plt.subplots(1, 2, figsize=(10, 2.6))
+for ax, key in zip(axes, ("precision", "recall")):
+    grid = torch.tensor([[float("nan") if live[m][k][key] is None else live[m][k][key]
+                          for k in methods] for m in live])
+    viz.heatmap(ax, grid, [k.split(",")[0] for k in methods], list(live), cmap="Greens",
+                vmin=0, vmax=1, title=key)
+plt.tight_layout()
+plt.show()
+for model_name, rows in live.items():
+    for method, result in rows.items():
+        print(f"{model_name:12} {method:40} names {result['named']}")
+
+# %% [markdown]
+# Each method fails somewhere, and each failure has a name:
+#
+# - **Look-alikes** (attention patterns): on `planted-induction` the patterns name both decoys,
+#   which attend exactly as the real heads do; on `planted-fact-lookup` they name the decoy
+#   mover L1H1, which attends from the relation token to the subject as the real mover does
+#   but copies the subject's *position*, which nothing reads.
+# - **Redundancy** (zero ablation, one at a time): `planted-redundant` has two induction heads,
+#   each enough on its own. Removing either alone changes nothing, so the sweep names only the
+#   previous-token head and calls both induction heads unimportant: the trap behind "backup"
+#   heads.
+# - **Indirect effects** (direct logit attribution): it finds only what writes the answer
+#   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
+#   memory that the mover reads from.
+
+# %%
+induction_rows, redundant_rows, fact_rows = (live[m] for m in ("induction", "redundant",
+                                                                 "fact-lookup"))
+decoys = sorted(f"L{layer}H{head}" for layer, head in truth["decoys"].values())
+assert set(decoys) <= set(induction_rows["attention pattern scores"]["named"])
+assert fact_rows["attention pattern scores"]["named"] == ["L1H0", "L1H1"]
+assert redundant_rows["zero ablation, one component at a time"]["named"] == ["L0H0"]
+assert induction_rows["direct logit attribution"]["named"] == ["L1H0"]
+assert fact_rows["direct logit attribution"]["named"] == ["L1H0"]
+assert induction_rows["zero ablation, one component at a time"]["precision"] == 1.0
+assert induction_rows["zero ablation, one component at a time"]["recall"] == 1.0
+
+# %% [markdown]
+# The redundancy trap has a test that catches it: remove the components *together*. If two
+# heads each suffice, removing both breaks the task, and the loss rises by far more than the sum
+# of the two single effects. The matched control is another pair of heads of the same layer.
+
+# %%
+redundant = mc.load_model("planted-redundant", device=device)
+pair, control_pair = ["L1H0", "L1H1"], ["L1H2", "L1H3"]
+singles = method_scores.ablation_effects(redundant, tokens, scored, pair)
+clean_redundant = method_scores.task_loss(redundant, tokens, scored)
+together = method_scores.task_loss(redundant, tokens, scored,
+                                   method_scores.ablation_hooks(pair)) - clean_redundant
+control = method_scores.task_loss(redundant, tokens, scored,
+                                  method_scores.ablation_hooks(control_pair)) - clean_redundant
+print(f"alone: {', '.join(f'{c} {v:.4f}' for c, v in singles.items())} nats; together "
+      f"{together:.2f}; the control pair together {control:.4f}")
+assert max(singles.values()) < 0.1 * method_scores.ABLATION_THRESHOLD
+assert together > 0.8 * chance and control < 0.1 * method_scores.ABLATION_THRESHOLD
+
+# %% [markdown]
+# ## 4. Decodable is not used: the probe trap, planted
+#
+# `planted-fact-lookup` answers prompts like `"Y C Z ab"`: the relation token `ab` asks for the
+# fact stored about the subject `C`. MLP 0 is a key-value memory that writes each subject's fact
+# at the subject's position, and the mover head L1H0 copies it to the last position. The decoy
+# mover L1H1 copies where the subject *was* (its position) to the last position too, and nothing
+# reads it.
+#
+# So at the last position a linear probe (chapter 07) can decode both the fact and the subject's
+# position. A probe's accuracy says the information is there; it cannot say the model uses it.
+# The test of use is an intervention: project the probe's directions out of the residual stream
+# and see whether the answer changes, with as many random directions as the control.
+
+# %%
+fact = mc.load_model("planted-fact-lookup", device=device)
+
+
+def last_residuals(seed, model=fact):
+    """Prompts, answers, the last position's residual after block 1 (batch, d_model), and two
+    labels: the fact's index and the subject's position."""
+    prompts, answers = planted.fact_prompts(240, seed)
+    _, fact_cache = model.run_with_cache(model.to_tokens(prompts), names=[("resid_post", 1)])
+    facts = torch.tensor([planted.ATTRIBUTES.index(a) for a in answers])
+    where = torch.tensor([[w in planted.SUBJECTS for w in p.split()].index(True) + 1
+                          for p in prompts])  # + 1 for <bos>
+    return prompts, answers, fact_cache["resid_post", 1][:, -1].cpu(), facts, where
+
+
+def accuracy(prompts, answers, hooks=()):
+    with fact.hooks(list(hooks)):
+        best = fact(fact.to_tokens(prompts))[:, -1].argmax(-1).cpu()
+    return float((best == torch.tensor([fact.to_single_token(a) for a in answers])).float().mean())
+
+
+def without(directions):
+    """A hook projecting `directions` (k, d_model) out of block 1's output at the last position."""
+    remove = interventions.project_out(directions.to(device))
+    return [(("resid_post", 1), lambda r: torch.cat([r[:, :-1], remove(r[:, -1:])], 1))]
+
+
+_, _, x, facts, where = last_residuals(0)
+prompts, answers, x_test, facts_test, where_test = last_residuals(1)  # held out
+fact_probe = probes.fit_probe(x, facts, len(planted.ATTRIBUTES))
+where_probe = probes.fit_probe(x, where, planted.N_POS)
+g = torch.Generator().manual_seed(0)
+shuffled_probe = probes.fit_probe(x, facts[torch.randperm(len(x), generator=g)],
+                                  len(planted.ATTRIBUTES))  # the null: labels at random
+decoded = {"fact": fact_probe.accuracy(x_test, facts_test),
+           "subject position": where_probe.accuracy(x_test, where_test),
+           "fact, shuffled labels (null)": shuffled_probe.accuracy(x_test, facts_test)}
+fact_dirs = fact_probe.W[:, facts.unique()].T  # (12, d_model): one direction per fact seen
+where_dirs = where_probe.W[:, where.unique()].T  # (positions seen, d_model)
+used = {"nothing removed": accuracy(prompts, answers),
+        "fact directions removed": accuracy(prompts, answers, without(fact_dirs)),
+        "position directions removed": accuracy(prompts, answers, without(where_dirs))}
+for k in (len(fact_dirs), len(where_dirs)):  # the matched control: as many random directions
+    used[f"{k} random directions removed"] = accuracy(
+        prompts, answers, without(torch.randn(k, fact.cfg.d_model, generator=g)))
+print("probe accuracy on held-out prompts:", {k: round(v, 3) for k, v in decoded.items()})
+print("the model's accuracy:", {k: round(v, 3) for k, v in used.items()})
+assert decoded["fact"] > 0.95 and decoded["subject position"] > 0.95
+assert decoded["fact, shuffled labels (null)"] < 0.5
+assert used["nothing removed"] == 1.0 and used["fact directions removed"] < 0.2
+assert min(v for k, v in used.items() if "fact" not in k) == 1.0
+
+# %% [markdown]
+# Both probes decode their label almost perfectly, far above the shuffled-label null. Only one
+# of the two is used: removing the fact's directions takes the answer to chance, removing the
+# position's directions, or as many random ones, changes nothing. `planted.truth` lists the
+# position under "decodable, never read". In a model whose truth you do not have, a probe result
+# alone can only say "decodable".
+#
+# How much does "decodable" say even about what the weights *do*? Fit the same probes on the
+# same architecture with random weights (`models.untrain`, GPT-2's initialisation), which
+# computes nothing:
+
+# %%
+random_fact = mc.load_model("planted-fact-lookup", device=device)
+models.untrain(random_fact.hf, seed=0)
+_, _, rx, rfacts, rwhere = last_residuals(0, random_fact)
+_, _, rx_test, rfacts_test, rwhere_test = last_residuals(1, random_fact)
+untrained_decoded = {
+    "fact": probes.fit_probe(rx, rfacts, len(planted.ATTRIBUTES)).accuracy(rx_test, rfacts_test),
+    "subject position": probes.fit_probe(rx, rwhere, planted.N_POS).accuracy(rx_test,
+                                                                             rwhere_test)}
+print("probe accuracy on the untrained model:",
+      {k: round(v, 3) for k, v in untrained_decoded.items()})
+assert untrained_decoded["fact"] > 0.95 and untrained_decoded["subject position"] > 0.9
+
+# %% [markdown]
+# The untrained model decodes both too. Its attention averages the context into every position,
+# and the subject is in the context, so its embedding, and with it anything that is a function
+# of the subject (its fact, where it stands), reaches the last position in a linearly readable
+# form. (The bound on the position was set after measuring three random initialisations while
+# writing this, just under the lowest of them, which is this one.) A high probe accuracy is the
+# *start* of a claim: compare it with the untrained model, and show use by intervention.
+#
+# ## 5. Back to the course model: what the sweep leaves out
+#
+# The planted models showed that a one-at-a-time ablation sweep misses components that share a
+# job. Run the same three methods, at the same thresholds, on the course model's copying task:
+
+# %%
+course = mc.load_model("course", device=device)
+course_tokens, course_scored = method_scores.task("induction", course)
+course_named = method_scores.named_by(course, course_tokens, course_scored)
+for method, found in course_named.items():
+    print(f"{method:40} names {found}")
+block_2 = [f"L2H{h}" for h in range(course.cfg.n_heads)]
+swept_out = [h for h in block_2 if h not in course_named["zero ablation, one component at a time"]]
+print("block 2's heads with induction patterns that the sweep does not name:", swept_out)
+assert set(block_2) <= set(course_named["attention pattern scores"]) and len(swept_out) == 3
+
+# %% [markdown]
+# Every head of block 2 is an induction head by its pattern (chapter 04), but the sweep names
+# only one of them. On `planted-redundant` the sweep left out heads that each sufficed alone.
+# Is that what happens here: do the other heads cover for each one removed alone? Remove the
+# three together, on 32 fresh repeated sequences, per sequence with bootstrap intervals. The
+# threshold is the sweep's own, fixed before: one nat. The matched control is three heads of
+# the next block (same kind, same number), which the patterns do not name. All the intervals
+# of this section are judged together, so each is widened (Bonferroni, chapter 08).
+
+# %%
+repeats = method_scores.repeated_distinct(course, n=20, batch=32, seed=0)
+half = (repeats.shape[1] - 1) // 2
+
+
+def loss_rise(heads):
+    """Per sequence: the loss on the repeat (after its first token) with `heads` removed,
+    minus the clean loss."""
+    ablated = circuits.per_token_loss(course, repeats, method_scores.ablation_hooks(heads))
+    return (ablated - clean_per_token)[:, half + 1:].mean(1)  # (sequences,)
+
+
+clean_per_token = circuits.per_token_loss(course, repeats)
+control_heads = ["L3H0", "L3H1", "L3H2"]
+assert not set(control_heads) & set(course_named["attention pattern scores"])
+level = claims.corrected_level(len(block_2) + 4)  # all eight intervals below, judged together
+alone = {h: claims.bootstrap_ci(loss_rise([h]), level=level) for h in block_2}
+others = claims.bootstrap_ci(loss_rise(swept_out), level=level)
+control = claims.bootstrap_ci(loss_rise(control_heads), level=level)
+excess = claims.bootstrap_ci(loss_rise(swept_out) - loss_rise(["L2H0"]), level=level)
+# removing L2H0 on top of the others, minus removing each part alone: 0 if the effects add up
+interaction = claims.bootstrap_ci(loss_rise(block_2) - loss_rise(swept_out) - loss_rise(["L2H0"]),
+                                  level=level)
+for h, interval in alone.items():
+    print(f"{h} alone: {interval.mean:.2f} [{interval.low:.2f}, {interval.high:.2f}] nats")
+print(f"{' + '.join(swept_out)} together: {others.mean:.2f} [{others.low:.2f}, {others.high:.2f}]; "
+      f"control L3H0-2: {control.mean:.2f} [{control.low:.2f}, {control.high:.2f}]; together "
+      f"minus L2H0 alone: {excess.mean:.2f} [{excess.low:.2f}, {excess.high:.2f}]")
+print(f"interaction of L2H0 with the others: {interaction.mean:.2f} [{interaction.low:.2f}, "
+      f"{interaction.high:.2f}] nats")
+threshold = method_scores.ABLATION_THRESHOLD
+assert all(alone[h].high < threshold for h in swept_out)  # the sweep's verdict, with intervals
+assert others.low >= threshold and control.high < threshold and excess.low > 0
+assert interaction.high < 0
+
+# %% [markdown]
+# Each of the three, removed alone, surely costs less than the threshold; removed together they
+# surely cost more, and more than L2H0 alone (the excess is measured on the same sequences), while
+# three heads of block 3 cost less. The sweep's list is a statement about single removals, not
+# about the circuit: read as "L2H0 is the induction head", it is the redundancy trap again.
+# Chapter 08 reached the same place by another road (mean-ablating L2H0 alone loses less than
+# half of the copying; keeping all four heads of block 2 keeps it). What the planted model adds
+# is the reason to expect it, and the test that shows it.
+#
+# What this section does not show: *how* the four heads share the work. Removing L2H0 on top of
+# the other three adds surely less than removing it alone (the interaction's interval is below
+# zero): the effects do not add up, so no split of "credit" between the four heads means
+# anything. The heads overlap, as the planted backup did, but only in part: unlike on
+# `planted-redundant`, L2H0 alone is not covered by the others.
+#
+# ## Summary
+#
+# - A planted model's truth is data, so a method's answer can be scored: precision (did it name
+#   decoys?) and recall (did it miss steps?).
+# - Attention patterns name look-alikes; one-at-a-time ablation misses redundant components;
+#   direct logit attribution misses indirect effects. Each failure was shown on a model built to
+#   have it, and each has a test that catches it: ablate what the pattern names, ablate
+#   together, and trace effects through later components.
+# - A probe decodes; an intervention along the probe's directions, against random directions of
+#   equal number, shows use.
+# - On the course model, the heads a sweep leaves out of block 2 carry, together, more of the
+#   copying than the one it names.
+#
+# **Further reading:** Gupta et al. (2024), *InterpBench*; Lindner et al. (2023), *Tracr:
+# Compiled Transformers as a Laboratory for Interpretability*; McGrath et al. (2023), *The Hydra
+# Effect: Emergent Self-repair in Language Model Computations*; Belinkov (2022), *Probing
+# Classifiers: Promises, Shortcomings, and Advances*; Zhang and Nanda (2024), *Towards Best
+# Practices of Activation Patching*.
