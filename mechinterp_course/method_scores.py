@@ -30,7 +30,8 @@ def repeated_distinct(model, n: int = 15, batch: int = 8, seed: int = 0) -> torc
 
 def task(name: str, model, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of a planted model's task: tokens (batch, pos) and scored (batch, pos - 1), True
-    where the next token is the task's answer (for the fact lookup, the answer is appended)."""
+    where the next token is the task's answer (for the fact lookup, the answer is appended; for
+    superposition, chains of successors)."""
     from . import planted
 
     if name == "fact-lookup":
@@ -38,6 +39,11 @@ def task(name: str, model, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = model.to_tokens([f"{p} {a}" for p, a in zip(prompts, answers)])
         scored = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.bool)
         scored[:, -1] = True  # the relation token predicts the answer
+        return tokens, scored
+    if name == "superposition":
+        tokens = model.to_tokens(planted.chain_prompts(8, 20, seed))
+        scored = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.bool)
+        scored[:, 1:] = True  # every word predicts its successor; <bos> has nothing to go on
         return tokens, scored
     tokens = repeated_distinct(model, seed=seed)
     n = (tokens.shape[1] - 1) // 2

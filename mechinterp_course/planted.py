@@ -7,14 +7,15 @@ Every planted model is an ordinary GPT-2 checkpoint (safetensors, a word-level t
 `python -m mechinterp_course.planted` rebuilds the shipped files from this module alone.
 
 The construction: the residual stream is split into named one-hot blocks (the token, the
-position, the previous token, the answer). Every vector in the stream is a sum of a few one-hot
-vectors, so its norm is the same at every position: each LayerNorm shifts it by the same small
-amount everywhere (which no score or logit difference sees) and scales it by a known gain,
-which the weights undo.
+position, the previous token, the answer; two-hot codes in planted-superposition). Every
+vector in the stream is a sum of a few ones, so its norm is the same at every position: each
+LayerNorm shifts it by the same small amount everywhere (which no score or logit difference
+sees) and scales it by a known gain, which the weights undo.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -251,6 +252,106 @@ def fact_prompts(batch: int = 24, seed: int = 0) -> tuple[list[str], list[str]]:
     return prompts, answers
 
 
+N_CODE = 9  # the feature block's dimensions: 32 tokens share them as two-hot codes
+# the 36 pairs of 9 coordinates, less four disjoint ones, so each coordinate serves 7 or 8 tokens
+CODES = [pair for pair in itertools.combinations(range(N_CODE), 2)
+         if pair not in {(0, 1), (2, 3), (4, 5), (6, 7)}]  # CODES[t]: token t's coordinates
+_CYCLE = [int(i) for i in torch.randperm(len(WORDS), generator=torch.Generator().manual_seed(0))]
+SUCCESSOR = {WORDS[a]: WORDS[b] for a, b in zip(_CYCLE, _CYCLE[1:] + _CYCLE[:1])}  # one cycle
+
+
+def _code(block: slice, t: int) -> list[int]:
+    """The residual coordinates of token t's two-hot code in a block."""
+    return [block.start + c for c in CODES[t]]
+
+
+def build_superposition():
+    """One layer. Each of the 32 tokens is a two-hot code in a 9-dimensional token block (32
+    features in 9 dimensions: codes overlap in one coordinate or none), and the task is a fixed
+    successor of each word, as in a chain "w SUCCESSOR[w] ...". MLP 0 is the decoder: its
+    neuron t fires for token t's code alone (pre-activation 10; -10 when one coordinate is
+    shared, so the nonlinearity removes the interference) and writes the successor's code into
+    the answer block, where the unembedding reads codes the same way. Decoy: L0H0 is a
+    previous-token head that copies the previous token's code into its own block; it is
+    decodable everywhere (and, on a chain, even predicts the answer) and nothing reads it."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    blocks, used = _blocks([("token", N_CODE), ("position", N_POS), ("previous", N_CODE),
+                            ("answer", N_CODE)])
+    n_heads = 4
+    d_model = n_heads * D_HEAD
+    assert used <= d_model and len(CODES) == N_VOCAB > N_CODE
+    config = GPT2Config(vocab_size=N_VOCAB, n_positions=N_POS, n_embd=d_model, n_layer=1,
+                        n_head=n_heads, n_inner=N_VOCAB, activation_function="gelu_new",
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+    hf = GPT2LMHeadModel(config)
+    ids = {w: i + 1 for i, w in enumerate(WORDS)}
+    with torch.no_grad():
+        for p in hf.parameters():
+            p.zero_()
+        for name, p in hf.named_parameters():
+            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == \
+                    "transformer.ln_f.weight":
+                p.fill_(1.0)
+        for t in range(N_VOCAB):
+            hf.transformer.wte.weight[t, _code(blocks["token"], t)] = 1.0
+        hf.transformer.wpe.weight[:, blocks["position"]] = torch.eye(N_POS)
+        # the decoy reads three ones (the code's two, the position's one)
+        _head(hf, 0, 0, blocks["position"], torch.eye(N_POS), blocks["position"],
+              torch.eye(N_POS).roll(1, dims=1), blocks["token"], blocks["previous"],
+              _ln_gain(3, d_model))
+        # MLP 0 reads five ones: neuron t sums its two coordinates; 2 on -> 10, on + off -> -10
+        on, off = _ln_on_off(5, d_model)
+        w = 20.0 / (on - off)
+        mlp = hf.transformer.h[0].mlp
+        for t in range(N_VOCAB):
+            mlp.c_fc.weight[_code(blocks["token"], t), t] = w  # Conv1D: (in, out)
+            mlp.c_fc.bias[t] = 10.0 - 2 * w * on
+            if t:  # <bos> has no successor
+                mlp.c_proj.weight[t, _code(blocks["answer"], ids[SUCCESSOR[WORDS[t - 1]]])] = 0.1
+        # the final norm sees seven ones; a word's logit is ANSWER above those sharing a coordinate
+        on, off = _ln_on_off(7, d_model)
+        for t in range(1, N_VOCAB):
+            hf.lm_head.weight[t, _code(blocks["answer"], t)] = ANSWER / (on - off)
+    hf.eval().requires_grad_(False)
+    truth = {
+        "task": "predict the current word's successor (a fixed cycle through the words), from "
+                "32 token features stored in 9 dimensions",
+        "blocks": {name: [s.start, s.stop] for name, s in blocks.items()},
+        "heads": {},
+        "mlps": {"successor memory": 0},
+        "decoys": {"previous token look-alike": [0, 0]},
+        "unused": {"heads": [[0, 1], [0, 2], [0, 3]]},
+        "features": {"block": "token", "dimensions": N_CODE,
+                     "codes": {tok: list(CODES[t]) for t, tok in enumerate(["<bos>"] + WORDS)},
+                     "what": "token t is a 1 at both coordinates of codes[t]; the answer block "
+                             "and the unembedding use the same codes"},
+        "neurons": {"mlp 0, neuron t": "fires for token t's code alone, and writes its "
+                                       "successor's code into the answer block"},
+        "successor": SUCCESSOR,
+        "decodable, never read": {
+            "the previous token": "previous, at every position (from L0H0)"},
+        "edges": [{"from": "embedding", "to": "mlp 0", "via": "the token block",
+                   "what": "the current token's code, which each neuron decodes"},
+                  {"from": "mlp 0", "to": "unembedding", "via": "the answer block",
+                   "what": "the successor's code"}],
+    }
+    return hf, truth
+
+
+def chain_prompts(batch: int = 8, length: int = 20, seed: int = 0) -> list[str]:
+    """Chains "w SUCCESSOR[w] SUCCESSOR[SUCCESSOR[w]] ..." from random first words."""
+    g = torch.Generator().manual_seed(seed)
+    prompts = []
+    for first in torch.randint(0, len(WORDS), (batch,), generator=g):
+        words = [WORDS[int(first)]]
+        while len(words) < length:
+            words.append(SUCCESSOR[words[-1]])
+        prompts.append(" ".join(words))
+    return prompts
+
+
 def tokenizer():
     """A word-level tokenizer: "<bos>" and the words in WORDS, split on spaces."""
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -265,7 +366,8 @@ def tokenizer():
 
 BUILDERS = {"induction": build_induction,
             "redundant": lambda: build_induction(redundant=True),
-            "fact-lookup": build_fact_lookup}
+            "fact-lookup": build_fact_lookup,
+            "superposition": build_superposition}
 
 
 def zoo() -> dict[str, str]:

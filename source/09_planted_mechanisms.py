@@ -16,7 +16,7 @@
 # tests the methods themselves, on models whose mechanism is known because their weights were
 # set by hand: **planted mechanisms**.
 #
-# Each planted model is an ordinary GPT-2 checkpoint (two layers, four heads, a word-level
+# Each planted model is an ordinary GPT-2 checkpoint (one or two layers, four heads, a word-level
 # vocabulary) that every tool of the course runs on unchanged. Its ground truth is data:
 # `planted.truth(name)` says which heads and MLPs do which step, and which are **decoys**, built
 # to look like the real thing to some method while nothing reads what they write. You will run
@@ -238,10 +238,14 @@ for model_name, rows in live.items():
 # - **Indirect effects** (direct logit attribution): it finds only what writes the answer
 #   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
 #   memory that the mover reads from.
+# - **A look-alike with no use at all** (attention patterns again): `planted-superposition`
+#   has a perfect previous-token head, L0H0, and nothing reads what it writes; its successor
+#   task runs through MLP 0 alone. Patterns name L0H0 and nothing else: precision 0, recall 0.
+#   Section 4 comes back to this model.
 
 # %%
-induction_rows, redundant_rows, fact_rows = (live[m] for m in ("induction", "redundant",
-                                                                 "fact-lookup"))
+induction_rows, redundant_rows, fact_rows, superposition_rows = (
+    live[m] for m in ("induction", "redundant", "fact-lookup", "superposition"))
 decoys = sorted(f"L{layer}H{head}" for layer, head in truth["decoys"].values())
 assert set(decoys) <= set(induction_rows["attention pattern scores"]["named"])
 assert fact_rows["attention pattern scores"]["named"] == ["L1H0", "L1H1"]
@@ -250,6 +254,8 @@ assert induction_rows["direct logit attribution"]["named"] == ["L1H0"]
 assert fact_rows["direct logit attribution"]["named"] == ["L1H0"]
 assert induction_rows["zero ablation, one component at a time"]["precision"] == 1.0
 assert induction_rows["zero ablation, one component at a time"]["recall"] == 1.0
+assert superposition_rows["attention pattern scores"]["named"] == ["L0H0"]
+assert superposition_rows["zero ablation, one component at a time"]["named"] == ["MLP0"]
 
 # %% [markdown]
 # The redundancy trap has a test that catches it: remove the components *together*. If two
@@ -367,6 +373,101 @@ assert untrained_decoded["fact"] > 0.95 and untrained_decoded["subject position"
 # form. (The bound on the position was set after measuring three random initialisations while
 # writing this, just under the lowest of them, which is this one.) A high probe accuracy is the
 # *start* of a claim: compare it with the untrained model, and show use by intervention.
+#
+# ### Superposition: 32 words in 9 dimensions
+#
+# `planted-superposition` stores each of its 32 tokens as a *two-hot* code: a 1 at two of 9
+# coordinates of its token block, so 32 features share 9 dimensions, and two codes overlap in
+# one coordinate or none (chapter 05's superposition, planted). Its task: each word's fixed
+# successor. MLP 0 decodes: its neuron t fires for token t's code alone, and the nonlinearity
+# removes the interference from codes that share a coordinate (their pre-activation is -10).
+# L0H0, the decoy, copies the previous word's code into a block nothing reads.
+#
+# Probe both words where MLP 0 reads them, on random words (so the two are independent), and
+# count the directions each probe rests on: the singular directions of its weights above half
+# the largest singular value (a probe fitted to finite data leans a little on every coordinate;
+# that tail is small).
+
+# %%
+sup = mc.load_model("planted-superposition", device=device)
+sup_truth = planted.truth("superposition")
+start, stop = sup_truth["blocks"]["token"]
+W_E_code = sup.hf.transformer.wte.weight[:, start:stop].cpu()  # (32 tokens, 9)
+fig, ax = plt.subplots(figsize=(9, 3))
+viz.heatmap(ax, W_E_code.T, sup.to_str_tokens(torch.arange(sup.cfg.d_vocab)),
+            [str(i) for i in range(stop - start)], cmap="Greys", vmin=0, vmax=1,
+            title="each token's code: 32 tokens, 9 coordinates", fmt="{:.0f}")
+plt.show()
+successor = torch.zeros(sup.cfg.d_vocab, dtype=torch.long)
+for word, next_word in planted.SUCCESSOR.items():
+    successor[sup.to_single_token(word)] = sup.to_single_token(next_word)
+
+
+def random_words(batch, seed, length=20):
+    g = torch.Generator().manual_seed(seed)
+    words = torch.randint(1, sup.cfg.d_vocab, (batch, length), generator=g)
+    return torch.cat([torch.zeros(batch, 1, dtype=torch.long), words], 1).to(device)
+
+
+def successor_accuracy(tokens, hooks=()):
+    with sup.hooks(list(hooks)):
+        best = sup(tokens)[:, 1:].argmax(-1).cpu()
+    return float((best == successor[tokens[:, 1:].cpu()]).float().mean())
+
+
+def mid_residuals(tokens):
+    """After block 0's attention, from the second word on: (n, d_model), current, previous."""
+    _, sup_cache = sup.run_with_cache(tokens, names=[("resid_mid", 0)])
+    x = sup_cache["resid_mid", 0][:, 2:].reshape(-1, sup.cfg.d_model).cpu()
+    return x, tokens[:, 2:].reshape(-1).cpu(), tokens[:, 1:-1].reshape(-1).cpu()
+
+
+x, current, previous = mid_residuals(random_words(256, seed=0))
+test_words = random_words(64, seed=1)
+x_test, current_test, previous_test = mid_residuals(test_words)
+sup_probes, sup_directions, sup_singular = {}, {}, {}
+for label, y, y_test in (("current", current, current_test),
+                         ("previous", previous, previous_test)):
+    probe = probes.fit_probe(x, y, sup.cfg.d_vocab)
+    U, S, _ = torch.linalg.svd(probe.W[:, y.unique()], full_matrices=False)
+    sup_probes[label] = probe.accuracy(x_test, y_test)
+    sup_directions[label] = U[:, S > 0.5 * S[0]].T  # (k, d_model)
+    sup_singular[label] = S
+shuffled_sup = probes.fit_probe(x, current[torch.randperm(len(x), generator=g)],
+                                sup.cfg.d_vocab).accuracy(x_test, current_test)
+n_dirs = {k: len(v) for k, v in sup_directions.items()}
+print("probe accuracy:", {k: round(v, 3) for k, v in sup_probes.items()},
+      f"shuffled labels (null) {shuffled_sup:.3f}; directions per probe: {n_dirs}")
+mid = ("resid_mid", 0)
+sup_used = {"nothing removed": successor_accuracy(test_words)}
+for label, dirs in sup_directions.items():
+    sup_used[f"{label} word's directions removed"] = successor_accuracy(
+        test_words, [(mid, interventions.project_out(dirs.to(device)))])
+randoms = torch.randn(n_dirs["current"], sup.cfg.d_model, generator=g)  # matched in number
+sup_used[f"{len(randoms)} random directions removed"] = successor_accuracy(
+    test_words, [(mid, interventions.project_out(randoms.to(device)))])
+print("successor accuracy:", {k: round(v, 3) for k, v in sup_used.items()})
+fig, ax = plt.subplots(figsize=(5, 2.5))
+for label, S in sup_singular.items():
+    ax.plot(S / S[0], "o-", label=f"{label} word's probe")
+ax.axhline(0.5, color="grey", lw=0.5)
+ax.set(xlabel="singular direction", ylabel="singular value / largest", yscale="log")
+ax.legend()
+plt.show()
+assert min(sup_probes.values()) > 0.95 and shuffled_sup < 0.2
+assert n_dirs == {"current": 8, "previous": 8}
+assert sup_used["nothing removed"] - sup_used["current word's directions removed"] > 0.9
+assert sup_used["previous word's directions removed"] == 1.0
+assert sup_used[f"{len(randoms)} random directions removed"] == 1.0
+
+# %% [markdown]
+# Both probes read their word perfectly, and each rests on 8 directions for 32 classes: the 9
+# coordinates less their constant sum. A probe's directions are not the model's features: 32
+# features live in those 8 directions, and MLP 0, not a linear read, is what separates them.
+# Removing the current word's 8 directions breaks the task; removing the previous word's, as
+# decodable, or 8 random ones, changes nothing. The test suite checks the count against a
+# null: on `planted-induction`, whose tokens are one-hot, the same probe rests on more than 20
+# directions.
 #
 # ## 5. Back to the course model: what the sweep leaves out
 #

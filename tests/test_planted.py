@@ -21,11 +21,11 @@ def second_half_loss(model, tokens, hooks=None):
 
 
 def test_zoo_lists_each_model_with_its_truth():
-    assert set(planted.zoo()) == {"induction", "redundant", "fact-lookup"}
+    assert set(planted.zoo()) == {"induction", "redundant", "fact-lookup", "superposition"}
     truth = planted.truth("induction")
     assert truth["heads"] == {"previous token": [0, 0], "induction": [1, 0]}
     assert set(map(tuple, truth["decoys"].values())) == {(0, 1), (1, 1)}
-    with pytest.raises(KeyError, match="the zoo: induction, redundant, fact-lookup"):
+    with pytest.raises(KeyError, match="the zoo: induction, redundant, fact-lookup, superposition"):
         planted.truth("no-such-model")
     with pytest.raises(KeyError, match="the zoo"):
         mc.load_model("planted-no-such-model")
@@ -113,7 +113,7 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     shipped = json.loads(method_scores.RESULTS.read_text())
     assert json.loads(json.dumps(method_scores.table())) == shipped
     induction, redundant = shipped["induction"], shipped["redundant"]
-    fact = shipped["fact-lookup"]
+    fact, superposition = shipped["fact-lookup"], shipped["superposition"]
     ablation, direct = "zero ablation, one component at a time", "direct logit attribution"
     # attention patterns name the decoys with the real heads: recall 1, precision 1/2
     assert induction["attention pattern scores"]["recall"] == 1.0
@@ -128,6 +128,10 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     assert induction[direct]["named"] == ["L1H0"]
     assert "L0H0" not in redundant[direct]["named"]
     assert fact[direct]["named"] == ["L1H0"]
+    # a perfect previous-token head that nothing reads: patterns name it and nothing else
+    assert superposition["attention pattern scores"] == {"named": ["L0H0"], "precision": 0.0,
+                                                         "recall": 0.0}
+    assert superposition[ablation]["named"] == superposition[direct]["named"] == ["MLP0"]
 
 
 def test_scores_fail_on_a_null_table():
@@ -235,3 +239,118 @@ def test_a_probe_decodes_what_is_never_used(fact):
     for k in (len(fact_dirs), len(where_dirs)):  # matched: as many random directions
         assert fact_accuracy(fact, prompts, answers,
                              without(torch.randn(k, fact.cfg.d_model, generator=g))) == 1.0
+
+
+@pytest.fixture(scope="module")
+def superposition():
+    return mc.load_model("planted-superposition")
+
+
+def random_words(batch: int, seed: int, length: int = 20) -> torch.Tensor:
+    """<bos> and random words (not chains): (batch, 1 + length)."""
+    g = torch.Generator().manual_seed(seed)
+    words = torch.randint(1, planted.N_VOCAB, (batch, length), generator=g)
+    return torch.cat([torch.zeros(batch, 1, dtype=torch.long), words], 1)
+
+
+def successor_accuracy(model, tokens, hooks=None):
+    """How often the top prediction after each word is its planted successor."""
+    succ = torch.zeros(planted.N_VOCAB, dtype=torch.long)
+    for word, nxt in planted.SUCCESSOR.items():
+        succ[model.to_single_token(word)] = model.to_single_token(nxt)
+    with torch.no_grad(), model.hooks(hooks or {}):
+        best = model(tokens)[:, 1:].argmax(-1)
+    return float((best == succ[tokens[:, 1:]]).float().mean())
+
+
+def test_superposition_stores_more_features_than_dimensions(superposition):
+    truth = planted.truth("superposition")
+    codes = truth["features"]["codes"]
+    assert len(codes) == planted.N_VOCAB == 32 and truth["features"]["dimensions"] == 9
+    assert len({tuple(c) for c in codes.values()}) == 32  # each token its own code
+    start, stop = truth["blocks"]["token"]
+    W_E = superposition.hf.transformer.wte.weight[:, start:stop]  # (vocab, 9)
+    assert int(torch.linalg.matrix_rank(W_E)) == 9 < len(codes)
+    overlaps = W_E @ W_E.T  # two-hot codes: 2 with itself, 0 or 1 with any other
+    assert set(overlaps[~torch.eye(32, dtype=torch.bool)].tolist()) == {0.0, 1.0}
+    assert sorted(planted.SUCCESSOR.values()) == sorted(planted.WORDS)  # a permutation
+    assert all(word != nxt for word, nxt in planted.SUCCESSOR.items())  # no word repeats
+
+
+def test_superposition_runs_through_the_memory_and_not_the_decoy(superposition):
+    tokens, scored = method_scores.task("superposition", superposition)
+    assert method_scores.task_loss(superposition, tokens, scored) < 0.01
+    chance = float(torch.log(torch.tensor(float(superposition.cfg.d_vocab))))
+    assert method_scores.task_loss(superposition, tokens, scored,
+                                   method_scores.ablation_hooks("MLP0")) > 0.8 * chance
+    truth = planted.truth("superposition")
+    others = [f"L{layer}H{head}" for layer, head in
+              list(truth["decoys"].values()) + truth["unused"]["heads"]]
+    assert method_scores.task_loss(superposition, tokens, scored,
+                                   method_scores.ablation_hooks(others)) < 0.01
+    # the null of the task: random words are not chains, so the next word is not predicted,
+    # though the model still answers every word's successor
+    words = random_words(8, seed=0)
+    loss = torch.nn.functional.cross_entropy(superposition(words)[:, 1:-1].transpose(1, 2),
+                                             words[:, 2:])
+    assert float(loss) > chance
+    assert successor_accuracy(superposition, words) == 1.0
+
+
+def probe_directions(probe, labels):
+    """The directions a probe rests on: its weights' singular directions above half the largest
+    singular value (a probe fitted to finite data also leans a little on every other
+    coordinate, the tail of small singular values)."""
+    W = probe.W[:, labels.unique()]  # (d_model, classes it was fitted on)
+    U, S, _ = torch.linalg.svd(W, full_matrices=False)
+    return U[:, S > 0.5 * S[0]].T  # (k, d_model)
+
+
+def residual_labels(model, tokens):
+    """Where MLP 0 reads (after block 0's attention), from the second word on: residuals
+    (n, d_model), the current word and the previous word."""
+    _, cache = model.run_with_cache(tokens, names=[("resid_mid", 0)])
+    x = cache["resid_mid", 0][:, 2:].reshape(-1, model.cfg.d_model)
+    return x, tokens[:, 2:].reshape(-1), tokens[:, 1:-1].reshape(-1)
+
+
+def test_a_probe_in_superposition_reads_32_words_from_8_directions(superposition):
+    """Probes read the current and the previous word perfectly (shuffled-label probes do not);
+    each rests on 8 directions for 32 classes (the codes' 9 less the constant sum); projecting
+    out the current word's breaks the task, and the previous word's, or 8 random directions,
+    changes nothing: decodable is not used. On random words, so the two are independent."""
+    from mechinterp_course import interventions, probes
+
+    x, current, previous = residual_labels(superposition, random_words(256, seed=0))
+    test_words = random_words(64, seed=1)
+    x_test, current_test, previous_test = residual_labels(superposition, test_words)
+    g = torch.Generator().manual_seed(0)
+    where = ("resid_mid", 0)
+    assert successor_accuracy(superposition, test_words) == 1.0
+    directions = {}
+    for name, y, y_test in (("current", current, current_test),
+                            ("previous", previous, previous_test)):
+        probe = probes.fit_probe(x, y, planted.N_VOCAB)
+        assert probe.accuracy(x_test, y_test) > 0.95, name
+        shuffled = probes.fit_probe(x, y[torch.randperm(len(y), generator=g)], planted.N_VOCAB)
+        assert shuffled.accuracy(x_test, y_test) < 0.2, name  # the null: guessing
+        directions[name] = probe_directions(probe, y)
+        assert len(directions[name]) == planted.N_CODE - 1, name
+    assert successor_accuracy(superposition, test_words,
+                              {where: interventions.project_out(directions["current"])}) < 0.1
+    assert successor_accuracy(superposition, test_words,
+                              {where: interventions.project_out(directions["previous"])}) == 1.0
+    for _ in range(3):  # matched: as many random directions
+        randoms = torch.randn(planted.N_CODE - 1, superposition.cfg.d_model, generator=g)
+        assert successor_accuracy(superposition, test_words,
+                                  {where: interventions.project_out(randoms)}) == 1.0
+
+
+def test_the_direction_count_is_not_always_eight():
+    """The null of the count above: where tokens are one-hot (planted-induction), a probe of the
+    current token rests on about as many directions as it has classes."""
+    from mechinterp_course import probes
+
+    model = mc.load_model("planted-induction")
+    x, current, _ = residual_labels(model, random_words(256, seed=0))
+    assert len(probe_directions(probes.fit_probe(x, current, planted.N_VOCAB), current)) > 20
