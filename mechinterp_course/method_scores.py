@@ -76,29 +76,50 @@ def components(model) -> list[str]:
                                                      for layer in range(model.cfg.n_layers)]
 
 
-def ablation_hooks(labels) -> list:
-    """Hooks that zero-ablate components, a label ("L1H0", "MLP0") or a list of them, as a list
-    of (name, fn) pairs: lists add up, so two heads of one layer are both ablated (merging
-    dicts of hooks would keep only the last hook of each layer)."""
+def ablation_hooks(labels, means: dict | None = None) -> list:
+    """Hooks that ablate components, a label ("L1H0", "MLP0") or a list of them, as a list of
+    (name, fn) pairs: lists add up, so two heads of one layer are both ablated (merging dicts of
+    hooks would keep only the last hook of each layer). means: {label: its mean output}
+    (`mean_outputs`) for mean ablation; without, zero ablation."""
     from . import circuits
 
     hooks = []
     for label in [labels] if isinstance(labels, str) else labels:
         mlp = re.fullmatch(r"MLP(\d+)", str(label))
         head = re.fullmatch(r"L(\d+)H(\d+)", str(label))
+        if means is not None and label not in means:
+            raise KeyError(f"no mean output for {label!r}: take means from "
+                           "mean_outputs(model, tokens)")
+        value = 0.0 if means is None else means[label]
         if mlp:
-            hooks.append((("mlp_out", int(mlp[1])), lambda x: torch.zeros_like(x)))
+            hooks.append((("mlp_out", int(mlp[1])), lambda x, v=value: torch.zeros_like(x) + v))
         elif head:
-            hooks += list(circuits.ablate_heads([(int(head[1]), int(head[2]))]).items())
+            hooks.append((("z", int(head[1])), circuits.replace_head(int(head[2]), value)))
         else:
             raise ValueError(f"unknown component {label!r}: label heads 'L1H0' and MLPs 'MLP0'")
     return hooks
 
 
-def ablation_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels) -> dict:
-    """{label: nats} the task's loss rises by when that one component is zero-ablated."""
+@torch.no_grad()
+def mean_outputs(model, tokens: torch.Tensor) -> dict:
+    """{label: output averaged over the batch and positions}: a head's z (d_head,), an MLP's
+    output (d_model,), what mean ablation puts in its place."""
+    layers = range(model.cfg.n_layers)
+    _, cache = model.run_with_cache(tokens, names=[(kind, layer) for layer in layers
+                                                   for kind in ("z", "mlp_out")])
+    means = {f"MLP{layer}": cache["mlp_out", layer].mean((0, 1)) for layer in layers}
+    for layer in layers:
+        z = cache["z", layer].mean((0, 1))  # (n_heads, d_head)
+        means.update({f"L{layer}H{head}": z[head] for head in range(model.cfg.n_heads)})
+    return means
+
+
+def ablation_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels,
+                     means: dict | None = None) -> dict:
+    """{label: nats} the task's loss rises by when that one component is ablated (zero
+    ablation; mean ablation with means from `mean_outputs`)."""
     base = task_loss(model, tokens, scored)
-    return {c: task_loss(model, tokens, scored, ablation_hooks(c)) - base for c in labels}
+    return {c: task_loss(model, tokens, scored, ablation_hooks(c, means)) - base for c in labels}
 
 
 def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
@@ -135,6 +156,8 @@ def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
 
     _, cache = model.run_with_cache(tokens)
     ablation = ablation_effects(model, tokens, scored, components(model))
+    mean_ablation = ablation_effects(model, tokens, scored, components(model),
+                                     mean_outputs(model, tokens))
     # direct logit attribution of each component to the right next token, where it is scored
     labels = lens.component_labels(model)
     parts = lens.residual_components(model, cache)[:, :, :-1]  # (components, batch, pos - 1, d)
@@ -146,6 +169,8 @@ def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
     return {
         "attention pattern scores": sorted(_pattern_names(model, cache, tokens, pattern_of)),
         "zero ablation, one component at a time": sorted(c for c, d in ablation.items()
+                                                         if d > ABLATION_THRESHOLD),
+        "mean ablation, one component at a time": sorted(c for c, d in mean_ablation.items()
                                                          if d > ABLATION_THRESHOLD),
         "direct logit attribution": sorted(c for c, d in direct.items()
                                            if d / total > DIRECT_THRESHOLD),

@@ -20,7 +20,7 @@
 # vocabulary) that every tool of the course runs on unchanged. Its ground truth is data:
 # `planted.truth(name)` says which heads and MLPs do which step, and which are **decoys**, built
 # to look like the real thing to some method while nothing reads what they write. You will run
-# three methods on a planted model with the truth hidden, write down a hypothesis, reveal the
+# four methods on a planted model with the truth hidden, write down a hypothesis, reveal the
 # truth, and score yourself and the methods. Then you will use what the planted models teach to
 # re-examine a claim about the course model.
 #
@@ -76,7 +76,7 @@ assert copy_loss < 0.05 and null_loss > chance
 # confidently copies from the wrong place). Something in it implements induction. Which
 # components?
 #
-# ## 2. Three methods, the truth hidden
+# ## 2. Four methods, the truth hidden
 #
 # Each method below turns measurements into a list of named components, heads `"L1H0"` and MLPs
 # `"MLP0"`, using a threshold fixed in `method_scores` before any planted model was built:
@@ -85,6 +85,9 @@ assert copy_loss < 0.05 and null_loss > chance
 #   its induction score is above `PATTERN_THRESHOLD`;
 # - **zero ablation, one component at a time** (chapters 04 and 07): a component is named when
 #   removing it raises the task's loss by more than `ABLATION_THRESHOLD` nats;
+# - **mean ablation, one component at a time** (chapter 04): the same, but the component's
+#   output is replaced by its mean over the batch and positions (`method_scores.mean_outputs`),
+#   not by zero;
 # - **direct logit attribution** (chapter 03): a component is named when it writes more than
 #   `DIRECT_THRESHOLD` of the positive direct logit of the right answer.
 #
@@ -147,12 +150,12 @@ ax.set(ylabel="loss increase (nats)", title="each component zero-ablated alone")
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-named = method_scores.named_by(model, tokens, scored)  # all three methods, at their thresholds
+named = method_scores.named_by(model, tokens, scored)  # all four methods, at their thresholds
 for method, found in named.items():
     print(f"{method:40} names {found}")
 
 # %% [markdown]
-# The three methods disagree. Before reading on, write your hypothesis: the components you
+# The methods disagree. Before reading on, write your hypothesis: the components you
 # believe implement the task, and so would be in the planted truth. The list starts as what the
 # patterns name; replace it with yours.
 
@@ -231,10 +234,11 @@ for model_name, rows in live.items():
 #   which attend exactly as the real heads do; on `planted-fact-lookup` they name the decoy
 #   mover L1H1, which attends from the relation token to the subject as the real mover does
 #   but copies the subject's *position*, which nothing reads.
-# - **Redundancy** (zero ablation, one at a time): `planted-redundant` has two induction heads,
-#   each enough on its own. Removing either alone changes nothing, so the sweep names only the
-#   previous-token head and calls both induction heads unimportant: the trap behind "backup"
-#   heads.
+# - **Redundancy** (zero or mean ablation, one at a time): `planted-redundant` has two
+#   induction heads, each enough on its own. Removing either alone changes nothing, so either
+#   sweep names only the previous-token head and calls both induction heads unimportant: the
+#   trap behind "backup" heads. Replacing a head by its mean instead of zero does not help, as
+#   the other head still does the job.
 # - **Indirect effects** (direct logit attribution): it finds only what writes the answer
 #   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
 #   memory that the mover reads from.
@@ -250,6 +254,7 @@ decoys = sorted(f"L{layer}H{head}" for layer, head in truth["decoys"].values())
 assert set(decoys) <= set(induction_rows["attention pattern scores"]["named"])
 assert fact_rows["attention pattern scores"]["named"] == ["L1H0", "L1H1"]
 assert redundant_rows["zero ablation, one component at a time"]["named"] == ["L0H0"]
+assert redundant_rows["mean ablation, one component at a time"]["named"] == ["L0H0"]
 assert induction_rows["direct logit attribution"]["named"] == ["L1H0"]
 assert fact_rows["direct logit attribution"]["named"] == ["L1H0"]
 assert induction_rows["zero ablation, one component at a time"]["precision"] == 1.0
@@ -472,7 +477,7 @@ assert sup_used[f"{len(randoms)} random directions removed"] == 1.0
 # ## 5. Back to the course model: what the sweep leaves out
 #
 # The planted models showed that a one-at-a-time ablation sweep misses components that share a
-# job. Run the same three methods, at the same thresholds, on the course model's copying task:
+# job. Run the same four methods, at the same thresholds, on the course model's copying task:
 
 # %%
 course = mc.load_model("course", device=device)
@@ -482,12 +487,16 @@ for method, found in course_named.items():
     print(f"{method:40} names {found}")
 block_2 = [f"L2H{h}" for h in range(course.cfg.n_heads)]
 swept_out = [h for h in block_2 if h not in course_named["zero ablation, one component at a time"]]
-print("block 2's heads with induction patterns that the sweep does not name:", swept_out)
-assert set(block_2) <= set(course_named["attention pattern scores"]) and len(swept_out) == 3
+mean_swept_out = [h for h in block_2
+                  if h not in course_named["mean ablation, one component at a time"]]
+print("block 2's heads with induction patterns that the sweep does not name:", swept_out,
+      "(mean ablation:", mean_swept_out, ")")
+assert set(block_2) <= set(course_named["attention pattern scores"]) and len(swept_out) == 3 \
+    and mean_swept_out == swept_out
 
 # %% [markdown]
 # Every head of block 2 is an induction head by its pattern (chapter 04), but the sweep names
-# only one of them. On `planted-redundant` the sweep left out heads that each sufficed alone.
+# only one of them, with zero or with mean ablation. On `planted-redundant` the sweep left out heads that each sufficed alone.
 # Is that what happens here: do the other heads cover for each one removed alone? Remove the
 # three together, on 32 fresh repeated sequences, per sequence with bootstrap intervals. The
 # threshold is the sweep's own, fixed before: one nat. The matched control is three heads of

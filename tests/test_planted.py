@@ -123,6 +123,9 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     assert induction[ablation]["precision"] == 1.0 == induction[ablation]["recall"]
     assert fact[ablation]["named"] == ["L1H0", "MLP0"]
     assert redundant[ablation]["named"] == ["L0H0"]
+    # mean ablation falls into the same trap: the backup head still does the job
+    mean = "mean ablation, one component at a time"
+    assert redundant[mean]["named"] == ["L0H0"] and fact[mean]["named"] == ["L1H0", "MLP0"]
     # direct logit attribution sees only what writes the answer, not what makes it possible:
     # the previous-token head and the memory write nothing the unembedding reads
     assert induction[direct]["named"] == ["L1H0"]
@@ -354,3 +357,24 @@ def test_the_direction_count_is_not_always_eight():
     model = mc.load_model("planted-induction")
     x, current, _ = residual_labels(model, random_words(256, seed=0))
     assert len(probe_directions(probes.fit_probe(x, current, planted.N_VOCAB), current)) > 20
+
+
+def test_mean_ablation_puts_each_components_mean_in_its_place(induction):
+    tokens, scored = method_scores.task("induction", induction)
+    means = method_scores.mean_outputs(induction, tokens)
+    assert set(means) == set(method_scores.components(induction))
+    _, cache = induction.run_with_cache(tokens, names=[("z", 1)])
+    assert torch.allclose(means["L1H2"], cache["z", 1][:, :, 2].mean((0, 1)))
+    with induction.hooks(method_scores.ablation_hooks(["L1H0", "MLP1"], means)):
+        _, ablated = induction.run_with_cache(tokens, names=[("z", 1), ("mlp_out", 1)])
+    assert torch.equal(ablated["z", 1][:, :, 0], means["L1H0"].expand_as(ablated["z", 1][:, :, 0]))
+    assert torch.equal(ablated["z", 1][:, :, 1], cache["z", 1][:, :, 1])  # the others untouched
+    assert torch.allclose(ablated["mlp_out", 1], means["MLP1"].expand_as(ablated["mlp_out", 1]))
+    # the planted heads are needed under mean ablation too; not every head's mean is zero
+    effects = method_scores.ablation_effects(induction, tokens, scored, ["L0H0", "L1H0", "L1H1"],
+                                             means)
+    chance = float(torch.log(torch.tensor(float(induction.cfg.d_vocab))))
+    assert effects["L0H0"] > 0.8 * chance and effects["L1H0"] > 0.8 * chance
+    assert effects["L1H1"] < 0.05 and means["L1H1"].abs().max() > 0.01
+    with pytest.raises(KeyError, match="mean_outputs"):
+        method_scores.ablation_hooks("L1H0", {})
