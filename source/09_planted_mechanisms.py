@@ -496,12 +496,13 @@ assert set(block_2) <= set(course_named["attention pattern scores"]) and len(swe
 
 # %% [markdown]
 # Every head of block 2 is an induction head by its pattern (chapter 04), but the sweep names
-# only one of them, with zero or with mean ablation. On `planted-redundant` the sweep left out heads that each sufficed alone.
-# Is that what happens here: do the other heads cover for each one removed alone? Remove the
-# three together, on 32 fresh repeated sequences, per sequence with bootstrap intervals. The
-# threshold is the sweep's own, fixed before: one nat. The matched control is three heads of
-# the next block (same kind, same number), which the patterns do not name. All the intervals
-# of this section are judged together, so each is widened (Bonferroni, chapter 08).
+# only one of them, with zero or with mean ablation. On `planted-redundant` the sweep left out
+# heads that each sufficed alone. Is that what happens here: do the other heads cover for each
+# one removed alone? Remove the three together, on 32 fresh repeated sequences, per sequence
+# with bootstrap intervals. The threshold is the sweep's own, fixed before: one nat. The
+# matched control is three heads of the next block (same kind, same number), which the
+# patterns do not name. All the intervals of this section are judged together, so each is
+# widened (Bonferroni, chapter 08).
 
 # %%
 repeats = method_scores.repeated_distinct(course, n=20, batch=32, seed=0)
