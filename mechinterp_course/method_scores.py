@@ -2,7 +2,8 @@
 against the planted truth: which components (heads "L1H0", MLPs "MLP0") each method names, and
 the precision and recall of that set against the components that implement the task.
 Thresholds are fixed here, before any model was looked at. `python -m
-mechinterp_course.method_scores` rewrites the table chapters read.
+mechinterp_course.method_scores` rewrites the tables chapters read: components, and the edges
+between heads that composition scores name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).parent / "sweeps" / "planted_method_scores.json"
+EDGE_RESULTS = Path(__file__).parent / "sweeps" / "planted_edge_scores.json"
 PATTERN_THRESHOLD = 0.5  # a head "is" a previous-token, induction or mover head above this
 ABLATION_THRESHOLD = 1.0  # nats of loss on the task that removing a component must add
 DIRECT_THRESHOLD = 0.1  # share of the answer's direct logit a component must write
@@ -193,6 +195,64 @@ def truth_components(name: str) -> list[str]:
         f"MLP{layer}" for layer in facts.get("mlps", {}).values()]
 
 
+def composition_null(model, n: int = 200, seed: int = 0) -> torch.Tensor:
+    """(n,) composition scores of random pairs of rank-d_head matrices of the model's shape: the
+    null an edge's score must beat (the course names an edge above its largest)."""
+    from . import circuits
+
+    g = torch.Generator().manual_seed(seed)
+    d, r = model.cfg.d_model, model.cfg.d_head
+
+    def low_rank():
+        return torch.randn(d, r, generator=g) @ torch.randn(r, d, generator=g)
+    return torch.stack([circuits.composition_score(low_rank(), low_rank()) for _ in range(n)])
+
+
+@torch.no_grad()
+def edges_by_composition(model) -> list[str]:
+    """Head-to-head edges whose K, Q or V composition score is above every score of the random
+    null, labelled "L0H0->L1H0 key" (what the later head reads the earlier one's output into).
+    A head that writes or reads nothing has no score, so no edge."""
+    from . import circuits
+
+    ceiling = float(composition_null(model).max())
+    kinds = {"key": circuits.k_composition, "query": circuits.q_composition,
+             "value": circuits.v_composition}
+    heads = [(layer, head) for layer in range(model.cfg.n_layers)
+             for head in range(model.cfg.n_heads)]
+    named = []
+    for earlier in heads:
+        for later in (h for h in heads if h[0] > earlier[0]):
+            for via, score in kinds.items():
+                value = float(score(model, earlier, later))  # NaN where a circuit is all zero
+                if value == value and value > ceiling:
+                    named.append(f"L{earlier[0]}H{earlier[1]}->L{later[0]}H{later[1]} {via}")
+    return named
+
+
+def truth_edges(name: str) -> list[str]:
+    """A planted model's head-to-head edges, labelled as `edges_by_composition` labels them."""
+    from . import planted
+
+    return [f"L{e['from'][0]}H{e['from'][1]}->L{e['to'][0]}H{e['to'][1]} {e['via']}"
+            for e in planted.truth(name).get("edges", [])
+            if isinstance(e["from"], list) and isinstance(e["to"], list)]
+
+
+def edge_table() -> dict:
+    """{model: score} of composition scores against the planted edges, for every planted model
+    with an edge between two heads (the others' edges run through MLPs or the embedding)."""
+    from . import planted
+    from .models import load_model
+
+    out = {}
+    for name in planted.BUILDERS:
+        if truth_edges(name):
+            model = load_model(f"planted-{name}", device="cpu")
+            out[name] = score(edges_by_composition(model), truth_edges(name))
+    return out
+
+
 def table() -> dict:
     """{model: {method: score}} for every planted model."""
     from . import planted
@@ -210,4 +270,5 @@ def table() -> dict:
 
 if __name__ == "__main__":
     RESULTS.write_text(json.dumps(table(), indent=1) + "\n")
-    print("wrote", RESULTS)
+    EDGE_RESULTS.write_text(json.dumps(edge_table(), indent=1) + "\n")
+    print("wrote", RESULTS, "and", EDGE_RESULTS)

@@ -263,6 +263,25 @@ assert superposition_rows["attention pattern scores"]["named"] == ["L0H0"]
 assert superposition_rows["zero ablation, one component at a time"]["named"] == ["MLP0"]
 
 # %% [markdown]
+# **Composition scores** (chapter 04) name edges, not components: how much of what an earlier
+# head writes a later head can read into its keys, queries or values, from the weights alone.
+# `method_scores.edge_table()` names an edge when its score is above every score of 200 random
+# matrix pairs of the same shape, and scores the edges against the planted ones. Weights say
+# what a head *could* read, not whether anything uses the result:
+
+# %%
+edges = method_scores.edge_table()
+assert edges == json.loads(method_scores.EDGE_RESULTS.read_text()), "stale edge table"
+for model_name, result in edges.items():
+    print(f"{model_name:12} composition scores name {result['named']}: precision "
+          f"{result['precision']}, recall {result['recall']}")
+assert edges["induction"]["named"] == ["L0H0->L1H0 key", "L0H0->L1H1 key"]
+
+# %% [markdown]
+# On `planted-induction` the edge into the decoy L1H1 scores as high as the edge into the real
+# induction head: L1H1 reads the previous-token head's output exactly as L1H0 does, and nothing
+# reads what L1H1 writes. On `planted-redundant` the same two edges are both real.
+#
 # The redundancy trap has a test that catches it: remove the components *together*. If two
 # heads each suffice, removing both breaks the task, and the loss rises by far more than the sum
 # of the two single effects. The matched control is another pair of heads of the same layer.

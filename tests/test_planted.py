@@ -378,3 +378,24 @@ def test_mean_ablation_puts_each_components_mean_in_its_place(induction):
     assert effects["L1H1"] < 0.05 and means["L1H1"].abs().max() > 0.01
     with pytest.raises(KeyError, match="mean_outputs"):
         method_scores.ablation_hooks("L1H0", {})
+
+
+def test_composition_scores_name_edges_by_weights_alone():
+    """The edge table is what its command writes; composition scores name the edge into the
+    decoy induction head as surely as the real one (they read weights, not use), and on
+    untrained models of the same shapes they name no planted edge (their null)."""
+    from mechinterp_course import models
+
+    shipped = json.loads(method_scores.EDGE_RESULTS.read_text())
+    assert json.loads(json.dumps(method_scores.edge_table())) == shipped
+    assert set(shipped) == {"induction", "redundant"}  # the others have no head-to-head edge
+    assert shipped["induction"] == {"named": ["L0H0->L1H0 key", "L0H0->L1H1 key"],
+                                    "precision": 0.5, "recall": 1.0}
+    assert shipped["redundant"]["precision"] == 1.0 == shipped["redundant"]["recall"]
+    for name in shipped:
+        model = mc.load_model(f"planted-{name}")
+        models.untrain(model.hf, seed=0)
+        assert not set(method_scores.truth_edges(name)) & set(
+            method_scores.edges_by_composition(model)), name
+    null = method_scores.composition_null(mc.load_model("planted-induction"), n=50)
+    assert null.std() > 0 and float(null.max()) < 0.1  # random matrices rarely compose
