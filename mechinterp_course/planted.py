@@ -66,6 +66,25 @@ def _head(hf, layer, h, q_from, q_map, k_from, k_map, v_from, v_to, gain_in):
     attn.c_proj.weight[h * D_HEAD: h * D_HEAD + n, v_to] = torch.eye(n)  # (in, out)
 
 
+def _blank_gpt2(d_model: int, n_layer: int, n_inner: int):
+    """A GPT-2 with every weight zero and every LayerNorm's gain one, for the builders to fill;
+    no dropout, untied embeddings, "<bos>" (token 0) as BOS and EOS."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=N_VOCAB, n_positions=N_POS, n_embd=d_model, n_layer=n_layer,
+                        n_head=d_model // D_HEAD, n_inner=n_inner,
+                        activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0,
+                        attn_pdrop=0.0, tie_word_embeddings=False, bos_token_id=0,
+                        eos_token_id=0)
+    hf = GPT2LMHeadModel(config)
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            gain = name.endswith(("ln_1.weight", "ln_2.weight")) or name == \
+                "transformer.ln_f.weight"
+            p.fill_(1.0 if gain else 0.0)
+    return hf
+
+
 def build_induction(redundant: bool = False):
     """Two layers, three heads each. L0H0 is a previous-token head (it writes the previous
     token into its own block); L1H0 is an induction head (it attends from a token to the
@@ -78,27 +97,15 @@ def build_induction(redundant: bool = False):
     redundant: L1H1 is a second induction head, not a decoy: both write the answer, and each
     alone suffices, so ablating either one shows next to nothing (the trap behind "backup"
     heads)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     blocks, used = _blocks([("token", N_VOCAB), ("position", N_POS), ("previous", N_VOCAB),
                             ("decoy_previous", N_VOCAB), ("answer", N_VOCAB),
                             ("decoy_answer", N_VOCAB)])
     n_heads = 4
     d_model = n_heads * D_HEAD  # 256: the blocks and 32 dimensions nothing writes
     assert used <= d_model
-    config = GPT2Config(vocab_size=N_VOCAB, n_positions=N_POS, n_embd=d_model, n_layer=2,
-                        n_head=n_heads, n_inner=4, activation_function="gelu_new",
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
-    hf = GPT2LMHeadModel(config)
+    hf = _blank_gpt2(d_model, n_layer=2, n_inner=4)
     tok, pos, prev = blocks["token"], blocks["position"], blocks["previous"]
     with torch.no_grad():
-        for p in hf.parameters():
-            p.zero_()
-        for name, p in hf.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == \
-                    "transformer.ln_f.weight":
-                p.fill_(1.0)
         hf.transformer.wte.weight[:, tok] = torch.eye(N_VOCAB)
         hf.transformer.wpe.weight[:, pos] = torch.eye(N_POS)
 
@@ -171,8 +178,6 @@ def build_fact_lookup():
     their facts again, but nothing reads what either writes. So the subject's position is
     linearly decodable at the last position, and the fact at the subject's position after
     block 1, and neither is used: the probe-versus-use trap, planted."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     k = len(ATTRIBUTES) + 1  # twelve answer slots and "none"
     blocks, used = _blocks([("token", N_VOCAB), ("position", N_POS), ("attribute", k),
                             ("answer", k), ("subject_position", N_POS),
@@ -180,22 +185,12 @@ def build_fact_lookup():
     n_heads = 4
     d_model = n_heads * D_HEAD
     assert used <= d_model
-    config = GPT2Config(vocab_size=N_VOCAB, n_positions=N_POS, n_embd=d_model, n_layer=2,
-                        n_head=n_heads, n_inner=N_VOCAB, activation_function="gelu_new",
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
-    hf = GPT2LMHeadModel(config)
+    hf = _blank_gpt2(d_model, n_layer=2, n_inner=N_VOCAB)
     ids = {w: i + 1 for i, w in enumerate(WORDS)}
     none = len(ATTRIBUTES)
     slot = {s: ATTRIBUTES.index(FACT[s]) for s in SUBJECTS}
     by_token = ["<bos>"] + WORDS
     with torch.no_grad():
-        for p in hf.parameters():
-            p.zero_()
-        for name, p in hf.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == \
-                    "transformer.ln_f.weight":
-                p.fill_(1.0)
         hf.transformer.wte.weight[:, blocks["token"]] = torch.eye(N_VOCAB)
         hf.transformer.wpe.weight[:, blocks["position"]] = torch.eye(N_POS)
         # MLP 0 reads two ones (token, position) and writes the fact
@@ -274,26 +269,14 @@ def build_superposition():
     the answer block, where the unembedding reads codes the same way. Decoy: L0H0 is a
     previous-token head that copies the previous token's code into its own block; it is
     decodable everywhere (and, on a chain, even predicts the answer) and nothing reads it."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     blocks, used = _blocks([("token", N_CODE), ("position", N_POS), ("previous", N_CODE),
                             ("answer", N_CODE)])
     n_heads = 4
     d_model = n_heads * D_HEAD
     assert used <= d_model and len(CODES) == N_VOCAB > N_CODE
-    config = GPT2Config(vocab_size=N_VOCAB, n_positions=N_POS, n_embd=d_model, n_layer=1,
-                        n_head=n_heads, n_inner=N_VOCAB, activation_function="gelu_new",
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
-    hf = GPT2LMHeadModel(config)
+    hf = _blank_gpt2(d_model, n_layer=1, n_inner=N_VOCAB)
     ids = {w: i + 1 for i, w in enumerate(WORDS)}
     with torch.no_grad():
-        for p in hf.parameters():
-            p.zero_()
-        for name, p in hf.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == \
-                    "transformer.ln_f.weight":
-                p.fill_(1.0)
         for t in range(N_VOCAB):
             hf.transformer.wte.weight[t, _code(blocks["token"], t)] = 1.0
         hf.transformer.wpe.weight[:, blocks["position"]] = torch.eye(N_POS)
