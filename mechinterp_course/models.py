@@ -195,11 +195,12 @@ def check_device_numerics(model: HookedModel, device: torch.device,
 
     Some torch versions compute attention wrongly on Apple's MPS without any error
     (TransformerLens issue 1178 saw a logit difference change sign)."""
-    first_time = _numerics_key(model, device) not in _numerics_checked
+    key = _numerics_key(model, device)
+    first_time = key not in _numerics_checked
     if device_agrees_with_cpu(model, device):
         return model
     if first_time:
-        err = _numerics_checked[_numerics_key(model, device)][1]
+        err = _numerics_checked[key][1]
         warnings.warn(
             f"{model.cfg.model_name} computes different logits on {device} than on the CPU "
             f"(largest difference {err:.1%} of the largest logit, tolerance "
