@@ -131,13 +131,17 @@ def v_composition(model, earlier: tuple[int, int], later: tuple[int, int]) -> Te
     return composition_score(ov_circuit(model, *earlier), ov_circuit(model, *later))
 
 
-def random_composition_baseline(d_model: int, d_head: int, n: int = 50, seed: int = 0) -> float:
-    """The mean composition score of random low-rank matrices of a model's shape: the floor that
-    real scores should be read against."""
+def random_composition_scores(d_model: int, d_head: int, n: int = 50, seed: int = 0) -> Tensor:
+    """(n,) composition scores of pairs of random rank-d_head matrices of a model's shape."""
     g = torch.Generator().manual_seed(seed)
 
     def low_rank():
         return torch.randn(d_model, d_head, generator=g) @ torch.randn(d_head, d_model,
                                                                         generator=g)
-    return float(torch.stack([composition_score(low_rank(), low_rank()) for _ in range(n)])
-                 .mean())
+    return torch.stack([composition_score(low_rank(), low_rank()) for _ in range(n)])
+
+
+def random_composition_baseline(d_model: int, d_head: int, n: int = 50, seed: int = 0) -> float:
+    """The mean composition score of random low-rank matrices of a model's shape: the floor that
+    real scores should be read against."""
+    return float(random_composition_scores(d_model, d_head, n, seed).mean())

@@ -200,12 +200,7 @@ def composition_null(model, n: int = 200, seed: int = 0) -> torch.Tensor:
     null an edge's score must beat (the course names an edge above its largest)."""
     from . import circuits
 
-    g = torch.Generator().manual_seed(seed)
-    d, r = model.cfg.d_model, model.cfg.d_head
-
-    def low_rank():
-        return torch.randn(d, r, generator=g) @ torch.randn(r, d, generator=g)
-    return torch.stack([circuits.composition_score(low_rank(), low_rank()) for _ in range(n)])
+    return circuits.random_composition_scores(model.cfg.d_model, model.cfg.d_head, n, seed)
 
 
 @torch.no_grad()
