@@ -30,7 +30,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import interventions, probes, viz, world
+from mechinterp_course import claims, interventions, probes, viz, world
 from mechinterp_course.checks import ch07
 
 torch.set_grad_enabled(False)
@@ -168,15 +168,35 @@ plt.show()
 # they never see the subject. Entering block 0, only the subject position matters (patching it
 # there simply swaps the token). Entering the last block, almost only the final position does.
 # In between, the information **moves** to " is", where the prediction is made, in two steps.
-# Block 0 already moves about half of it: entering block 1, the subject and the final position
-# each restore about half. Block 1 moves nothing. Block 2 moves the rest.
+# Block 0 already moves a part of it: entering block 1, the subject and the final position
+# each restore a part and leave a part. Block 1 moves nothing. Block 2 moves the rest.
+#
+# A share is a ratio, and a ratio of two small numbers can be anything: in a model that had
+# not learned the capital, the clean and corrupted runs would differ by noise, and so would
+# every share. So the split is judged in **nats**, not in shares. A share times the prompt's
+# clean-minus-corrupted gap is the logit difference the patch restores; the gap minus that is
+# what it leaves. Each of the four amounts (subject and final position, restored and left)
+# must be above 1 nat (a factor e in the odds of the answer over the other capital), a round
+# unit rather than a value tuned to these numbers. The intervals are over the prompts,
+# Bonferroni-corrected for the four judged together.
 
 # %%
 mean = resid.mean(-1)
 subject, final = 4, 5
+gap = (interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
+       - interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong))
+split_level = claims.corrected_level(4)
+split = {(where, part): claims.bootstrap_ci(share * gap, level=split_level)
+         for where, position in [("subject", subject), ("final", final)]
+         for part, share in [("restored", resid[1, position]),
+                             ("left", 1 - resid[1, position])]}  # nats, over the prompts
+print(f"clean minus corrupted: {claims.bootstrap_ci(gap)} nats; entering block 1, "
+      f"at {split_level:.2%} each:")
+for (where, part), interval in split.items():
+    print(f"  patching the {where} position {part}: {interval} nats")
 assert resid[:, :subject].abs().max() < 1e-4              # positions before the subject: nothing
 assert mean[0, subject] > 0.99                             # entering block 0: all at the subject
-assert 0.3 < mean[1, subject] < 0.7 and 0.3 < mean[1, final] < 0.7  # entering block 1: split
+assert all(interval.low > 1 for interval in split.values())  # entering block 1: split
 assert (mean[2] - mean[1]).abs().max() < 0.05              # block 1 moves nothing
 assert mean[3, final] > 0.9 and mean[3, subject] < 0.1     # entering block 3: at " is"
 print("share restored at the subject / final position, entering each block:",
@@ -192,7 +212,8 @@ print("share restored at the subject / final position, entering each block:",
 
 # %%
 attn = interventions.patch_positions(model, pairs, "attn_out").mean(-1)
-mlp = interventions.patch_positions(model, pairs, "mlp_out").mean(-1)
+mlp_each = interventions.patch_positions(model, pairs, "mlp_out")  # (layers, pos, prompts)
+mlp = mlp_each.mean(-1)
 heads = interventions.patch_heads(model, pairs).mean(-1)  # (layers, heads)
 fig, axes = plt.subplots(1, 3, figsize=(14, 2.8))
 viz.heatmap(axes[0], attn, positions, [f"attn {i}" for i in range(n_layers)], vmin=-1, vmax=1,
@@ -214,7 +235,20 @@ print("attention 0, 1, 2, 3 at the final position:", [round(float(a), 2) for a i
 print(f"strongest heads: L{early[0]}H{early[1]} {heads[early]:.2f}, "
       f"L{late[0]}H{late[1]} {heads[late]:.2f}; L0H1 {heads[0, 1]:.2f}, which puts "
       f"{to_previous[1]:.2f} of its attention on the previous token")
-assert mlp[0, subject] == mlp[:, :final].max() and 0.25 < mlp[0, subject] < 0.65
+# MLP 0 at the subject, in nats as in section 2: ahead of MLPs 1 and 2 at the subject (the
+# positions before it are unchanged, and the last MLP at the subject is zero by construction, as
+# nothing after it reads that position), restoring and leaving a part: four amounts, each above
+# 1 nat, Bonferroni-corrected for the four
+assert mlp_each[n_layers - 1, subject].abs().max() < 1e-4  # not a control: zero by construction
+mlp_level = claims.corrected_level(4)
+mlp_nats = mlp_each[:, subject] * gap  # (layers, prompts): nats restored
+mlp0 = {f"ahead of MLP {i}": claims.bootstrap_ci(mlp_nats[0] - mlp_nats[i], level=mlp_level)
+        for i in range(1, n_layers - 1)}
+mlp0["restored"] = claims.bootstrap_ci(mlp_nats[0], level=mlp_level)
+mlp0["left"] = claims.bootstrap_ci(gap - mlp_nats[0], level=mlp_level)
+print(f"MLP 0 at the subject, nats at {mlp_level:.2%} each:",
+      {k: str(v) for k, v in mlp0.items()})
+assert all(interval.low > 1 for interval in mlp0.values())
 assert mlp[0, final] > 0.25                                  # MLP 0 works at " is" too
 assert attn[0, final] > 0.4 and attn[2, final] > 0.3         # two moves: blocks 0 and 2...
 assert attn[1, final].abs() < 0.05 and attn[3, final].abs() < 0.05  # ...and none in 1 or 3

@@ -122,8 +122,6 @@ ARCHITECTURE = ("about the architecture, not training; the chapter says so and a
                 "untrained model too")
 NEGATIVE = ("a negative claim (the model does not do X): the untrained model does not do X either; "
             "the claim it qualifies, asserted beside it, fails on the null")
-GATED = ("a fraction of a clean-minus-corrupted difference that the null does not have (the "
-         "chapter's gate on that difference fails on the null), so the fraction is noise there")
 TABLE = ("about every run of a shipped sweep, not about a setting: shuffling the settings among "
          "the runs keeps it")
 
@@ -240,8 +238,8 @@ NOT_CLAIMS = {
         "resid[:, :subject].abs().max() < 0.0001": IDENTITY,
         "mean[0, subject] > 0.99": "entering block 0 the subject's position is all that differs: "
                                    + IDENTITY,
-        "0.3 < mean[1, subject] < 0.7 and 0.3 < mean[1, final] < 0.7": GATED,
-        "mlp[0, subject] == mlp[:, :final].max() and 0.25 < mlp[0, subject] < 0.65": GATED,
+        "mlp_each[n_layers - 1, subject].abs().max() < 0.0001":
+            "nothing after the last MLP reads the subject's position: " + IDENTITY,
         "grid[:, :span[0]].abs().max() < 0.0001": IDENTITY,
         "not_needed == ['South Korea', 'Saudi Arabia', 'New York', 'Rhode Island']": TOKENIZER,
     },
