@@ -54,11 +54,18 @@ def task(name: str, model, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return tokens, scored
 
 
-def task_loss(model, tokens: torch.Tensor, scored: torch.Tensor, hooks: dict | None = None):
-    """Mean next-token loss at the scored positions."""
+def task_loss(model, tokens: torch.Tensor, scored: torch.Tensor, hooks: dict | None = None,
+              targets: torch.Tensor | None = None):
+    """Mean next-token loss at the scored positions. targets (batch, pos): the sequences whose
+    next tokens are scored, where they are not the input (patching runs the corrupted tokens
+    and scores the clean ones)."""
+    targets = tokens if targets is None else targets
+    if targets.shape != tokens.shape:
+        raise ValueError(f"targets {tuple(targets.shape)} must have the shape of tokens "
+                         f"{tuple(tokens.shape)}")
     with torch.no_grad(), model.hooks(hooks or {}):
         logits = model(tokens)
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:],
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets[:, 1:],
                                              reduction="none")  # (batch, pos - 1)
     return float(loss[scored].mean())
 
@@ -78,21 +85,22 @@ def components(model) -> list[str]:
                                                      for layer in range(model.cfg.n_layers)]
 
 
-def ablation_hooks(labels, means: dict | None = None) -> list:
+def ablation_hooks(labels, values: dict | None = None) -> list:
     """Hooks that ablate components, a label ("L1H0", "MLP0") or a list of them, as a list of
     (name, fn) pairs: lists add up, so two heads of one layer are both ablated (merging dicts of
-    hooks would keep only the last hook of each layer). means: {label: its mean output}
-    (`mean_outputs`) for mean ablation; without, zero ablation."""
+    hooks would keep only the last hook of each layer). values: {label: what to put in place of
+    its output}: its mean (`mean_outputs`) for mean ablation, its output on other sequences
+    (`outputs` of the resampled tokens) for resample ablation or patching; without, zero."""
     from . import circuits
 
     hooks = []
     for label in [labels] if isinstance(labels, str) else labels:
         mlp = re.fullmatch(r"MLP(\d+)", str(label))
         head = re.fullmatch(r"L(\d+)H(\d+)", str(label))
-        if means is not None and label not in means:
-            raise KeyError(f"no mean output for {label!r}: take means from "
-                           "mean_outputs(model, tokens)")
-        value = 0.0 if means is None else means[label]
+        if values is not None and label not in values:
+            raise KeyError(f"no value for {label!r} to put in its place: take values from "
+                           "mean_outputs(model, tokens) or outputs(model, tokens)")
+        value = 0.0 if values is None else values[label]
         if mlp:
             hooks.append((("mlp_out", int(mlp[1])), lambda x, v=value: torch.zeros_like(x) + v))
         elif head:
@@ -103,25 +111,51 @@ def ablation_hooks(labels, means: dict | None = None) -> list:
 
 
 @torch.no_grad()
-def mean_outputs(model, tokens: torch.Tensor) -> dict:
-    """{label: output averaged over the batch and positions}: a head's z (d_head,), an MLP's
-    output (d_model,), what mean ablation puts in its place."""
+def outputs(model, tokens: torch.Tensor) -> dict:
+    """{label: output at every position}: a head's z (batch, pos, d_head), an MLP's output
+    (batch, pos, d_model), what resample ablation and patching put in its place."""
     layers = range(model.cfg.n_layers)
     _, cache = model.run_with_cache(tokens, names=[(kind, layer) for layer in layers
                                                    for kind in ("z", "mlp_out")])
-    means = {f"MLP{layer}": cache["mlp_out", layer].mean((0, 1)) for layer in layers}
+    out = {f"MLP{layer}": cache["mlp_out", layer] for layer in layers}
     for layer in layers:
-        z = cache["z", layer].mean((0, 1))  # (n_heads, d_head)
-        means.update({f"L{layer}H{head}": z[head] for head in range(model.cfg.n_heads)})
-    return means
+        out.update({f"L{layer}H{head}": cache["z", layer][:, :, head]
+                    for head in range(model.cfg.n_heads)})
+    return out
+
+
+def mean_outputs(model, tokens: torch.Tensor) -> dict:
+    """{label: output averaged over the batch and positions}: a head's z (d_head,), an MLP's
+    output (d_model,), what mean ablation puts in its place."""
+    return {label: out.mean((0, 1)) for label, out in outputs(model, tokens).items()}
+
+
+def resampled(tokens: torch.Tensor) -> torch.Tensor:
+    """The batch's sequences rolled by one row: each sequence paired with another of the same
+    task, the other run of resample ablation and of patching."""
+    if len(tokens) < 2:
+        raise ValueError("resampling needs a batch of at least two sequences")
+    return tokens.roll(1, 0)
 
 
 def ablation_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels,
-                     means: dict | None = None) -> dict:
-    """{label: nats} the task's loss rises by when that one component is ablated (zero
-    ablation; mean ablation with means from `mean_outputs`)."""
+                     values: dict | None = None) -> dict:
+    """{label: nats} the task's loss rises by when that one component is ablated: zero
+    ablation; with values, mean ablation (`mean_outputs`) or resample ablation (`outputs` of
+    `resampled(tokens)`)."""
     base = task_loss(model, tokens, scored)
-    return {c: task_loss(model, tokens, scored, ablation_hooks(c, means)) - base for c in labels}
+    return {c: task_loss(model, tokens, scored, ablation_hooks(c, values)) - base for c in labels}
+
+
+def patching_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels) -> dict:
+    """{label: nats} the task's loss falls by when that one component's output on `tokens` is
+    patched into the run on `resampled(tokens)`, scoring the next tokens of `tokens`
+    (activation patching from clean into corrupted, "denoising"): what it restores alone."""
+    corrupt = resampled(tokens)
+    clean = outputs(model, tokens)
+    base = task_loss(model, corrupt, scored, targets=tokens)
+    return {c: base - task_loss(model, corrupt, scored, ablation_hooks(c, clean), targets=tokens)
+            for c in labels}
 
 
 def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
@@ -160,6 +194,9 @@ def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
     ablation = ablation_effects(model, tokens, scored, components(model))
     mean_ablation = ablation_effects(model, tokens, scored, components(model),
                                      mean_outputs(model, tokens))
+    resample_ablation = ablation_effects(model, tokens, scored, components(model),
+                                         outputs(model, resampled(tokens)))
+    patching = patching_effects(model, tokens, scored, components(model))
     # direct logit attribution of each component to the right next token, where it is scored
     labels = lens.component_labels(model)
     parts = lens.residual_components(model, cache)[:, :, :-1]  # (components, batch, pos - 1, d)
@@ -174,6 +211,10 @@ def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
                                                          if d > ABLATION_THRESHOLD),
         "mean ablation, one component at a time": sorted(c for c, d in mean_ablation.items()
                                                          if d > ABLATION_THRESHOLD),
+        "resample ablation, one component at a time": sorted(
+            c for c, d in resample_ablation.items() if d > ABLATION_THRESHOLD),
+        "activation patching, one component at a time": sorted(
+            c for c, d in patching.items() if d > ABLATION_THRESHOLD),
         "direct logit attribution": sorted(c for c, d in direct.items()
                                            if d / total > DIRECT_THRESHOLD),
     }

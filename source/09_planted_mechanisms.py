@@ -20,15 +20,16 @@
 # vocabulary) that every tool of the course runs on unchanged. Its ground truth is data:
 # `planted.truth(name)` says which heads and MLPs do which step, and which are **decoys**, built
 # to look like the real thing to some method while nothing reads what they write. You will run
-# four methods on a planted model with the truth hidden, write down a hypothesis, reveal the
+# six methods on a planted model with the truth hidden, write down a hypothesis, reveal the
 # truth, and score yourself and the methods. Then you will use what the planted models teach to
 # re-examine a claim about the course model.
 #
-# **You will be able to:** run attention-pattern scores, zero ablation and direct logit
-# attribution as component-finding methods; score a method's answer by precision and recall
-# against a known mechanism; name the three ways these methods fail (look-alikes, redundancy,
-# indirect effects) and the test that catches each; and tell a probe that *decodes* something
-# from a component that *uses* it.
+# **You will be able to:** run attention-pattern scores, zero, mean and resample ablation,
+# activation patching and direct logit attribution as component-finding methods; score a
+# method's answer by precision and recall against a known mechanism; name the three ways these
+# methods fail (look-alikes, redundancy, indirect effects) and the test that catches each; say
+# what ablating (noising) and patching (denoising) each ask; and tell a probe that *decodes*
+# something from a component that *uses* it.
 #
 # **Time:** about 60 minutes. **Prerequisites:** chapters 04, 07 and 08.
 
@@ -76,7 +77,7 @@ assert copy_loss < 0.05 and null_loss > chance
 # confidently copies from the wrong place). Something in it implements induction. Which
 # components?
 #
-# ## 2. Four methods, the truth hidden
+# ## 2. Six methods, the truth hidden
 #
 # Each method below turns measurements into a list of named components, heads `"L1H0"` and MLPs
 # `"MLP0"`, using a threshold fixed in `method_scores` before any planted model was built:
@@ -88,6 +89,14 @@ assert copy_loss < 0.05 and null_loss > chance
 # - **mean ablation, one component at a time** (chapter 04): the same, but the component's
 #   output is replaced by its mean over the batch and positions (`method_scores.mean_outputs`),
 #   not by zero;
+# - **resample ablation, one component at a time** (chapter 07): the same, but the output is
+#   replaced by the component's output on another sequence of the task (the batch's rows rolled
+#   by one, `method_scores.resampled`);
+# - **activation patching, one component at a time** (chapter 07): the other way round. Run the
+#   other sequence, put back this one component's output from the real one, and name the
+#   component when the loss on the real sequence's next tokens falls by more than
+#   `ABLATION_THRESHOLD` nats (`method_scores.patching_effects`). Ablation asks what the task
+#   cannot do without; patching asks what a component restores alone;
 # - **direct logit attribution** (chapter 03): a component is named when it writes more than
 #   `DIRECT_THRESHOLD` of the positive direct logit of the right answer.
 #
@@ -150,9 +159,9 @@ ax.set(ylabel="loss increase (nats)", title="each component zero-ablated alone")
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-named = method_scores.named_by(model, tokens, scored)  # all four methods, at their thresholds
+named = method_scores.named_by(model, tokens, scored)  # all six methods, at their thresholds
 for method, found in named.items():
-    print(f"{method:40} names {found}")
+    print(f"{method:46} names {found}")
 
 # %% [markdown]
 # The methods disagree. Before reading on, write your hypothesis: the components you
@@ -197,7 +206,7 @@ print("the truth:", truth["heads"], "\ndecoys:", truth["decoys"])
 planted_components = method_scores.truth_components("induction")
 for method, found in {"your hypothesis": hypothesis, **named}.items():
     result = method_scores.score(found, planted_components)  # the package's precision_recall
-    print(f"{method:40} precision {result['precision']}, recall {result['recall']:.2f}")
+    print(f"{method:46} precision {result['precision']}, recall {result['recall']:.2f}")
 
 # %% [markdown]
 # On this model ablation gets it right, patterns name both decoys, and direct logit attribution
@@ -225,7 +234,7 @@ plt.tight_layout()
 plt.show()
 for model_name, rows in live.items():
     for method, result in rows.items():
-        print(f"{model_name:12} {method:40} names {result['named']}")
+        print(f"{model_name:12} {method:46} names {result['named']}")
 
 # %% [markdown]
 # Each method fails somewhere, and each failure has a name:
@@ -234,11 +243,19 @@ for model_name, rows in live.items():
 #   which attend exactly as the real heads do; on `planted-fact-lookup` they name the decoy
 #   mover L1H1, which attends from the relation token to the subject as the real mover does
 #   but copies the subject's *position*, which nothing reads.
-# - **Redundancy** (zero or mean ablation, one at a time): `planted-redundant` has two
-#   induction heads, each enough on its own. Removing either alone changes nothing, so either
+# - **Redundancy** (zero, mean or resample ablation, one at a time): `planted-redundant` has
+#   two induction heads, each enough on its own. Removing either alone changes little, so each
 #   sweep names only the previous-token head and calls both induction heads unimportant: the
-#   trap behind "backup" heads. Replacing a head by its mean instead of zero does not help, as
-#   the other head still does the job.
+#   trap behind "backup" heads. Replacing a head by its mean or by its output on another
+#   sequence instead of zero does not help, as the other head still does the job.
+# - **Patching escapes that trap, and has its own** (activation patching, one at a time): put
+#   back either redundant head alone and it restores the answer, so patching names both. On
+#   these four models it names exactly the truth, which is less than it sounds. On
+#   `planted-induction` it names the previous-token head L0H0, which alone leaves the right
+#   answer *less* likely than a uniform guess over the vocabulary would (printed below): the
+#   loss falls because the other sequence's confident wrong copy breaks, and a loss counts that
+#   as restoring. And no model here has parts that are needed only together, where patching
+#   one at a time would find none of them.
 # - **Indirect effects** (direct logit attribution): it finds only what writes the answer
 #   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
 #   memory that the mover reads from.
@@ -261,6 +278,21 @@ assert induction_rows["zero ablation, one component at a time"]["precision"] == 
 assert induction_rows["zero ablation, one component at a time"]["recall"] == 1.0
 assert superposition_rows["attention pattern scores"]["named"] == ["L0H0"]
 assert superposition_rows["zero ablation, one component at a time"]["named"] == ["MLP0"]
+assert redundant_rows["resample ablation, one component at a time"]["named"] == ["L0H0"]
+assert redundant_rows["activation patching, one component at a time"]["recall"] == 1.0
+# L0H0 patched alone on planted-induction: named, and still worse than a uniform guess
+corrupted_loss = method_scores.task_loss(model, method_scores.resampled(tokens), scored,
+                                         targets=tokens)
+restored = method_scores.patching_effects(model, tokens, scored, ["L0H0"])["L0H0"]
+# ...because it breaks the other sequence's own copy: that run's loss on its own next tokens
+patched_l0h0 = method_scores.ablation_hooks("L0H0", method_scores.outputs(model, tokens))
+own_copy = [method_scores.task_loss(model, method_scores.resampled(tokens), scored, hooks)
+            for hooks in (None, patched_l0h0)]
+print(f"planted-induction, run on other sequences: loss {corrupted_loss:.2f} nats; with L0H0 "
+      f"patched back {corrupted_loss - restored:.2f}; a uniform guess {chance:.2f}; that run's "
+      f"loss on its own copy {own_copy[0]:.3f}, with L0H0 patched back {own_copy[1]:.2f}")
+assert restored > method_scores.ABLATION_THRESHOLD and corrupted_loss - restored > chance
+assert own_copy[1] - own_copy[0] > chance
 
 # %% [markdown]
 # **Composition scores** (chapter 04) name edges, not components: how much of what an earlier
@@ -496,14 +528,14 @@ assert sup_used[f"{len(randoms)} random directions removed"] == 1.0
 # ## 5. Back to the course model: what the sweep leaves out
 #
 # The planted models showed that a one-at-a-time ablation sweep misses components that share a
-# job. Run the same four methods, at the same thresholds, on the course model's copying task:
+# job. Run the same six methods, at the same thresholds, on the course model's copying task:
 
 # %%
 course = mc.load_model("course", device=device)
 course_tokens, course_scored = method_scores.task("induction", course)
 course_named = method_scores.named_by(course, course_tokens, course_scored)
 for method, found in course_named.items():
-    print(f"{method:40} names {found}")
+    print(f"{method:46} names {found}")
 block_2 = [f"L2H{h}" for h in range(course.cfg.n_heads)]
 swept_out = [h for h in block_2 if h not in course_named["zero ablation, one component at a time"]]
 mean_swept_out = [h for h in block_2
@@ -512,12 +544,33 @@ print("block 2's heads with induction patterns that the sweep does not name:", s
       "(mean ablation:", mean_swept_out, ")")
 assert set(block_2) <= set(course_named["attention pattern scores"]) and len(swept_out) == 3 \
     and mean_swept_out == swept_out
+resample_swept_out = [h for h in block_2
+                      if h not in course_named["resample ablation, one component at a time"]]
+course_corrupted = method_scores.task_loss(course, method_scores.resampled(course_tokens),
+                                           course_scored, targets=course_tokens)
+course_patched = method_scores.patching_effects(course, course_tokens, course_scored, block_2)
+course_chance = float(torch.log(torch.tensor(float(course.cfg.d_vocab))))
+print("resample ablation leaves out:", resample_swept_out)
+print(f"run on other sequences: loss {course_corrupted:.2f} nats (a uniform guess "
+      f"{course_chance:.2f}); with one head of block 2 patched back:",
+      {h: round(course_corrupted - course_patched[h], 2) for h in block_2})
+assert resample_swept_out == ["L2H1", "L2H3"]
+# patching names every head of block 2, and the three the sweep leaves out stay above chance
+assert set(block_2) <= set(course_named["activation patching, one component at a time"]) \
+    and all(course_corrupted - course_patched[h] > course_chance for h in swept_out)
 
 # %% [markdown]
 # Every head of block 2 is an induction head by its pattern (chapter 04), but the sweep names
-# only one of them, with zero or with mean ablation. On `planted-redundant` the sweep left out
-# heads that each sufficed alone. Is that what happens here: do the other heads cover for each
-# one removed alone? Remove the three together, on 32 fresh repeated sequences, per sequence
+# only one of them, with zero or with mean ablation. Resample ablation names one more, L2H2,
+# and still leaves two out. Patching names all four: each, put back alone into the run on other
+# sequences, lowers the loss by more than a nat. But each of the three the sweep left out,
+# alone, leaves the loss above a uniform guess, as L0H0 did on `planted-induction`: patching
+# one at a time says that a head moves the output, not that it suffices. The methods' lists
+# disagree, and none of them is a statement about the heads together.
+#
+# On `planted-redundant` the sweep left out heads that each sufficed alone. Is that what
+# happens here: do the other heads cover for each one removed alone? Remove the three
+# together, on 32 fresh repeated sequences, per sequence
 # with bootstrap intervals. The threshold is the sweep's own, fixed before: one nat. The
 # matched control is three heads of the next block (same kind, same number), which the
 # patterns do not name. All the intervals of this section are judged together, so each is
@@ -577,10 +630,13 @@ assert interaction.high < 0
 #
 # - A planted model's truth is data, so a method's answer can be scored: precision (did it name
 #   decoys?) and recall (did it miss steps?).
-# - Attention patterns name look-alikes; one-at-a-time ablation misses redundant components;
-#   direct logit attribution misses indirect effects. Each failure was shown on a model built to
-#   have it, and each has a test that catches it: ablate what the pattern names, ablate
-#   together, and trace effects through later components.
+# - Attention patterns name look-alikes; one-at-a-time ablation (zero, mean or resample)
+#   misses redundant components; direct logit attribution misses indirect effects. Each failure
+#   was shown on a model built to have it, and each has a test that catches it: ablate what the
+#   pattern names, ablate together, and trace effects through later components.
+# - Patching one component at a time finds redundant components, but a loss also falls when a
+#   patch only breaks the other run's answer: a head named by patching has moved the output,
+#   which is not the same as restoring it.
 # - A probe decodes; an intervention along the probe's directions, against random directions of
 #   equal number, shows use.
 # - On the course model, the heads a sweep leaves out of block 2 carry, together, more of the

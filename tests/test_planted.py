@@ -126,6 +126,13 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     # mean ablation falls into the same trap: the backup head still does the job
     mean = "mean ablation, one component at a time"
     assert redundant[mean]["named"] == ["L0H0"] and fact[mean]["named"] == ["L1H0", "MLP0"]
+    # so does resample ablation; patching each head back alone (denoising) escapes it
+    resample = "resample ablation, one component at a time"
+    patching = "activation patching, one component at a time"
+    assert redundant[resample]["named"] == ["L0H0"] and fact[resample]["named"] == ["L1H0", "MLP0"]
+    assert redundant[patching]["named"] == ["L0H0", "L1H0", "L1H1"]
+    assert all(rows[patching]["precision"] == 1.0 == rows[patching]["recall"]
+               for rows in shipped.values())
     # direct logit attribution sees only what writes the answer, not what makes it possible:
     # the previous-token head and the memory write nothing the unembedding reads
     assert induction[direct]["named"] == ["L1H0"]
@@ -148,7 +155,9 @@ def test_scores_fail_on_a_null_table():
         named = method_scores.named_by(model, *method_scores.task(name, model),
                                        pattern_of="fact" if name == "fact-lookup" else "repeat")
         truth = set(method_scores.truth_components(name))
-        assert not truth <= set(named["zero ablation, one component at a time"]), name
+        for method in ("zero", "mean", "resample"):
+            assert not truth <= set(named[f"{method} ablation, one component at a time"]), name
+        assert not truth <= set(named["activation patching, one component at a time"]), name
 
 
 def test_scores_count_right_and_wrong_names():
@@ -378,6 +387,34 @@ def test_mean_ablation_puts_each_components_mean_in_its_place(induction):
     assert effects["L1H1"] < 0.05 and means["L1H1"].abs().max() > 0.01
     with pytest.raises(KeyError, match="mean_outputs"):
         method_scores.ablation_hooks("L1H0", {})
+
+
+def test_resample_ablation_and_patching_put_the_other_sequences_outputs_in_place(induction):
+    tokens, scored = method_scores.task("induction", induction)
+    other = method_scores.resampled(tokens)
+    assert torch.equal(other[1:], tokens[:-1]) and torch.equal(other[0], tokens[-1])
+    with pytest.raises(ValueError, match="at least two"):
+        method_scores.resampled(tokens[:1])
+    with pytest.raises(ValueError, match="shape"):
+        method_scores.task_loss(induction, tokens, scored, targets=tokens[:, 1:])
+    outputs, elsewhere = (method_scores.outputs(induction, t) for t in (tokens, other))
+    _, cache = induction.run_with_cache(tokens, names=[("z", 1), ("mlp_out", 0)])
+    assert torch.equal(outputs["L1H2"], cache["z", 1][:, :, 2])
+    assert torch.equal(outputs["MLP0"], cache["mlp_out", 0])
+    with induction.hooks(method_scores.ablation_hooks(["L1H0", "MLP0"], elsewhere)):
+        _, resampled = induction.run_with_cache(tokens, names=[("z", 1), ("mlp_out", 0)])
+    assert torch.equal(resampled["z", 1][:, :, 0], elsewhere["L1H0"])
+    assert torch.equal(resampled["mlp_out", 0], elsewhere["MLP0"])
+    assert torch.equal(resampled["z", 1][:, :, 1], cache["z", 1][:, :, 1])  # the others untouched
+    # patching scores the real sequences' next tokens, on the run on the other ones: the
+    # induction head alone restores all of the loss, the decoy none (a version that scored the
+    # other run's own next tokens, which it copies well, would find nothing to restore)
+    chance = float(torch.log(torch.tensor(float(induction.cfg.d_vocab))))
+    corrupted = method_scores.task_loss(induction, other, scored, targets=tokens)
+    assert corrupted > chance and method_scores.task_loss(induction, other, scored) < 0.01
+    effects = method_scores.patching_effects(induction, tokens, scored, ["L1H0", "L1H1"])
+    clean = method_scores.task_loss(induction, tokens, scored)
+    assert abs(effects["L1H0"] - (corrupted - clean)) < 0.01 and abs(effects["L1H1"]) < 0.01
 
 
 def test_composition_scores_name_edges_by_weights_alone():
