@@ -72,8 +72,6 @@ def test_shipped_sweep_has_its_null_for_every_site_width_and_seed(table):
 
 def test_null_aurocs_grow_with_the_number_of_directions(course_model):
     """The null is the best of `width` random directions: more directions, a higher best."""
-    import torch
-
     from mechinterp_course import neurons
     data = neurons.collect(course_model, docs_per_family=2, seed=300, site=("resid_post", 1),
                            skip_first=1)
