@@ -98,13 +98,19 @@ def _baselines(model, pairs: PatchingPairs, names):
 
 
 @torch.no_grad()
-def patch_positions(model, pairs: PatchingPairs, name: str = "resid_pre") -> Tensor:
+def patch_positions(model, pairs: PatchingPairs, name: str = "resid_pre",
+                    positions: list[int] | None = None) -> Tensor:
     """(n_layers, pos, n): the normalised logit difference when activation `name` of one layer at
-    one position is patched from the clean run into the corrupted one, per prompt."""
+    one position is patched from the clean run into the corrupted one, per prompt. positions:
+    only these (one forward pass each per layer, the cost of patching); the rest stay 0."""
+    n_pos = pairs.clean.shape[1]
+    positions = list(range(n_pos)) if positions is None else list(positions)
+    if not all(isinstance(p, int) and -n_pos <= p < n_pos for p in positions):
+        raise ValueError(f"positions must be whole numbers in [-{n_pos}, {n_pos}), got {positions}")
     cache, clean, corrupt = _baselines(model, pairs, [name])
-    out = torch.zeros(model.cfg.n_layers, pairs.clean.shape[1], len(pairs))
+    out = torch.zeros(model.cfg.n_layers, n_pos, len(pairs))
     for layer in range(model.cfg.n_layers):
-        for pos in range(pairs.clean.shape[1]):
+        for pos in positions:
             with model.hooks({(name, layer): patch_position(cache[name, layer], pos)}):
                 patched = answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
             out[layer, pos] = normalised(patched, clean, corrupt).cpu()
@@ -135,6 +141,59 @@ def patch_heads(model, pairs: PatchingPairs) -> Tensor:
                 patched = answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
             out[layer, head] = normalised(patched, clean, corrupt).cpu()
     return out
+
+
+POSITION_SHAPED = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
+
+
+def gradients_at(model, tokens: Tensor, pairs: PatchingPairs, names) -> tuple:
+    """One forward and one backward pass on `tokens` (n, pos): the logit difference (n,), every
+    layer's activation {(name, layer): tensor}, and the gradient of the summed logit difference
+    with respect to each (row i's gradient is prompt i's own: prompts do not interact). A zero
+    tensor added at each hook point carries the gradient, so no activation is detached."""
+    acts, deltas = {}, {}
+
+    def keep(key):
+        def hook(x: Tensor) -> Tensor:
+            delta = torch.zeros_like(x, requires_grad=True)  # d metric / d delta = d metric / d x
+            acts[key], deltas[key] = x.detach(), delta
+            return x + delta
+        return hook
+
+    keys = [(name, layer) for name in names for layer in range(model.cfg.n_layers)]
+    with torch.enable_grad(), model.hooks({key: keep(key) for key in keys}):
+        metric = answer_logit_diff(model(tokens), pairs.answer, pairs.wrong)
+        grads = torch.autograd.grad(metric.sum(), [deltas[key] for key in keys])
+    return metric.detach(), acts, dict(zip(keys, grads))
+
+
+def _attribution(model, pairs: PatchingPairs, name: str, reduce) -> Tensor:
+    """(n_layers, ..., n): reduce((clean - corrupted activation) * gradient at the corrupted run)
+    for each layer, normalised by each prompt's clean - corrupted logit difference."""
+    with torch.no_grad():
+        clean_logits, clean_cache = model.run_with_cache(pairs.clean, names=[name])
+    clean = answer_logit_diff(clean_logits, pairs.answer, pairs.wrong)
+    corrupt, acts, grads = gradients_at(model, pairs.corrupt, pairs, [name])
+    out = torch.stack([reduce((clean_cache[name, layer] - acts[name, layer]) * grads[name, layer])
+                       for layer in range(model.cfg.n_layers)])
+    return (out / (clean - corrupt)).cpu()
+
+
+def attribution_positions(model, pairs: PatchingPairs, name: str = "resid_pre") -> Tensor:
+    """(n_layers, pos, n): attribution patching's estimate of `patch_positions`, the first term
+    of a Taylor expansion: (clean - corrupted activation) . gradient of the logit difference at
+    the corrupted run, per layer and position, normalised the same way. Two forward passes and
+    one backward pass, where activation patching takes one forward pass per cell."""
+    if name not in POSITION_SHAPED:
+        raise ValueError(f"attribution_positions takes one of {POSITION_SHAPED} (batch, pos, "
+                         f"d_model), not {name!r}; for heads use attribution_heads")
+    return _attribution(model, pairs, name, lambda x: x.sum(-1).T)  # (pos, n) per layer
+
+
+def attribution_heads(model, pairs: PatchingPairs) -> Tensor:
+    """(n_layers, n_heads, n): attribution patching's estimate of `patch_heads`, one head's z at
+    every position at once."""
+    return _attribution(model, pairs, "z", lambda z: z.sum((1, 3)).T)  # (heads, n) per layer
 
 
 def resample_order(n: int, seed: int = 0) -> Tensor:

@@ -265,6 +265,13 @@ NOT_CLAIMS = {
         "all((alone[h].high < threshold for h in swept_out))":
             "the sweep does not name these heads: " + NEGATIVE,
     },
+    "10_attribution_patching.ipynb": {
+        "(attribution[:, :subject] == 0).all() and (patching[:, :subject] == 0).all()":
+            "positions before the subject are the same in both prompts: " + IDENTITY,
+        "r.low >= 0.9 and excess.low > 0":
+            "agreement measures how linear the model is along the patch, and the untrained "
+            "model is more so: the chapter says so and asserts it on the untrained model too",
+    },
 }
 
 

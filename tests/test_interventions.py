@@ -166,3 +166,73 @@ def test_a_probe_does_not_rest_on_rounding_noise():
     assert probe.accuracy(x, y) > 0.85
     weight = (probe.W[:, 1] - probe.W[:, 0]).abs()
     assert weight[1] * 1e-6 < 0.01 * weight[0] * visible.std()  # rounding moves no logit
+
+
+def _double(hf, tokenizer):
+    from mechinterp_course.hooked import HookedModel
+    return HookedModel(hf.double(), tokenizer, "float64")
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_attribution_is_the_derivative_along_the_patch(family, tokenizer):
+    """Brute force: attribution patching of a cell is the derivative of the logit difference as
+    that cell moves from its corrupted to its clean value, here by a central finite difference
+    on a float64 random model (its attention softmax runs in float32, hence the step of 1e-3),
+    for every layer and position and for every head."""
+    from conftest import random_gpt2, random_llama
+
+    model = _double((random_gpt2 if family == "gpt2" else random_llama)(len(tokenizer)), tokenizer)
+    prompts = [p for p in world.capital_prompts()
+               if p.attrs["subject"] in ("Texas", "Ohio", "France", "Peru")]
+    (pairs,) = interventions.capital_pairs(model, prompts)
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(pairs.clean, names=["resid_pre", "z"])
+        _, corrupt_cache = model.run_with_cache(pairs.corrupt, names=["resid_pre", "z"])
+        clean = interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
+        corrupt = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
+    gap, eps = clean - corrupt, 1e-3
+
+    def derivative(key, edit):  # d metric / d t, the cell at corrupted + t (clean - corrupted)
+        moved = []
+        for t in (eps, -eps):
+            def hook(x, t=t):
+                x = x.clone()
+                edit(x, t)
+                return x
+            with torch.no_grad(), model.hooks({key: hook}):
+                moved.append(interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer,
+                                                             pairs.wrong))
+        return (moved[0] - moved[1]) / (2 * eps)
+
+    estimate = interventions.attribution_positions(model, pairs, "resid_pre") * gap
+    for layer in range(model.cfg.n_layers):
+        start, end = corrupt_cache["resid_pre", layer], clean_cache["resid_pre", layer]
+        for pos in range(pairs.clean.shape[1]):
+            def edit(x, t, pos=pos, start=start, end=end):
+                x[:, pos] = start[:, pos] + t * (end[:, pos] - start[:, pos])
+            brute = derivative(("resid_pre", layer), edit)
+            assert torch.allclose(estimate[layer, pos], brute, rtol=5e-3, atol=1e-3), (layer, pos)
+    heads = interventions.attribution_heads(model, pairs) * gap
+    for layer in range(model.cfg.n_layers):
+        start, end = corrupt_cache["z", layer], clean_cache["z", layer]
+        for head in range(model.cfg.n_heads):
+            def edit(x, t, head=head, start=start, end=end):
+                x[:, :, head] = start[:, :, head] + t * (end[:, :, head] - start[:, :, head])
+            brute = derivative(("z", layer), edit)
+            assert torch.allclose(heads[layer, head], brute, rtol=5e-3, atol=1e-3), (layer, head)
+    assert estimate.abs().max() > 1e-3  # not vacuous: the random model's cells do move
+
+
+def test_attribution_leaves_no_gradients_and_refuses_heads_by_position(course_model, few_pairs):
+    interventions.attribution_positions(course_model, few_pairs, "mlp_out")
+    assert all(p.grad is None and not p.requires_grad for p in course_model.parameters())
+    with pytest.raises(ValueError, match="attribution_heads"):
+        interventions.attribution_positions(course_model, few_pairs, "z")
+
+
+def test_patching_some_positions_patches_only_those(course_model, few_pairs):
+    full = interventions.patch_positions(course_model, few_pairs, "resid_pre")
+    some = interventions.patch_positions(course_model, few_pairs, "resid_pre", positions=[-2, -1])
+    assert torch.equal(some[:, -2:], full[:, -2:]) and (some[:, :-2] == 0).all()
+    with pytest.raises(ValueError, match="positions"):
+        interventions.patch_positions(course_model, few_pairs, positions=[9])

@@ -1,0 +1,374 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 10 Attribution patching: every patch from one backward pass
+#
+# Activation patching (chapter 07) costs one forward pass per cell: per layer and position, per
+# head. On the course model that is a few hundred passes and a second. On a model of 30 layers
+# and long prompts it is thousands, and on the models researchers study, millions. **Attribution
+# patching** (Nanda 2023; Syed et al. 2023) estimates every cell at once from one forward and one
+# backward pass, by a first-order Taylor expansion. In this chapter you write it, compare it
+# with activation patching cell by cell, find where the approximation fails and why, judge the
+# agreement of two methods against a null, and then use it on SmolLM2, where patching every cell
+# would take minutes.
+#
+# **You will be able to:** write attribution patching with hooks and one backward pass; say
+# what the first-order term estimates and when it is close; name the cells where it fails and
+# show why with the response along the path from the corrupted to the clean activation; judge
+# the agreement between two methods against a null that keeps what is shared by construction;
+# and choose between the two methods by cost.
+#
+# **Time:** about 45 minutes. **Prerequisites:** chapter 07.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+
+from mechinterp_course import claims, interventions, viz, world
+from mechinterp_course.checks import ch10
+
+model = mc.load_model("course", device=device)
+n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+pairs = interventions.capital_pairs(model)[0]  # chapter 07's one-token subjects
+positions = ["<bos>", "The", " capital", " of", "X (subject)", " is"]
+subject, final = 4, 5
+print(len(pairs), "prompt pairs, e.g.", model.to_str_tokens(pairs.clean[0]), "vs",
+      model.to_str_tokens(pairs.corrupt[0]))
+
+# %% [markdown]
+# ## 1. A patch, to first order
+#
+# Write the metric, the logit difference at the last position, as a function m(a) of one
+# activation a (one layer, one position), everything else held as in the corrupted run.
+# Patching sets a from a_corrupt to a_clean and measures m(a_clean) - m(a_corrupt). To first
+# order,
+#
+# m(a_clean) - m(a_corrupt) ≈ (a_clean - a_corrupt) · ∇m(a_corrupt),
+#
+# and one backward pass gives the gradient with respect to *every* activation at once. Divide
+# by each prompt's clean-minus-corrupted logit difference, as chapter 07 did, and the estimate
+# is on the same scale as `interventions.patch_positions`: 0 for no effect, 1 for the whole
+# answer.
+#
+# ### Exercise 10.1: attribution patching
+# 🟠 Medium, 20 minutes. Write `attribution_positions(model, pairs, name)`, returning
+# (n_layers, pos, n): for every layer, position and prompt, the first-order estimate of
+# patching activation `name` (`"resid_pre"`, `"attn_out"`, ...: shaped (batch, pos, d_model))
+# from the clean run into the corrupted one, normalised per prompt.
+#
+# *Hint:* hooks that return `x + delta`, with `delta = torch.zeros_like(x, requires_grad=True)`
+# kept for each layer: the gradient with respect to `delta` is the gradient with respect to the
+# activation, and nothing is detached on the way. Run the corrupted tokens inside
+# `torch.enable_grad()` and take `torch.autograd.grad(metric.sum(), deltas)`: each prompt's
+# row of the gradient is its own. The clean activations come from `model.run_with_cache`.
+
+# %%
+def attribution_positions(model, pairs, name):
+    # BEGIN SOLUTION
+    with torch.no_grad():
+        clean_logits, clean_cache = model.run_with_cache(pairs.clean, names=[name])
+    clean = interventions.answer_logit_diff(clean_logits, pairs.answer, pairs.wrong)
+    acts, deltas = {}, {}
+
+    def keep(layer):
+        def hook(x):
+            deltas[layer] = torch.zeros_like(x, requires_grad=True)
+            acts[layer] = x.detach()
+            return x + deltas[layer]
+        return hook
+
+    layers = range(model.cfg.n_layers)
+    with torch.enable_grad(), model.hooks({(name, layer): keep(layer) for layer in layers}):
+        corrupt = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
+        grads = torch.autograd.grad(corrupt.sum(), [deltas[layer] for layer in layers])
+    estimate = torch.stack([((clean_cache[name, layer] - acts[layer]) * grads[layer]).sum(-1).T
+                            for layer in layers])  # (n_layers, pos, n)
+    return (estimate / (clean - corrupt.detach())).cpu()
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch10.check_attribution_positions(attribution_positions, model)
+
+# %% [markdown]
+# ## 2. Against activation patching
+#
+# `interventions.attribution_positions` is the package's version of your function. Run both
+# methods on the residual stream, over every layer and position, and time them.
+
+# %% tags=["timing"]
+start = time.perf_counter()
+attribution = interventions.attribution_positions(model, pairs, "resid_pre")  # (layers, pos, n)
+attribution_seconds = time.perf_counter() - start
+start = time.perf_counter()
+patching = interventions.patch_positions(model, pairs, "resid_pre")  # (layers, pos, n)
+patching_seconds = time.perf_counter() - start
+print(f"attribution patching {attribution_seconds:.2f} s (2 forward passes, 1 backward); "
+      f"activation patching {patching_seconds:.2f} s ({n_layers * len(positions) + 2} forward "
+      "passes)")
+
+# %%
+layer_names = [f"resid_pre {layer}" for layer in range(n_layers)]
+fig, axes = plt.subplots(1, 3, figsize=(15, 2.8))
+viz.heatmap(axes[0], patching.mean(-1), positions, layer_names, cmap="Blues", vmin=0, vmax=1,
+            title="activation patching")
+viz.heatmap(axes[1], attribution.mean(-1), positions, layer_names, cmap="Blues", vmin=0, vmax=1,
+            title="attribution patching")
+for layer in range(n_layers):
+    for pos in (subject, final):
+        axes[2].scatter(patching[layer, pos], attribution[layer, pos], s=6,
+                        label=f"{layer_names[layer]}, {positions[pos].strip()}")
+axes[2].plot([0, 1], [0, 1], color="grey", ls=":")
+axes[2].set(xlabel="activation patching", ylabel="attribution patching",
+            title="each prompt, from the subject on")
+axes[2].legend(fontsize=6, ncol=2)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The two maps have the same shape: nothing before the subject (both are exactly zero there,
+# by construction: the clean and corrupted activations are equal), the subject at block 0, the
+# final position at the last block, a split in between. But attribution patching is paler
+# everywhere: it **undershoots**. Where activation patching restores the whole answer,
+# attribution says about six tenths. The misses are largest where the effects are.
+#
+# The claim, with round thresholds (a fifth, a half): a cell *fails* when the estimate
+# misses activation patching by more than a fifth of the answer; the failing cells are exactly
+# those where patching restores more than half. The clean-minus-corrupted gap must be real for
+# any share of it to mean something (chapter 07), so the claim includes the gap, in nats with
+# its interval.
+
+# %%
+gap = (interventions.answer_logit_diff(model(pairs.clean), pairs.answer, pairs.wrong)
+       - interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong))
+gap_interval = claims.bootstrap_ci(gap)
+mean_patching, mean_attribution = patching.mean(-1), attribution.mean(-1)
+cells = [(layer, pos) for layer in range(n_layers) for pos in range(len(positions))]
+failing = [c for c in cells if mean_patching[c] - mean_attribution[c] > 0.2]
+large = [c for c in cells if mean_patching[c] > 0.5]
+print(f"clean minus corrupted: {gap_interval} nats")
+for layer, pos in failing:
+    print(f"{layer_names[layer]} at {positions[pos]!r}: patching {mean_patching[layer, pos]:.2f}, "
+          f"attribution {mean_attribution[layer, pos]:.2f}")
+assert (attribution[:, :subject] == 0).all() and (patching[:, :subject] == 0).all()
+assert gap_interval.low > 1 and failing == large \
+    and failing == [(0, subject), (1, final), (2, final), (3, final)]
+
+# %% [markdown]
+# ## 3. Why it undershoots: the path from corrupted to clean
+#
+# A first-order term misses the curvature of m along the way from a_corrupt to a_clean. Look
+# at the way itself: put a_corrupt + α(a_clean - a_corrupt) at one cell, for α from 0 to 1, and
+# measure m. Activation patching is the end of that curve, α = 1. Attribution patching is the
+# tangent at α = 0. The tangent at α = 1, from a gradient taken at the clean run, is the same
+# first-order idea from the other end. Do it for the two worst cells.
+
+# %%
+alphas = torch.linspace(0, 1, 9)
+_, clean_cache = model.run_with_cache(pairs.clean, names=["resid_pre"])
+_, corrupt_cache = model.run_with_cache(pairs.corrupt, names=["resid_pre"])
+_, _, clean_grads = interventions.gradients_at(model, pairs.clean, pairs, ["resid_pre"])
+corrupt_diff = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
+
+
+def along_path(layer, pos):
+    """The mean normalised metric with the cell moved a share alpha of the way to clean."""
+    start, end = corrupt_cache["resid_pre", layer], clean_cache["resid_pre", layer]
+    out = []
+    for alpha in alphas:
+        moved = start + alpha * (end - start)
+        with model.hooks({("resid_pre", layer): interventions.patch_position(moved, pos)}):
+            value = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer,
+                                                    pairs.wrong)
+        out.append(float(((value - corrupt_diff) / gap).mean()))
+    return torch.tensor(out)
+
+
+worst = [(0, subject), (3, final)]
+paths, slopes = {}, {}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+for ax, (layer, pos) in zip(axes, worst):
+    paths[layer, pos] = along_path(layer, pos)
+    difference = clean_cache["resid_pre", layer][:, pos] - corrupt_cache["resid_pre", layer][:, pos]
+    slopes[layer, pos] = {
+        "at corrupted": float(attribution[layer, pos].mean()),
+        "at clean": float(((difference * clean_grads["resid_pre", layer][:, pos]).sum(-1)
+                           / gap).mean()),
+        "in the middle": float((paths[layer, pos][6] - paths[layer, pos][2]) / 0.5),
+        "whole way": float(paths[layer, pos][-1])}
+    ax.plot(alphas, paths[layer, pos], "o-", label="the metric along the way")
+    ax.plot([0, 1], [0, slopes[layer, pos]["at corrupted"]], "--",
+            label="tangent at the corrupted run (attribution)")
+    end = float(paths[layer, pos][-1])
+    ax.plot([0, 1], [end - slopes[layer, pos]["at clean"], end], "--",
+            label="tangent at the clean run")
+    ax.set(xlabel="alpha: share of the way to clean", ylabel="normalised logit difference",
+           title=f"{layer_names[layer]} at {positions[pos]!r}")
+    ax.legend(fontsize=7)
+plt.tight_layout()
+plt.show()
+for cell, slope in slopes.items():
+    print(f"{layer_names[cell[0]]} at {positions[cell[1]]!r}: slopes",
+          {k: round(v, 2) for k, v in slope.items()})
+# S-shaped: both ends rise more slowly than the whole way does, the middle faster
+assert all(s["at corrupted"] < 0.8 * s["whole way"] and s["at clean"] < 0.8 * s["whole way"]
+           and s["in the middle"] > s["whole way"] for s in slopes.values())
+
+# %% [markdown]
+# The curve is an **S**: flat at both ends, steep in the middle. So the tangent undershoots at
+# either end, and taking the gradient at the clean run instead, or averaging the two ends, does
+# not help: both ends are equally flat (printed). This is what "saturating" means here: the
+# answer's logit difference moves little for the first and the last part of the way. What
+# makes the curve S-shaped in this model is not tested here. A cure that is tested elsewhere:
+# average the gradient over points along the way (integrated gradients; Kramár et al. 2024 use
+# a cheaper variant), at the cost of one backward pass per point.
+#
+# ## 4. Heads, and what agreement is worth
+#
+# Attribution patching is mostly used to rank components. Per head (its z at every position),
+# `interventions.attribution_heads` against `interventions.patch_heads`:
+
+# %%
+attribution_heads = interventions.attribution_heads(model, pairs)  # (layers, heads, n)
+patching_heads = interventions.patch_heads(model, pairs)  # (layers, heads, n)
+head_names = [f"L{layer}H{head}" for layer in range(n_layers) for head in range(n_heads)]
+means = {"attribution": attribution_heads.mean(-1).flatten(),
+         "patching": patching_heads.mean(-1).flatten()}
+top_three = {k: sorted(head_names[i] for i in v.topk(3).indices) for k, v in means.items()}
+above = {k: sorted(h for h, x in zip(head_names, v) if x > 0.1) for k, v in means.items()}
+print("the top three heads:", top_three)
+print("heads above 0.1:", above, "; L0H1:", {k: round(float(v[1]), 3) for k, v in means.items()})
+assert top_three["attribution"] == top_three["patching"] == ["L0H1", "L0H2", "L2H0"]
+assert above["patching"] == ["L0H1", "L0H2", "L2H0"] and above["attribution"] == ["L0H2", "L2H0"]
+
+# %% [markdown]
+# The same three heads at the top, chapter 07's three. But a threshold on the estimates
+# inherits the undershoot: at 0.1, activation patching names L0H1 and attribution does not.
+# Rank with attribution patching; do not threshold it as if it were the patch. How close are
+# the values? A correlation across heads and prompts is
+# the usual summary, and `r >= 0.9` the usual bar. But a correlation over cells counts twice
+# what is shared by construction: most of it says *which heads* matter, the same for every
+# prompt, and says nothing about whether the estimate follows each prompt. The null keeps the
+# first and breaks the second: shuffle the prompts within each head. The claim is the excess
+# of r over that null, with an interval from resampling whole prompts.
+
+
+# %%
+def head_r(attr, patch):
+    """Correlation across (head, prompt) of two (layers, heads, n) grids."""
+    return float(torch.corrcoef(torch.stack([attr.flatten(), patch.flatten()]))[0, 1])
+
+
+def agreement(attr, patch, n_null=100):
+    prompt_of = torch.arange(attr.shape[-1]).expand_as(attr).flatten()
+    r = claims.cluster_bootstrap_ci(lambda i: head_r(attr.flatten()[i], patch.flatten()[i]),
+                                    prompt_of)
+
+    def shuffled(g):  # each head's prompts in another order
+        flat = attr.flatten(0, 1)
+        order = torch.stack([torch.randperm(flat.shape[-1], generator=g) for _ in flat])
+        return head_r(torch.gather(flat, -1, order), patch.flatten(0, 1))
+    null = claims.null_interval(shuffled, n=n_null)
+    return r, null, claims.excess_over(r, null)
+
+
+r, null, excess = agreement(attribution_heads, patching_heads)
+print(f"course model: r {r}; prompts shuffled within heads {null}; excess {excess}")
+assert r.low >= 0.9 and excess.low > 0
+
+# %% [markdown]
+# Most of the correlation is the null's: shuffling the prompts within heads keeps most of r.
+# What attribution adds, following each prompt, is the excess. And one more control, the one
+# this course keeps coming back to: the same comparison on the untrained model.
+
+# %%
+untrained = mc.load_model("course-untrained", device=device)
+untrained_pairs = interventions.capital_pairs(untrained)[0]
+untrained_r, untrained_null, untrained_excess = agreement(
+    interventions.attribution_heads(untrained, untrained_pairs),
+    interventions.patch_heads(untrained, untrained_pairs))
+print(f"untrained model: r {untrained_r}; prompts shuffled within heads {untrained_null}; "
+      f"excess {untrained_excess}")
+assert untrained_r.low >= 0.9 and untrained_r.mean > r.mean
+
+# %% [markdown]
+# The untrained model agrees *better*. Its patches barely move anything, and for small moves a
+# first-order term is nearly exact. Agreement between attribution and activation patching is a
+# fact about how linear the model is along the patch, not about the model's mechanism: it is
+# best where there is least to find. A high r is a reason to trust the *ranking* of
+# attribution on this task, on this model. It is never a finding, and it does not carry over
+# to another task or model without being measured again.
+#
+# ## 5. A model too big to patch cell by cell: SmolLM2
+#
+# SmolLM2-135M has 30 layers. Attribution patching covers all of them, at every position, in
+# one backward pass; activation patching is run here only from the subject on (two positions,
+# 60 forward passes), which is already many times slower. Does the cheap method tell the same
+# story, the layer where the answer leaves the subject for the final position?
+
+# %%
+smol = mc.load_optional("smollm2", device=device)  # None, said in one line, if not installed
+if smol is not None:
+    known = ["France", "Japan", "Italy", "Germany", "Spain", "Egypt", "Canada", "Russia",
+             "China", "Peru", "Kenya", "Greece", "Texas", "Ohio", "Brazil", "India"]
+    (smol_pairs,) = interventions.capital_pairs(
+        smol, [p for p in world.capital_prompts() if p.attrs["subject"] in known])
+    start = time.perf_counter()
+    smol_attribution = interventions.attribution_positions(smol, smol_pairs).mean(-1)
+    smol_attribution_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    smol_patching = interventions.patch_positions(smol, smol_pairs, positions=[-2, -1]).mean(-1)
+    smol_patching_seconds = time.perf_counter() - start
+    moves = {method: int((grid[:, -1] > grid[:, -2]).float().argmax())  # first such layer
+             for method, grid in [("attribution", smol_attribution), ("patching", smol_patching)]}
+    print(f"{len(smol_pairs)} pairs, {smol.to_str_tokens(smol_pairs.clean[0])}; the answer "
+          f"moves to the final position entering layer: {moves}")
+    print(f"at the subject, layers 0-{moves['patching'] - 1}: patching "
+          f"{smol_patching[:moves['patching'], -2].mean():.2f}, attribution "
+          f"{smol_attribution[:moves['patching'], -2].mean():.2f}")
+    fig, axes = plt.subplots(2, 1, figsize=(10, 3.2), sharex=True)
+    for ax, grid, title in [(axes[0], smol_patching, "activation patching"),
+                            (axes[1], smol_attribution, "attribution patching")]:
+        viz.heatmap(ax, grid[:, -2:].T, range(smol.cfg.n_layers), ["subject", "final"],
+                    cmap="Blues", vmin=0, vmax=1, title=f"SmolLM2, resid_pre: {title}")
+    plt.tight_layout()
+    plt.show()
+    before = slice(0, moves["patching"])  # the layers where the answer is at the subject
+    assert moves == {"attribution": 24, "patching": 24} \
+        and smol_attribution[before, -2].mean() < 0.8 * smol_patching[before, -2].mean()
+
+# %% tags=["timing"]
+if smol is not None:
+    print(f"SmolLM2: attribution patching {smol_attribution_seconds:.1f} s for every layer and "
+          f"position; activation patching {smol_patching_seconds:.1f} s for two positions")
+
+# %% [markdown]
+# Both methods put the move at the same layer, and attribution undershoots the subject's cells
+# here too (printed), as it did on the course model. The ranking is what survives the
+# approximation; the sizes do not.
+#
+# ## Summary
+#
+# - Attribution patching is the first-order term of activation patching: (clean - corrupted
+#   activation) · gradient at the corrupted run, for every cell from one backward pass.
+# - On the course model it finds the same cells and heads, and undershoots every large effect:
+#   the response along the way from corrupted to clean is S-shaped, flat at both ends, so a
+#   tangent at either end misses.
+# - Agreement between two methods is judged against a null that keeps what is shared by
+#   construction (which heads matter), and against the untrained model, which agrees better:
+#   agreement measures linearity, not mechanism.
+# - Use it to rank and to choose where to patch; confirm what matters with activation patching
+#   on the cells it ranks first.
+#
+# **Further reading:** Nanda (2023), *Attribution Patching: Activation Patching At Industrial
+# Scale*; Syed, Rager and Conmy (2023), *Attribution Patching Outperforms Automated Circuit
+# Discovery*; Kramár, Lieberum, Shah and Nanda (2024), *AtP\*: An efficient and scalable method
+# for localizing LLM behaviour to components*; Heimersheim and Nanda (2024), *How to use and
+# interpret activation patching*.

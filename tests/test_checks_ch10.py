@@ -1,0 +1,88 @@
+"""Chapter 10's check passes the solution and other correct answers, fails the stub, and names
+the mistake in wrong answers without showing the reference."""
+
+import torch
+
+from mechinterp_course import interventions
+from mechinterp_course.checks import ch10
+from notebooks import exercise_functions, fails_with
+
+NB = "10_attribution_patching.ipynb"
+SOLUTION = exercise_functions("solutions", NB)
+STUB = exercise_functions("chapters", NB)
+
+
+def _learner(mistake=None):
+    """Attribution patching as a learner writes it (with .backward on the deltas), with one
+    mistake."""
+    def fn(model, pairs, name):
+        used = "resid_pre" if mistake == "ignores name" else name
+        with torch.no_grad():
+            clean_logits, cache = model.run_with_cache(pairs.clean, names=[used])
+        clean = interventions.answer_logit_diff(clean_logits, pairs.answer, pairs.wrong)
+        acts, deltas = [], []
+
+        def hook(x):
+            delta = torch.zeros_like(x, requires_grad=True)
+            acts.append(x.detach())
+            deltas.append(delta)
+            return x + delta
+        hooks = [((used, layer), hook) for layer in range(model.cfg.n_layers)]
+        with torch.enable_grad(), model.hooks(hooks):
+            corrupt = interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer,
+                                                      pairs.wrong)
+            (corrupt.mean() if mistake == "mean" else corrupt.sum()).backward()
+        corrupt = corrupt.detach()
+        layers = []
+        for layer, (act, delta) in enumerate(zip(acts, deltas)):
+            diff = act - cache[used, layer] if mistake == "sign" else cache[used, layer] - act
+            layers.append((diff * delta.grad).sum(-1).T)
+        out = torch.stack(layers)
+        gap = clean - corrupt
+        if mistake == "nats":
+            return out
+        if mistake == "mean gap":
+            return out / gap.mean()
+        out = out / gap
+        if mistake == "averaged":
+            return out.mean(-1)
+        if mistake == "transposed":
+            return out.transpose(0, 1)
+        if mistake == "nan":
+            out[0, 0, 0] = float("nan")
+        return out
+    return fn
+
+
+def test_attribution_positions(course_model):
+    check = ch10.check_attribution_positions
+    check(SOLUTION["attribution_positions"], course_model)
+    check(_learner(), course_model)  # another correct answer
+    check(interventions.attribution_positions, course_model)  # the package's
+    fails_with(check, STUB["attribution_positions"], course_model, "not done yet")
+    fails_with(check, _learner("mean"), course_model, "divided by the number of prompts")
+    fails_with(check, _learner("sign"), course_model, "sign is flipped")
+    fails_with(check, lambda m, p, name: ch10._at_clean(m, p, name), course_model,
+               "gradient at the clean run")
+    fails_with(check, _learner("nats"), course_model, "in nats")
+    fails_with(check, _learner("mean gap"), course_model, "its own")
+    fails_with(check, _learner("ignores name"), course_model, "use the `name` argument")
+    fails_with(check, _learner("averaged"), course_model, "averaged over the prompts")
+    fails_with(check, _learner("transposed"), course_model, r"\(pos, n_layers, n\)")
+    fails_with(check, _learner("nan"), course_model, "NaN|nan")
+    fails_with(check, lambda m, p, name: None, course_model, "Tensor")
+    fails_with(check, lambda m, p, name: interventions.attribution_positions(m, p, name).double(),
+               course_model, "dtype|float")
+
+
+def test_a_failed_check_does_not_show_the_reference(course_model):
+    """The messages name the mistake; none prints the expected values."""
+    from mechinterp_course.checks import ExerciseFailed
+
+    for mistake in ("mean", "sign", "nats", "averaged"):
+        try:
+            ch10.check_attribution_positions(_learner(mistake), course_model)
+        except ExerciseFailed as failed:
+            assert "tensor(" not in str(failed) and "[" not in str(failed), str(failed)
+        else:
+            raise AssertionError(f"the check passed a wrong answer ({mistake})")
