@@ -196,6 +196,53 @@ def attribution_heads(model, pairs: PatchingPairs) -> Tensor:
     return _attribution(model, pairs, "z", lambda z: z.sum((1, 3)).T)  # (heads, n) per layer
 
 
+@torch.no_grad()
+def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int],
+                     receiver: tuple[int, int], via: str, through=(), direct: bool = True) -> list:
+    """Hooks for a run on `base` tokens (n, pos) in which only the receiver head's `via` input
+    ("q", "k" or "v") sees the sender head's output from the run on `source` tokens (path
+    patching, Wang et al. 2022): the receiver's input is its layer's residual stream with the
+    sender's term swapped, normed and projected again. Every other component sees the base run.
+    through: components between them, ("mlp_out", layer) or ("attn_out", layer), whose outputs
+    the receiver sees as they are when the sender is patched (the paths through them); without,
+    the direct path only. direct=False leaves the direct path out, the paths through alone.
+    With grouped-query attention a key or value belongs to a kv head, shared by its group."""
+    from .attention import project_qkv
+    from .hooked import block_part
+
+    (s_layer, s_head), (r_layer, r_head) = sender, receiver
+    through = [tuple(t) for t in through]
+    if via not in ("q", "k", "v"):
+        raise ValueError(f"via must be 'q', 'k' or 'v', got {via!r}")
+    if not 0 <= s_layer < r_layer < model.cfg.n_layers:
+        raise ValueError(f"the sender's layer ({s_layer}) must come before the receiver's "
+                         f"({r_layer}), both below {model.cfg.n_layers}")
+    for name, layer in through:
+        first = s_layer if name == "mlp_out" else s_layer + 1  # the sender's own layer's heads
+        if name not in ("mlp_out", "attn_out") or not first <= layer < r_layer:  # do not read it
+            raise ValueError(f"through takes ('mlp_out', {s_layer}..{r_layer - 1}) or "
+                             f"('attn_out', {s_layer + 1}..{r_layer - 1}), got {(name, layer)}")
+    if base.shape != source.shape:
+        raise ValueError(f"base {tuple(base.shape)} and source {tuple(source.shape)} must have "
+                         "one shape, so that positions line up")
+    _, cache = model.run_with_cache(base, names=[("z", s_layer), ("resid_pre", r_layer),
+                                                 *through])
+    _, other = model.run_with_cache(source, names=[("z", s_layer)])
+    sent = other["z", s_layer][:, :, s_head]  # (n, pos, d_head)
+    W_O = model.attention_weights(s_layer)["W_O"][s_head]  # (d_head, d_model)
+    swap = (sent - cache["z", s_layer][:, :, s_head]) @ W_O * direct  # the direct path
+    if not (direct or through):
+        raise ValueError("with direct=False, name the paths `through` which the sender is seen")
+    if through:
+        with model.hooks({("z", s_layer): replace_head(s_head, sent)}):
+            _, patched = model.run_with_cache(base, names=through)
+        swap = swap + sum(patched[t] - cache[t] for t in through)
+    norm = block_part(model.parts, model.parts["blocks"][r_layer], "ln1")
+    new = project_qkv(model, r_layer, norm(cache["resid_pre", r_layer] + swap))[via]
+    index = r_head if via == "q" else r_head // (model.cfg.n_heads // model.cfg.n_kv_heads)
+    return [((via, r_layer), replace_head(index, new[:, :, index]))]
+
+
 def resample_order(n: int, seed: int = 0) -> Tensor:
     """A permutation of n prompts that moves every one of them (no prompt keeps its own
     activation under resample ablation)."""

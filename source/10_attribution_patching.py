@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 10 Attribution patching: every patch from one backward pass
+# # 10 Attribution and path patching
 #
 # Activation patching (chapter 07) costs one forward pass per cell: per layer and position, per
 # head. On the course model that is a few hundred passes and a second. On a model of 30 layers
@@ -15,14 +15,16 @@
 # patching** (Nanda 2023; Syed et al. 2023) estimates every cell at once from one forward and one
 # backward pass, by a first-order Taylor expansion. In this chapter you write it, compare it
 # with activation patching cell by cell, find where the approximation fails and why, judge the
-# agreement of two methods against a null, and then use it on SmolLM2, where patching every cell
-# would take minutes.
+# agreement of two methods against a null, and use it on SmolLM2, where patching every cell
+# would take minutes. Then **path patching** narrows a patch the other way: not one activation
+# for everything downstream, but one head's output into one input of one later head.
 #
 # **You will be able to:** write attribution patching with hooks and one backward pass; say
 # what the first-order term estimates and when it is close; name the cells where it fails and
 # show why with the response along the path from the corrupted to the clean activation; judge
 # the agreement between two methods against a null that keeps what is shared by construction;
-# and choose between the two methods by cost.
+# choose between the two methods by cost; and test one edge of a circuit by path patching,
+# against a matched control edge.
 #
 # **Time:** about 45 minutes. **Prerequisites:** chapter 07.
 
@@ -31,7 +33,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from mechinterp_course import claims, interventions, viz, world
+from mechinterp_course import circuits, claims, interventions, method_scores, viz, world
 from mechinterp_course.checks import ch10
 
 model = mc.load_model("course", device=device)
@@ -306,7 +308,84 @@ assert untrained_r.low >= 0.9 and untrained_r.mean > r.mean
 # attribution on this task, on this model. It is never a finding, and it does not carry over
 # to another task or model without being measured again.
 #
-# ## 5. A model too big to patch cell by cell: SmolLM2
+# ## 5. Path patching: one edge, not one node
+#
+# Chapter 04 drew the induction circuit as an edge: the previous-token head L0H1 writes "the
+# token before me" at each position, and the induction head L2H0 reads it into its **keys**
+# (K-composition). Activation patching cannot test an edge: patch L0H1's output and everything
+# after it sees the change. Path patching does (Wang et al. 2022; Goldowsky-Dill et al. 2023):
+# run the clean input, and let *only* L2H0's keys see L0H1's output from another run, every
+# other component seeing the clean one. `interventions.path_patch_hooks` builds the hooks. Here
+# the clean input is 32 repeated sequences and the other run is the other sequences of the
+# batch (noising: how much of the copying the edge carries), measured as chapter 09 did, the
+# loss rise on the repeat, per sequence, against the same threshold of 1 nat.
+#
+# Three versions of the edge: the **direct** path only (L0H1's output as it enters L2H0's
+# layer); the direct path plus the path **through MLP 0**; and **all paths**, through MLP 0 and
+# block 1. Two controls. The same swap, of the same size, along the same paths into L2H0's
+# **queries** instead of its keys: this one differs from the claim only in the input read.
+# And the same receiver, input and paths from another head of block 0, L0H2, the largest
+# writer after L0H1 (no head of block 0 writes as much as L0H1: the sizes of the swaps are
+# printed), which chapter 07 found carries the capital. Last, whether the paths add up: the
+# direct path and MLP 0's together, minus each alone. The six intervals are judged together
+# (Bonferroni).
+
+# %%
+repeats = method_scores.repeated_distinct(model, n=20, batch=32, seed=0)
+half = (repeats.shape[1] - 1) // 2
+others = method_scores.resampled(repeats)  # each sequence paired with another
+clean_loss = circuits.per_token_loss(model, repeats)
+between = [("mlp_out", 0), ("attn_out", 1), ("mlp_out", 1)]  # every component in between
+
+
+def edge_rise(sender, through=(), direct=True, via="k"):
+    """Per sequence: the loss rise on the repeat when only L2H0's keys (or `via`) see
+    `sender`'s output from the other sequences, along the direct path (unless direct=False)
+    and the paths `through`."""
+    hooks = interventions.path_patch_hooks(model, repeats, others, sender, (2, 0), via, through,
+                                           direct)
+    return (circuits.per_token_loss(model, repeats, hooks) - clean_loss)[:, half + 1:].mean(1)
+
+
+edge_level = claims.corrected_level(6)
+edges = {"L0H1, direct": edge_rise((0, 1)),
+         "L0H1, direct and through MLP 0": edge_rise((0, 1), [("mlp_out", 0)]),
+         "L0H1, all paths": edge_rise((0, 1), between),
+         "L0H2 (control), all paths": edge_rise((0, 2), between),
+         "L0H1 into queries (control), all paths": edge_rise((0, 1), between, via="q")}
+# both paths together, minus each alone: 0 if the two paths add up
+edges["L0H1, interaction of direct and MLP 0"] = (
+    edges["L0H1, direct and through MLP 0"] - edges["L0H1, direct"]
+    - edge_rise((0, 1), [("mlp_out", 0)], direct=False))
+edges = {k: claims.bootstrap_ci(v, level=edge_level) for k, v in edges.items()}
+for k, v in edges.items():
+    print(f"{k:38} -> L2H0: {v} nats")
+_, head_cache = model.run_with_cache(repeats, names=[("z", 0)])
+_, other_cache = model.run_with_cache(others, names=[("z", 0)])
+swap_size = {f"L0H{h}": float(((other_cache["z", 0][:, :, h] - head_cache["z", 0][:, :, h])
+                               @ model.attention_weights(0)["W_O"][h]).norm(dim=-1).mean())
+             for h in range(n_heads)}
+print("mean size of the swapped output:", {k: round(v, 2) for k, v in swap_size.items()})
+threshold = method_scores.ABLATION_THRESHOLD
+assert edges["L0H1, direct"].high < threshold and edges["L0H1, all paths"].low > threshold
+assert edges["L0H1, direct and through MLP 0"].low > threshold
+assert edges["L0H1, interaction of direct and MLP 0"].low > 0
+for control in ("L0H2 (control), all paths", "L0H1 into queries (control), all paths"):
+    assert edges[control].high < threshold < edges["L0H1, all paths"].low
+# the control L0H2 writes less than L0H1, as every head of block 0 does
+assert max(swap_size, key=swap_size.get) == "L0H1" and edges["L0H1, all paths"].low > threshold
+
+# %% [markdown]
+# The edge is real, and it is not the edge of the diagram. L0H1's output, swapped on the
+# direct path alone, changes nothing L2H0's keys do with it; swapped on every path it breaks
+# much of the copying; the same swap into the queries does not, nor does L0H2's. Most goes
+# **through MLP 0**: the "previous token" that L2H0's keys match is L0H1's output as MLP 0
+# rewrites it. A K-composition score (chapter 04) reads the direct path from the weights, so
+# it cannot see this. And the paths do not add up: the direct path alone does nothing, yet
+# added to MLP 0's path it adds surely more than nothing (the interaction), so "how much goes
+# which way" has no single answer. What is shown is which counterfactuals break the copying.
+#
+# ## 6. A model too big to patch cell by cell: SmolLM2
 #
 # SmolLM2-135M has 30 layers. Attribution patching covers all of them, at every position, in
 # one backward pass; activation patching is run here only from the subject on (two positions,
@@ -366,9 +445,14 @@ if smol is not None:
 #   agreement measures linearity, not mechanism.
 # - Use it to rank and to choose where to patch; confirm what matters with activation patching
 #   on the cells it ranks first.
+# - Path patching tests an edge, one head's output into one input of another, against a control
+#   edge with the same receiver and paths. The induction circuit's edge runs mostly through
+#   MLP 0, not along the direct path a composition score reads.
 #
 # **Further reading:** Nanda (2023), *Attribution Patching: Activation Patching At Industrial
 # Scale*; Syed, Rager and Conmy (2023), *Attribution Patching Outperforms Automated Circuit
 # Discovery*; Kramár, Lieberum, Shah and Nanda (2024), *AtP\*: An efficient and scalable method
 # for localizing LLM behaviour to components*; Heimersheim and Nanda (2024), *How to use and
-# interpret activation patching*.
+# interpret activation patching*; Wang et al. (2022), *Interpretability in the Wild: a Circuit
+# for Indirect Object Identification in GPT-2 small*; Goldowsky-Dill, MacLeod, Sato and Arora
+# (2023), *Localizing Model Behavior with Path Patching*.

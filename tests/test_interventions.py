@@ -236,3 +236,87 @@ def test_patching_some_positions_patches_only_those(course_model, few_pairs):
     assert torch.equal(some[:, -2:], full[:, -2:]) and (some[:, :-2] == 0).all()
     with pytest.raises(ValueError, match="positions"):
         interventions.patch_positions(course_model, few_pairs, positions=[9])
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+@pytest.mark.parametrize("via", ["q", "k", "v"])
+def test_path_patching_through_every_component_is_the_receivers_input_in_the_patched_run(
+        family, via, gpt2_model, llama_model):
+    """Brute force: with every component between them passed `through`, the receiver's input
+    is what it is in a run with the sender patched everywhere; the other heads' inputs and the
+    rest of the run stay as in the base run; a source equal to the base changes nothing."""
+    from mechinterp_course import method_scores
+
+    model = gpt2_model if family == "gpt2" else llama_model
+    base = method_scores.repeated_distinct(model, n=6, batch=4, seed=0)
+    source = method_scores.resampled(base)
+    sender, receiver = (0, 1), (2, 3)
+    between = [("mlp_out", 0), ("attn_out", 1), ("mlp_out", 1)]
+    group = model.cfg.n_heads // model.cfg.n_kv_heads
+    index = receiver[1] if via == "q" else receiver[1] // group
+    with torch.no_grad():
+        _, other = model.run_with_cache(source, names=[("z", 0)])
+        with model.hooks({("z", 0): interventions.replace_head(1, other["z", 0][:, :, 1])}):
+            _, everywhere = model.run_with_cache(base, names=[(via, 2)])
+        _, clean = model.run_with_cache(base, names=[(via, 2), ("resid_post", 1)])
+        hooks = interventions.path_patch_hooks(model, base, source, sender, receiver, via,
+                                               between)
+        with model.hooks(hooks):
+            _, patched = model.run_with_cache(base, names=[(via, 2), ("resid_post", 1)])
+        same = interventions.path_patch_hooks(model, base, base, sender, receiver, via, between)
+        with model.hooks(same):
+            unchanged = model(base)
+    assert torch.allclose(patched[via, 2][:, :, index], everywhere[via, 2][:, :, index],
+                          atol=1e-5)
+    assert not torch.allclose(patched[via, 2][:, :, index], clean[via, 2][:, :, index],
+                              atol=1e-3)  # not vacuous: the sender does reach it
+    others = [h for h in range(patched[via, 2].shape[2]) if h != index]
+    assert torch.equal(patched[via, 2][:, :, others], clean[via, 2][:, :, others])
+    assert torch.equal(patched["resid_post", 1], clean["resid_post", 1])
+    assert torch.allclose(unchanged, model(base), atol=1e-5)
+
+
+def test_path_patching_the_direct_path_is_every_path_when_nothing_lies_between(tokenizer):
+    """Sender in layer 0, receiver in layer 1, MLP 0 set to write nothing: the direct path is
+    the only one, so path patching it equals the receiver's input in the patched run. With an
+    MLP in between it does not (the test could fail)."""
+    from conftest import random_gpt2
+    from mechinterp_course import method_scores
+    from mechinterp_course.hooked import HookedModel
+
+    hf = random_gpt2(len(tokenizer))
+    model = HookedModel(hf, tokenizer, "random-gpt2")
+    base = method_scores.repeated_distinct(model, n=6, batch=4, seed=0)
+    source = method_scores.resampled(base)
+
+    def gap():
+        with torch.no_grad():
+            _, other = model.run_with_cache(source, names=[("z", 0)])
+            with model.hooks({("z", 0): interventions.replace_head(1, other["z", 0][:, :, 1])}):
+                _, everywhere = model.run_with_cache(base, names=[("k", 1)])
+            with model.hooks(interventions.path_patch_hooks(model, base, source, (0, 1), (1, 2),
+                                                            "k")):
+                _, patched = model.run_with_cache(base, names=[("k", 1)])
+        return (patched["k", 1][:, :, 2] - everywhere["k", 1][:, :, 2]).abs().max()
+
+    assert gap() > 1e-3
+    with torch.no_grad():
+        for param in hf.transformer.h[0].mlp.parameters():
+            param.zero_()
+    assert gap() < 1e-5
+
+
+def test_path_patching_refuses_what_it_cannot_do(course_model):
+    from mechinterp_course import method_scores
+
+    base = method_scores.repeated_distinct(course_model, n=5, batch=2)
+    other = method_scores.resampled(base)
+    for bad, match in [(dict(via="z"), "via"), (dict(receiver=(0, 0)), "before"),
+                       (dict(through=[("attn_out", 0)]), "through"),
+                       (dict(through=[("resid_pre", 1)]), "through"),
+                       (dict(direct=False), "direct=False")]:
+        kwargs = {**dict(sender=(0, 1), receiver=(2, 0), via="k"), **bad}
+        with pytest.raises(ValueError, match=match):
+            interventions.path_patch_hooks(course_model, base, other, **kwargs)
+    with pytest.raises(ValueError, match="one shape"):
+        interventions.path_patch_hooks(course_model, base, other[:, 1:], (0, 1), (2, 0), "k")
