@@ -222,6 +222,8 @@ def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int
         if name not in ("mlp_out", "attn_out") or not first <= layer < r_layer:  # do not read it
             raise ValueError(f"through takes ('mlp_out', {s_layer}..{r_layer - 1}) or "
                              f"('attn_out', {s_layer + 1}..{r_layer - 1}), got {(name, layer)}")
+    if not (direct or through):
+        raise ValueError("with direct=False, name the paths `through` which the sender is seen")
     if base.shape != source.shape:
         raise ValueError(f"base {tuple(base.shape)} and source {tuple(source.shape)} must have "
                          "one shape, so that positions line up")
@@ -230,9 +232,8 @@ def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int
     _, other = model.run_with_cache(source, names=[("z", s_layer)])
     sent = other["z", s_layer][:, :, s_head]  # (n, pos, d_head)
     W_O = model.attention_weights(s_layer)["W_O"][s_head]  # (d_head, d_model)
-    swap = (sent - cache["z", s_layer][:, :, s_head]) @ W_O * direct  # the direct path
-    if not (direct or through):
-        raise ValueError("with direct=False, name the paths `through` which the sender is seen")
+    swap = (sent - cache["z", s_layer][:, :, s_head]) @ W_O  # the direct path
+    swap = swap if direct else torch.zeros_like(swap)
     if through:
         with model.hooks({("z", s_layer): replace_head(s_head, sent)}):
             _, patched = model.run_with_cache(base, names=through)
