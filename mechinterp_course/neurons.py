@@ -222,11 +222,31 @@ def top_contexts(data: NeuronData, layer: int, index: int, k: int = 5,
 
 def auroc(scores: Tensor, labels: Tensor) -> Tensor:
     """Area under the ROC curve of each column of scores (n, units) for boolean labels (n,):
-    the chance that a random positive outscores a random negative, ties counting half."""
-    pos, neg = scores[labels].T.contiguous(), scores[~labels].T.contiguous()  # (units, n_pos)
-    if pos.shape[1] == 0 or neg.shape[1] == 0:
+    the chance that a random positive outscores a random negative, ties counting half.
+    Labels (n, k) score k labels at once, (k, units), ranking the scores only once."""
+    if labels.dtype != torch.bool or labels.dim() not in (1, 2) or len(labels) != len(scores):
+        raise ValueError(f"auroc needs boolean labels (n,) or (n, k) for scores (n, units); "
+                         f"got {labels.dtype} {tuple(labels.shape)} for {tuple(scores.shape)}")
+    one = labels.dim() == 1
+    labels = labels.reshape(len(labels), -1)  # (n, k)
+    n_pos = labels.sum(0).double()  # (k,)
+    n_neg = len(labels) - n_pos
+    if (n_pos == 0).any() or (n_neg == 0).any():
         raise ValueError("auroc needs at least one positive and one negative")
-    neg = neg.sort(dim=1).values
-    below = torch.searchsorted(neg, pos, right=False).float()
-    at_or_below = torch.searchsorted(neg, pos, right=True).float()
-    return ((below + at_or_below) / 2).mean(1) / neg.shape[1]
+    if scores.isnan().any():
+        raise ValueError("auroc got NaN scores, which have no rank")
+    ordered, order = scores.T.contiguous().sort(dim=1)  # (units, n)
+    n, where = ordered.shape[1], torch.arange(ordered.shape[1], device=ordered.device).expand_as(ordered)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]  # a run of tied values begins here
+    first = torch.where(starts, where, 0).cummax(dim=1).values  # where each value's run begins
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    last = torch.where(ends, where, n).flip(1).cummin(dim=1).values.flip(1)  # and ends
+    exact = torch.float32 if n < 2 ** 23 else torch.float64  # halves are exact below 2**23
+    ranks = torch.empty(ordered.shape, dtype=exact, device=ordered.device).scatter_(
+        1, order, (first + last + 2).to(exact) / 2)  # (units, n): 1-based, ties share their mean
+    u = labels.T.double() @ ranks.T.double() - (n_pos * (n_pos + 1) / 2)[:, None]  # Mann-Whitney
+    out = (u / (n_pos * n_neg)[:, None]).to(scores.dtype if scores.is_floating_point()
+                                            else torch.float32)  # (k, units)
+    return out[0] if one else out

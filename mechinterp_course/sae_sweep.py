@@ -42,8 +42,8 @@ def train_topk(train_acts, width: int, k: int, seed: int, steps: int = 600, lr: 
 
 def best_aurocs(scores, labels: dict) -> dict[str, float]:
     """Each label's AUROC for the best of the columns of `scores` (tokens, candidates)."""
-    return {name: round(float(neurons.auroc(scores, is_label).max()), 4)
-            for name, is_label in labels.items()}
+    best = neurons.auroc(scores, torch.stack(list(labels.values()), dim=1)).max(dim=1).values
+    return {name: round(float(b), 4) for name, b in zip(labels, best)}
 
 
 def label_aurocs(sae_module: sae.SAE, acts, labels: dict) -> dict[str, float]:

@@ -320,19 +320,18 @@ random_dirs = claims.random_directions(latents.shape[1], topk.W_enc[:, 0],
                                        torch.Generator().manual_seed(0))  # (1024, d_model)
 random_scores = labelled.acts @ random_dirs.T  # (tokens, 1024) projections, like pre_topk
 
+label_matrix = torch.stack(list(labels.values()), dim=1)  # (tokens, labels)
+best_auc = {name: neurons.auroc(scores, label_matrix).max(dim=1)  # each label's best unit
+            for name, scores in dict(latent=latents, encoder=pre_topk, random=random_scores,
+                                     neuron=upstream, all_neuron=neuron_data.acts).items()}
 rows = []
-for name, is_label in labels.items():
-    latent_auc = neurons.auroc(latents, is_label)
-    best = int(latent_auc.argmax())
+for i, (name, is_label) in enumerate(labels.items()):
+    best = int(best_auc["latent"].indices[i])
     fires = latents[:, best] > 0
-    rows.append(dict(
-        label=name, tokens=int(is_label.sum()), latent=best, latent_auc=float(latent_auc[best]),
-        encoder_auc=float(neurons.auroc(pre_topk, is_label).max()),
-        random_auc=float(neurons.auroc(random_scores, is_label).max()),
-        neuron_auc=float(neurons.auroc(upstream, is_label).max()),
-        all_neuron_auc=float(neurons.auroc(neuron_data.acts, is_label).max()),
-        precision=float((fires & is_label).sum() / fires.sum()),
-        recall=float((fires & is_label).sum() / is_label.sum())))
+    rows.append(dict(label=name, tokens=int(is_label.sum()), latent=best,
+                     **{f"{kind}_auc": float(v.values[i]) for kind, v in best_auc.items()},
+                     precision=float((fires & is_label).sum() / fires.sum()),
+                     recall=float((fires & is_label).sum() / is_label.sum())))
 
 print(f"{'label':25} {'tokens':>6} {'latent':>6} {'AUROC':>6} {'prec':>5} {'recall':>6} "
       f"{'encoder':>7} {'random':>6} {'neuron':>6} {'any neuron':>10}")
@@ -450,8 +449,8 @@ for seed in (0, 1):  # the recipe above, packaged as `sae_sweep.train_topk`
           f"at AUROC >= 0.95: {narrow_counts[-1]}/{n}")
 wide_count = int((latent_auc >= 0.95).sum())
 print(f"1,024 latents: {wide_count}/{n}")
-null_count = sum(float(neurons.auroc(random_scores[:, :128], is_label).max()) >= 0.95
-                 for is_label in labels.values())
+null_count = int((neurons.auroc(random_scores[:, :128], label_matrix).max(dim=1).values
+                  >= 0.95).sum())
 print(f"the null, 128 random directions: {null_count}/{n}")
 assert min(narrow_counts) > wide_count  # narrower dictionary, broader latents
 assert min(narrow_fves) > 0.9             # ... and still a good reconstruction

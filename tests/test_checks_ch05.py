@@ -1,6 +1,7 @@
 """Chapter 05's checks pass the solution, fail the stub, and name the mistake in wrong answers;
 the toy-model and neuron helpers do what they say."""
 
+import pytest
 import torch
 
 from mechinterp_course import lens, neurons, toy_models
@@ -119,6 +120,30 @@ def test_auroc_counts_ties_as_half_and_orders_correctly():
     assert neurons.auroc(torch.zeros(4, 1), labels).item() == 0.5  # all tied: chance
     mixed = torch.tensor([[2.0], [0.0], [1.0], [0.0]])  # pairs: 2>1, 2>0, 0<1, 0=0
     assert neurons.auroc(mixed, labels).item() == (1 + 1 + 0 + 0.5) / 4
+
+
+def test_auroc_of_many_labels_at_once_equals_counting_pairs():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (60, 5), generator=g).float()  # many ties
+    scores[:, 4] = torch.randn(60, generator=g)
+    labels = torch.rand(60, 3, generator=g) > 0.6
+    together = neurons.auroc(scores, labels)  # (labels, units)
+    assert together.shape == (3, 5)
+    for k in range(3):
+        pos, neg = scores[labels[:, k]], scores[~labels[:, k]]  # brute force over pairs
+        wins = (pos[:, None] > neg[None]).float() + 0.5 * (pos[:, None] == neg[None]).float()
+        assert torch.allclose(together[k], wins.mean((0, 1)), atol=1e-6)
+        assert torch.allclose(neurons.auroc(scores, labels[:, k]), together[k])
+
+
+def test_auroc_refuses_what_it_cannot_rank():
+    scores, labels = torch.randn(4, 2), torch.tensor([True, False, True, False])
+    for bad_scores, bad_labels, says in [
+            (scores, labels.float(), "boolean"), (scores, labels[:3], "boolean"),
+            (scores, torch.ones(4, dtype=torch.bool), "one positive and one negative"),
+            (scores.masked_fill(scores > 0, float("nan")), labels, "NaN")]:
+        with pytest.raises(ValueError, match=says):
+            neurons.auroc(bad_scores, bad_labels)
 
 
 def test_collected_labels_follow_documents(course_model):
