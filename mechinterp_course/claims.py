@@ -193,6 +193,13 @@ def random_directions(n: int, like: Tensor, generator: torch.Generator) -> Tenso
     return r / r.norm(dim=-1, keepdim=True) * like.norm()
 
 
+def random_like(x: Tensor, generator: torch.Generator) -> Tensor:
+    """x (..., d) with every vector replaced by a random direction of its own norm: the matched
+    control for a change made at many positions (a patch, a path's swap, a steering vector)."""
+    r = torch.randn(x.shape, generator=generator).to(x)
+    return r / r.norm(dim=-1, keepdim=True) * x.norm(dim=-1, keepdim=True)
+
+
 def passes(effect: Interval, control: Interval, threshold: float) -> bool:
     """The effect surely clears the threshold and the control surely does not."""
     (_, effect_low, _), (_, _, control_high) = effect, control

@@ -197,38 +197,26 @@ def attribution_heads(model, pairs: PatchingPairs) -> Tensor:
 
 
 @torch.no_grad()
-def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int],
-                     receiver: tuple[int, int], via: str, through=(), direct: bool = True) -> list:
-    """Hooks for a run on `base` tokens (n, pos) in which only the receiver head's `via` input
-    ("q", "k" or "v") sees the sender head's output from the run on `source` tokens (path
-    patching, Wang et al. 2022): the receiver's input is its layer's residual stream with the
-    sender's term swapped, normed and projected again. Every other component sees the base run.
-    through: components between them, ("mlp_out", layer) or ("attn_out", layer), whose outputs
-    the receiver sees as they are when the sender is patched (the paths through them); without,
-    the direct path only. direct=False leaves the direct path out, the paths through alone.
-    With grouped-query attention a key or value belongs to a kv head, shared by its group."""
-    from .attention import project_qkv
-    from .hooked import block_part
-
-    (s_layer, s_head), (r_layer, r_head) = sender, receiver
+def sender_swap(model, base: Tensor, source: Tensor, sender: tuple[int, int], through=(),
+                direct: bool = True, keep=()) -> Tensor:
+    """What path patching adds to a later layer's residual stream, (n, pos, d_model): the sender
+    head's output on `source` tokens minus its output on `base` tokens (the direct path), plus,
+    for each component `through`, ("mlp_out", layer) or ("attn_out", layer), how its output on
+    `base` changes when the sender's output is patched (the paths through it). keep: more
+    activations of the base run to return with it, (swap, cache), saving a forward pass."""
+    s_layer, s_head = sender
     through = [tuple(t) for t in through]
-    if via not in ("q", "k", "v"):
-        raise ValueError(f"via must be 'q', 'k' or 'v', got {via!r}")
-    if not 0 <= s_layer < r_layer < model.cfg.n_layers:
-        raise ValueError(f"the sender's layer ({s_layer}) must come before the receiver's "
-                         f"({r_layer}), both below {model.cfg.n_layers}")
     for name, layer in through:
         first = s_layer if name == "mlp_out" else s_layer + 1  # the sender's own layer's heads
-        if name not in ("mlp_out", "attn_out") or not first <= layer < r_layer:  # do not read it
-            raise ValueError(f"through takes ('mlp_out', {s_layer}..{r_layer - 1}) or "
-                             f"('attn_out', {s_layer + 1}..{r_layer - 1}), got {(name, layer)}")
+        if name not in ("mlp_out", "attn_out") or not first <= layer < model.cfg.n_layers:
+            raise ValueError(f"through takes ('mlp_out', {s_layer}...) or ('attn_out', "
+                             f"{s_layer + 1}...), components after the sender; got {(name, layer)}")
     if not (direct or through):
         raise ValueError("with direct=False, name the paths `through` which the sender is seen")
     if base.shape != source.shape:
         raise ValueError(f"base {tuple(base.shape)} and source {tuple(source.shape)} must have "
                          "one shape, so that positions line up")
-    _, cache = model.run_with_cache(base, names=[("z", s_layer), ("resid_pre", r_layer),
-                                                 *through])
+    _, cache = model.run_with_cache(base, names=[("z", s_layer), *through, *keep])
     _, other = model.run_with_cache(source, names=[("z", s_layer)])
     sent = other["z", s_layer][:, :, s_head]  # (n, pos, d_head)
     W_O = model.attention_weights(s_layer)["W_O"][s_head]  # (d_head, d_model)
@@ -238,8 +226,61 @@ def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int
         with model.hooks({("z", s_layer): replace_head(s_head, sent)}):
             _, patched = model.run_with_cache(base, names=through)
         swap = swap + sum(patched[t] - cache[t] for t in through)
-    norm = block_part(model.parts, model.parts["blocks"][r_layer], "ln1")
-    new = project_qkv(model, r_layer, norm(cache["resid_pre", r_layer] + swap))[via]
+    return (swap, cache) if keep else swap
+
+
+def receiver_inputs(model, layer: int, resid: Tensor) -> dict[str, Tensor]:
+    """Layer `layer`'s queries, keys and values if its residual stream input were `resid`
+    (batch, pos, d_model): normed by the layer's own norm, then projected (`project_qkv`)."""
+    from .attention import project_qkv
+    from .hooked import block_part
+
+    norm = block_part(model.parts, model.parts["blocks"][layer], "ln1")
+    return project_qkv(model, layer, norm(resid))
+
+
+def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int],
+                     receiver: tuple[int, int], via: str, through=(), direct: bool = True) -> list:
+    """Hooks for a run on `base` tokens (n, pos) in which only the receiver head's `via` input
+    ("q", "k" or "v") sees the sender head's output from the run on `source` tokens (path
+    patching, Wang et al. 2022): the receiver's input is its layer's residual stream with the
+    sender's term swapped (`sender_swap`), normed and projected again. Every other component
+    sees the base run. through: components between them, ("mlp_out", layer) or ("attn_out",
+    layer), whose outputs the receiver sees as they are when the sender is patched (the paths
+    through them); without, the direct path only. direct=False leaves the direct path out, the
+    paths through alone. With grouped-query attention a key or value belongs to a kv head,
+    shared by its group."""
+    (s_layer, _), (r_layer, r_head) = sender, receiver
+    if via not in ("q", "k", "v"):
+        raise ValueError(f"via must be 'q', 'k' or 'v', got {via!r}")
+    if not 0 <= s_layer < r_layer < model.cfg.n_layers:
+        raise ValueError(f"the sender's layer ({s_layer}) must come before the receiver's "
+                         f"({r_layer}), both below {model.cfg.n_layers}")
+    for name, layer in through:
+        if layer >= r_layer:  # the receiver's layer reads its input before these run
+            raise ValueError(f"through takes components before the receiver's layer {r_layer}, "
+                             f"got {(name, layer)}")
+    swap, cache = sender_swap(model, base, source, sender, through, direct,
+                              keep=[("resid_pre", r_layer)])
+    return receiver_hooks(model, base, receiver, via, swap, cache["resid_pre", r_layer])
+
+
+def receiver_hooks(model, base: Tensor, receiver: tuple[int, int], via: str, swap: Tensor,
+                   resid_pre: Tensor | None = None) -> list:
+    """Hooks for a run on `base` tokens in which only the receiver head's `via` input reads its
+    layer's residual stream plus `swap` (n, pos, d_model): what `path_patch_hooks` does with a
+    sender's swap, or with any other, e.g. a random direction of the same norm (a control).
+    resid_pre: the base run's, if already at hand."""
+    r_layer, r_head = receiver
+    if via not in ("q", "k", "v"):
+        raise ValueError(f"via must be 'q', 'k' or 'v', got {via!r}")
+    if swap.shape != (*base.shape, model.cfg.d_model):
+        raise ValueError(f"swap must be (n, pos, d_model) = {(*base.shape, model.cfg.d_model)}, "
+                         f"got {tuple(swap.shape)}")
+    if resid_pre is None:
+        _, cache = model.run_with_cache(base, names=[("resid_pre", r_layer)])
+        resid_pre = cache["resid_pre", r_layer]
+    new = receiver_inputs(model, r_layer, resid_pre + swap)[via]
     index = r_head if via == "q" else r_head // (model.cfg.n_heads // model.cfg.n_kv_heads)
     return [((via, r_layer), replace_head(index, new[:, :, index]))]
 

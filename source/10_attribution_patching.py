@@ -23,10 +23,11 @@
 # what the first-order term estimates and when it is close; name the cells where it fails and
 # show why with the response along the path from the corrupted to the clean activation; judge
 # the agreement between two methods against a null that keeps what is shared by construction;
-# choose between the two methods by cost; and test one edge of a circuit by path patching,
-# against a matched control edge.
+# choose between the two methods by cost; write the swap path patching makes, along the
+# direct path and through components; and test one edge of a circuit by path patching,
+# against matched control edges.
 #
-# **Time:** about 45 minutes. **Prerequisites:** chapter 07.
+# **Time:** about 60 minutes. **Prerequisites:** chapter 07.
 
 # %%
 import time
@@ -320,15 +321,57 @@ assert untrained_r.low >= 0.9 and untrained_r.mean > r.mean
 # batch (noising: how much of the copying the edge carries), measured as chapter 09 did, the
 # loss rise on the repeat, per sequence, against the same threshold of 1 nat.
 #
+# ### Exercise 10.2: what the receiver sees
+# 🟠 Medium, 15 minutes. Write `sender_swap(model, base, source, sender, through)`, returning
+# (n, pos, d_model): the change path patching makes to the residual stream a later head reads.
+# It is the sender head's output on `source` minus its output on `base` (the **direct path**:
+# the head's z through its own rows of W_O), plus, for each component in `through`,
+# `("mlp_out", layer)` or `("attn_out", layer)`, its output on `base` with only the sender's z
+# patched in from `source`, minus its output on `base` (the **path through** it). The receiver's
+# keys are then its own layer's norm and projection of `resid_pre + swap`, which
+# `interventions.receiver_inputs(model, layer, resid)["k"]` computes.
+#
+# *Hint:* `model.run_with_cache(base, names=[("z", layer), *through])` gives z (n, pos,
+# n_heads, d_head) and the components' outputs; `model.attention_weights(layer)["W_O"]` is
+# (n_heads, d_head, d_model); inside `with model.hooks({("z", layer):
+# interventions.replace_head(head, value)}):` one head's z is `value`.
+
+# %%
+def sender_swap(model, base, source, sender, through):
+    # BEGIN SOLUTION
+    layer, head = sender
+    with torch.no_grad():
+        _, cache = model.run_with_cache(base, names=[("z", layer), *through])
+        _, other = model.run_with_cache(source, names=[("z", layer)])
+        sent = other["z", layer][:, :, head]  # (n, pos, d_head)
+        W_O = model.attention_weights(layer)["W_O"][head]  # (d_head, d_model)
+        swap = (sent - cache["z", layer][:, :, head]) @ W_O  # the direct path
+        with model.hooks({("z", layer): interventions.replace_head(head, sent)}):
+            _, patched = model.run_with_cache(base, names=through)
+        for component in through:  # each path through a component
+            swap = swap + patched[component] - cache[component]
+    return swap
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch10.check_sender_swap(sender_swap, model)
+
+# %% [markdown]
+# `interventions.path_patch_hooks` adds the package's version of this swap to the receiver
+# layer's residual stream and puts the receiver's new keys (or queries, or values) in place of
+# its own, for that head alone.
+#
 # Three versions of the edge: the **direct** path only (L0H1's output as it enters L2H0's
 # layer); the direct path plus the path **through MLP 0**; and **all paths**, through MLP 0 and
 # block 1. Two controls. The same swap, of the same size, along the same paths into L2H0's
 # **queries** instead of its keys: this one differs from the claim only in the input read.
 # And the same receiver, input and paths from another head of block 0, L0H2, the largest
 # writer after L0H1 (no head of block 0 writes as much as L0H1: the sizes of the swaps are
-# printed), which chapter 07 found carries the capital. Last, whether the paths add up: the
-# direct path and MLP 0's together, minus each alone. The six intervals are judged together
-# (Bonferroni).
+# printed), which chapter 07 found carries the capital. And, so that size alone is ruled out,
+# a random direction of the same norm as L0H1's swap at every position, into the same keys.
+# Last, whether the paths add up: the direct path and MLP 0's together, minus each alone. The
+# seven intervals are judged together (Bonferroni).
 
 # %%
 repeats = method_scores.repeated_distinct(model, n=20, batch=32, seed=0)
@@ -338,21 +381,29 @@ clean_loss = circuits.per_token_loss(model, repeats)
 between = [("mlp_out", 0), ("attn_out", 1), ("mlp_out", 1)]  # every component in between
 
 
+def rise_with(hooks):
+    """Per sequence: the loss rise on the repeat with `hooks`."""
+    return (circuits.per_token_loss(model, repeats, hooks) - clean_loss)[:, half + 1:].mean(1)
+
+
 def edge_rise(sender, through=(), direct=True, via="k"):
     """Per sequence: the loss rise on the repeat when only L2H0's keys (or `via`) see
     `sender`'s output from the other sequences, along the direct path (unless direct=False)
     and the paths `through`."""
-    hooks = interventions.path_patch_hooks(model, repeats, others, sender, (2, 0), via, through,
-                                           direct)
-    return (circuits.per_token_loss(model, repeats, hooks) - clean_loss)[:, half + 1:].mean(1)
+    return rise_with(interventions.path_patch_hooks(model, repeats, others, sender, (2, 0), via,
+                                                    through, direct))
 
 
-edge_level = claims.corrected_level(6)
+l0h1_swap = interventions.sender_swap(model, repeats, others, (0, 1), between)  # all paths
+random_swap = claims.random_like(l0h1_swap, torch.Generator().manual_seed(0))  # its norms
+edge_level = claims.corrected_level(7)
 edges = {"L0H1, direct": edge_rise((0, 1)),
          "L0H1, direct and through MLP 0": edge_rise((0, 1), [("mlp_out", 0)]),
          "L0H1, all paths": edge_rise((0, 1), between),
          "L0H2 (control), all paths": edge_rise((0, 2), between),
-         "L0H1 into queries (control), all paths": edge_rise((0, 1), between, via="q")}
+         "L0H1 into queries (control), all paths": edge_rise((0, 1), between, via="q"),
+         "random, L0H1's norm (control)": rise_with(interventions.receiver_hooks(
+             model, repeats, (2, 0), "k", random_swap))}
 # both paths together, minus each alone: 0 if the two paths add up
 edges["L0H1, interaction of direct and MLP 0"] = (
     edges["L0H1, direct and through MLP 0"] - edges["L0H1, direct"]
@@ -370,7 +421,8 @@ threshold = method_scores.ABLATION_THRESHOLD
 assert edges["L0H1, direct"].high < threshold and edges["L0H1, all paths"].low > threshold
 assert edges["L0H1, direct and through MLP 0"].low > threshold
 assert edges["L0H1, interaction of direct and MLP 0"].low > 0
-for control in ("L0H2 (control), all paths", "L0H1 into queries (control), all paths"):
+for control in ("L0H2 (control), all paths", "L0H1 into queries (control), all paths",
+                "random, L0H1's norm (control)"):
     assert edges[control].high < threshold < edges["L0H1, all paths"].low
 # the control L0H2 writes less than L0H1, as every head of block 0 does
 assert max(swap_size, key=swap_size.get) == "L0H1" and edges["L0H1, all paths"].low > threshold
@@ -378,7 +430,8 @@ assert max(swap_size, key=swap_size.get) == "L0H1" and edges["L0H1, all paths"].
 # %% [markdown]
 # The edge is real, and it is not the edge of the diagram. L0H1's output, swapped on the
 # direct path alone, changes nothing L2H0's keys do with it; swapped on every path it breaks
-# much of the copying; the same swap into the queries does not, nor does L0H2's. Most goes
+# much of the copying; the same swap into the queries does not, nor does L0H2's, nor a random
+# swap of the same size: what breaks the keys is what L0H1 writes, not how much. Most goes
 # **through MLP 0**: the "previous token" that L2H0's keys match is L0H1's output as MLP 0
 # rewrites it. A K-composition score (chapter 04) reads the direct path from the weights, so
 # it cannot see this. And the paths do not add up: the direct path alone does nothing, yet
@@ -433,6 +486,92 @@ if smol is not None:
 # here too (printed), as it did on the course model. The ranking is what survives the
 # approximation; the sizes do not.
 #
+# ## 7. An edge in SmolLM2
+#
+# SmolLM2 copies repeated random tokens too. Chapter 04's scores find its heads: the receiver
+# is its best induction head, the sender its best previous-token head in an earlier layer, both
+# chosen by code, not by eye. The edge is tested as in section 5: only the receiver's keys see
+# the sender's output from the other sequences, along the direct path, then along every path
+# through the components between. Three matched controls: the same swap into the receiver's
+# queries; the **second** previous-token head before the receiver, a head that looks just as
+# much like a previous-token head, into the same keys along the same paths; and a random
+# direction of the sender's norm at every position (the two senders' swaps differ in size,
+# printed). The five intervals are judged together, against the same threshold of 1 nat.
+
+# %%
+if smol is not None:
+    smol_scores = circuits.head_scores(smol, seq_len=20, batch=8)
+    flat = smol_scores["induction"].flatten().argmax()
+    smol_receiver = (int(flat // smol.cfg.n_heads), int(flat % smol.cfg.n_heads))
+    earlier = smol_scores["previous token"][:smol_receiver[0]]  # (layers before, heads)
+    ranked = earlier.flatten().argsort(descending=True)[:2]
+    smol_sender, smol_control = [(int(i // smol.cfg.n_heads), int(i % smol.cfg.n_heads))
+                                 for i in ranked]
+    print("receiver (induction score):", smol_receiver,
+          f"{smol_scores['induction'][smol_receiver]:.2f}; senders (previous-token score):",
+          {h: round(float(smol_scores["previous token"][h]), 2) for h in (smol_sender,
+                                                                           smol_control)})
+    smol_repeats = method_scores.repeated_distinct(smol, n=20, batch=8, seed=0)
+    smol_others = method_scores.resampled(smol_repeats)
+    smol_half = (smol_repeats.shape[1] - 1) // 2
+    smol_clean_loss = circuits.per_token_loss(smol, smol_repeats)
+    print(f"clean loss on the first copy {smol_clean_loss[:, :smol_half].mean():.2f}, on the "
+          f"repeat {smol_clean_loss[:, smol_half + 1:].mean():.2f} nats")
+
+    def smol_swap(sender, every_path=True):
+        """The sender's swap into the receiver's layer: every path, or the direct one alone."""
+        between = [(name, layer) for layer in range(sender[0], smol_receiver[0])
+                   for name in ("attn_out", "mlp_out") if (name, layer) != ("attn_out", sender[0])]
+        return interventions.sender_swap(smol, smol_repeats, smol_others, sender,
+                                         between if every_path else [])
+
+    def smol_rise(swap, via="k"):
+        """Per sequence: the loss rise on the repeat when only the receiver's `via` input reads
+        its residual stream plus `swap`."""
+        hooks = interventions.receiver_hooks(smol, smol_repeats, smol_receiver, via, swap)
+        rise = circuits.per_token_loss(smol, smol_repeats, hooks) - smol_clean_loss
+        return rise[:, smol_half + 1:].mean(1)
+
+    sender_all, control_all = smol_swap(smol_sender), smol_swap(smol_control)
+    print("mean size of the swap, all paths:", {h: round(float(x.norm(dim=-1).mean()), 1) for h, x
+                                                in [(smol_sender, sender_all),
+                                                    (smol_control, control_all)]})
+    smol_level = claims.corrected_level(6)
+    smol_edges = {
+        "sender, direct": smol_rise(smol_swap(smol_sender, every_path=False)),
+        "sender, all paths": smol_rise(sender_all),
+        "sender into queries (control), all paths": smol_rise(sender_all, via="q"),
+        "second sender (control), all paths": smol_rise(control_all),
+        "random, the sender's norm (control)": smol_rise(
+            claims.random_like(sender_all, torch.Generator().manual_seed(0)))}
+    smol_edges["sender, all paths minus direct"] = (smol_edges["sender, all paths"]
+                                                    - smol_edges["sender, direct"])
+    smol_edges = {k: claims.bootstrap_ci(v, level=smol_level) for k, v in smol_edges.items()}
+    for k, v in smol_edges.items():
+        print(f"{k:42} -> receiver's keys: {v} nats")
+    assert smol_edges["sender, all paths"].low > threshold \
+        and smol_edges["sender, direct"].low > threshold
+    for control in ("sender into queries (control), all paths",
+                    "second sender (control), all paths", "random, the sender's norm (control)"):
+        assert smol_edges[control].high < threshold < smol_edges["sender, all paths"].low
+    through_others = smol_edges["sender, all paths minus direct"]  # the direct path carries it
+    assert -threshold < through_others.low and through_others.high < threshold \
+        < smol_edges["sender, direct"].low
+    cut = smol_clean_loss[:, smol_half + 1:].mean() + smol_edges["sender, all paths"].high
+    print(f"the repeat's loss with the edge cut, at most {cut:.2f} nats; the first copy's "
+          f"{smol_clean_loss[:, :smol_half].mean():.2f}")
+    assert cut < smol_clean_loss[:, :smol_half].mean() - threshold  # copying survives the cut
+
+# %% [markdown]
+# In SmolLM2 the edge is there, and unlike the course model's it runs along the **direct**
+# path: every path together raises the loss by less than a nat more than the direct path alone
+# (printed, both ways). The controls carry nothing: not the same swap into the queries, not a
+# head that looks just as much like a previous-token head, not a random swap of the same size.
+# Two models, two ways to wire one circuit, and only path patching told them apart. One edge is
+# not the circuit, though: with it cut, the repeat is still predicted far better than the
+# first copy (asserted), so the rest of the copying goes through other heads, and finding them
+# all is a search over many more pairs than one.
+#
 # ## Summary
 #
 # - Attribution patching is the first-order term of activation patching: (clean - corrupted
@@ -446,8 +585,9 @@ if smol is not None:
 # - Use it to rank and to choose where to patch; confirm what matters with activation patching
 #   on the cells it ranks first.
 # - Path patching tests an edge, one head's output into one input of another, against a control
-#   edge with the same receiver and paths. The induction circuit's edge runs mostly through
-#   MLP 0, not along the direct path a composition score reads.
+#   edge with the same receiver and paths, and a random swap of the same size. The course
+#   model's induction edge runs mostly through MLP 0, not along the direct path a composition
+#   score reads; SmolLM2's runs along the direct path.
 #
 # **Further reading:** Nanda (2023), *Attribution Patching: Activation Patching At Industrial
 # Scale*; Syed, Rager and Conmy (2023), *Attribution Patching Outperforms Automated Circuit

@@ -86,3 +86,55 @@ def test_a_failed_check_does_not_show_the_reference(course_model):
             assert "tensor(" not in str(failed) and "[" not in str(failed), str(failed)
         else:
             raise AssertionError(f"the check passed a wrong answer ({mistake})")
+
+
+def _swap_learner(mistake=None):
+    """The swap as a learner might write it, with a hook of its own and a cached source run,
+    with one mistake."""
+    def fn(model, base, source, sender, through):
+        layer, head = sender
+        with torch.no_grad():
+            _, cache = model.run_with_cache(base, names=[("z", layer), *through])
+            _, other = model.run_with_cache(source, names=[("z", layer), *through])
+            W_O = model.attention_weights(layer)["W_O"]
+            here = cache["z", layer][:, :, head] @ W_O[head]  # (n, pos, d_model)
+            there = other["z", layer][:, :, head] @ W_O[head]
+            swap = here - there if mistake == "sign" else there - here
+            if mistake == "z":
+                return other["z", layer][:, :, head] - cache["z", layer][:, :, head]
+            if mistake == "no direct":
+                swap = torch.zeros_like(swap)
+            if mistake == "ignores through" or not through:
+                return swap
+
+            def patch(z):
+                z = z.clone()
+                z[:, :, head] = other["z", layer][:, :, head]
+                return z
+            with model.hooks([(("z", layer), patch)]):
+                _, patched = model.run_with_cache(base, names=through)
+            if mistake == "from source":
+                patched = other
+            return swap + sum(patched[c] - cache[c] for c in through)
+    return fn
+
+
+def test_sender_swap(course_model):
+    check = ch10.check_sender_swap
+    check(SOLUTION["sender_swap"], course_model)
+    check(_swap_learner(), course_model)  # another correct answer
+    check(lambda m, b, s, se, t: interventions.sender_swap(m, b, s, se, t), course_model)
+    fails_with(check, STUB["sender_swap"], course_model, "not done yet")
+    fails_with(check, _swap_learner("sign"), course_model, "sign is flipped")
+    fails_with(check, _swap_learner("z"), course_model, r"\(n, pos, d_head\)")
+    fails_with(check, _swap_learner("no direct"), course_model, "direct path.*is missing")
+    fails_with(check, _swap_learner("ignores through"), course_model, "ignored `through`")
+    fails_with(check, _swap_learner("from source"), course_model, "source run outright")
+    fails_with(check, lambda m, b, s, se, t: ch10._layer_swap(m, b, s, se[0]), course_model,
+               "whole layer")
+    fails_with(check, lambda m, b, s, se, t: None, course_model, "Tensor")
+    fails_with(check, lambda m, b, s, se, t: interventions.sender_swap(m, b, s, se, t) * torch.nan,
+               course_model, "NaN")
+    fails_with(check, lambda m, b, s, se, t: interventions.sender_swap(m, b, s, se, t).double(),
+               course_model, "dtype|float")
+    fails_with(check, lambda m, b, s, se, t: 1 / 0, course_model, "ZeroDivisionError")

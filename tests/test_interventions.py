@@ -314,6 +314,7 @@ def test_path_patching_refuses_what_it_cannot_do(course_model):
     for bad, match in [(dict(via="z"), "via"), (dict(receiver=(0, 0)), "before"),
                        (dict(through=[("attn_out", 0)]), "through"),
                        (dict(through=[("resid_pre", 1)]), "through"),
+                       (dict(through=[("mlp_out", 2)]), "before the receiver"),
                        (dict(direct=False), "direct=False")]:
         kwargs = {**dict(sender=(0, 1), receiver=(2, 0), via="k"), **bad}
         with pytest.raises(ValueError, match=match):

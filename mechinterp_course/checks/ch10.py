@@ -1,5 +1,6 @@
-"""Checks for chapter 10, attribution patching. They run on the course model and a random Llama
-(rotary, grouped-query attention), on chapter 07's prompts that pair two subjects."""
+"""Checks for chapter 10, attribution and path patching. They run on the course model and a
+random Llama (rotary, grouped-query attention): attribution on chapter 07's prompts that pair
+two subjects, path patching on repeated sequences paired with each other."""
 
 from __future__ import annotations
 
@@ -60,3 +61,81 @@ def check_attribution_positions(fn, model):
             }, what=f"the estimate for {name!r}", atol=1e-4, rtol=1e-3)
     passed(ex, "attribution patching matches on the course model and a random Llama, for "
                "resid_pre and attn_out")
+
+
+def _swap_cases(m):
+    """(base, source, sender, through) cases: the direct path alone, through the sender's own
+    MLP, and (on models deep enough) through every component of the next block."""
+    from ..method_scores import repeated_distinct, resampled
+
+    base = repeated_distinct(m, n=6, batch=3, seed=1)
+    source = resampled(base)
+    cases = [((0, 1), []), ((0, 1), [("mlp_out", 0)])]
+    if m.cfg.n_layers > 2:
+        cases += [((0, 2), [("mlp_out", 0), ("attn_out", 1), ("mlp_out", 1)]),
+                  ((1, 3), [("mlp_out", 1)])]
+    return base, source, cases
+
+
+@torch.no_grad()
+def _layer_swap(m, base, source, layer):
+    """The mistake of swapping the whole layer's attention output, every head, not one head's."""
+    _, a = m.run_with_cache(base, names=[("attn_out", layer)])
+    _, b = m.run_with_cache(source, names=[("attn_out", layer)])
+    return b["attn_out", layer] - a["attn_out", layer]
+
+
+@torch.no_grad()
+def _through_from_source(m, base, source, sender, through):
+    """The mistake of taking each component's output from the source run outright, instead of
+    the base run with only the sender patched."""
+    direct = interventions.sender_swap(m, base, source, sender)
+    if not through:
+        return direct
+    _, a = m.run_with_cache(base, names=through)
+    _, b = m.run_with_cache(source, names=through)
+    return direct + sum(b[t] - a[t] for t in map(tuple, through))
+
+
+def check_sender_swap(fn, model):
+    """Exercise 10.2: fn(model, base, source, sender, through) -> (n, pos, d_model): the change
+    path patching makes to a later layer's residual stream."""
+    ex = "Exercise 10.2"
+    for m in _models(model):
+        base, source, cases = _swap_cases(m)
+        for sender, through in cases:
+            with torch.no_grad():
+                out = call(ex, fn, m, base, source, sender, list(through))
+                want = interventions.sender_swap(m, base, source, sender, through)
+                z_shape = (*base.shape, m.cfg.d_head)
+                if torch.is_tensor(out) and tuple(out.shape) == z_shape:
+                    raise ExerciseFailed(f"{ex}: your swap is (n, pos, d_head), the head's z. What "
+                                         "the residual stream sees is z through the head's rows "
+                                         "of W_O, (n, pos, d_model).")
+                mistakes = {
+                    "Your swap is zero everywhere: the direct path, the sender's own output on "
+                    "source minus on base, is missing.": torch.zeros_like(want),
+                    "The sign is flipped: the swap is the source run's output minus the base "
+                    "run's, what patching puts in minus what was there.": -want,
+                    "You swapped the whole layer's attention output, every head. Path patching "
+                    "swaps one head's term: its z through its own rows of W_O.":
+                        _layer_swap(m, base, source, sender[0])
+                        + (want - interventions.sender_swap(m, base, source, sender)),
+                }
+                if through:
+                    mistakes.update({
+                        "You ignored `through`: this is the direct path alone. Add each "
+                        "component's change when the sender is patched.":
+                            interventions.sender_swap(m, base, source, sender),
+                        "This is the paths through the components without the direct path. Add "
+                        "the sender's own change as well.":
+                            interventions.sender_swap(m, base, source, sender, through,
+                                                      direct=False),
+                        "You took each component's output from the source run outright. The "
+                        "path through a component is its output on the base run with only the "
+                        "sender's z patched, minus its output on the base run.":
+                            _through_from_source(m, base, source, sender, through)})
+                compare(ex, out, want, mistakes, what=f"the swap from L{sender[0]}H{sender[1]} "
+                        f"through {through or 'nothing'}", atol=1e-4, rtol=1e-3)
+    passed(ex, "the swap matches on the course model and a random Llama, along the direct path "
+               "and through MLPs and attention")
