@@ -250,7 +250,7 @@ def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int
     through them); without, the direct path only. direct=False leaves the direct path out, the
     paths through alone. With grouped-query attention a key or value belongs to a kv head,
     shared by its group."""
-    (s_layer, _), (r_layer, r_head) = sender, receiver
+    (s_layer, _), (r_layer, _) = sender, receiver
     if via not in ("q", "k", "v"):
         raise ValueError(f"via must be 'q', 'k' or 'v', got {via!r}")
     if not 0 <= s_layer < r_layer < model.cfg.n_layers:

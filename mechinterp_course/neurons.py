@@ -236,7 +236,8 @@ def auroc(scores: Tensor, labels: Tensor) -> Tensor:
     if scores.isnan().any():
         raise ValueError("auroc got NaN scores, which have no rank")
     ordered, order = scores.T.contiguous().sort(dim=1)  # (units, n)
-    n, where = ordered.shape[1], torch.arange(ordered.shape[1], device=ordered.device).expand_as(ordered)
+    n = ordered.shape[1]
+    where = torch.arange(n, device=ordered.device).expand_as(ordered)  # each sorted index
     starts = torch.ones_like(ordered, dtype=torch.bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]  # a run of tied values begins here
     first = torch.where(starts, where, 0).cummax(dim=1).values  # where each value's run begins

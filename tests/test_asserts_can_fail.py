@@ -272,6 +272,7 @@ NOT_CLAIMS = {
             "agreement measures how linear the model is along the patch, and the untrained "
             "model is more so: the chapter says so and asserts it on the untrained model too",
     },
+    "11_steering.ipynb": {},
 }
 
 
