@@ -137,11 +137,12 @@ def test_auroc_of_many_labels_at_once_equals_counting_pairs():
 
 
 def test_auroc_refuses_what_it_cannot_rank():
-    scores, labels = torch.randn(4, 2), torch.tensor([True, False, True, False])
+    scores = torch.tensor([[0.5, -1.0], [2.0, 0.0], [-0.3, 1.0], [1.5, 0.2]])
+    labels = torch.tensor([True, False, True, False])
     for bad_scores, bad_labels, says in [
             (scores, labels.float(), "boolean"), (scores, labels[:3], "boolean"),
             (scores, torch.ones(4, dtype=torch.bool), "one positive and one negative"),
-            (scores.masked_fill(scores > 0, float("nan")), labels, "NaN")]:
+            (scores.masked_fill(scores > 1, float("nan")), labels, "NaN")]:
         with pytest.raises(ValueError, match=says):
             neurons.auroc(bad_scores, bad_labels)
 
