@@ -239,6 +239,7 @@ def receiver_inputs(model, layer: int, resid: Tensor) -> dict[str, Tensor]:
     return project_qkv(model, layer, norm(resid))
 
 
+@torch.no_grad()
 def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int],
                      receiver: tuple[int, int], via: str, through=(), direct: bool = True) -> list:
     """Hooks for a run on `base` tokens (n, pos) in which only the receiver head's `via` input
@@ -265,6 +266,7 @@ def path_patch_hooks(model, base: Tensor, source: Tensor, sender: tuple[int, int
     return receiver_hooks(model, base, receiver, via, swap, cache["resid_pre", r_layer])
 
 
+@torch.no_grad()
 def receiver_hooks(model, base: Tensor, receiver: tuple[int, int], via: str, swap: Tensor,
                    resid_pre: Tensor | None = None) -> list:
     """Hooks for a run on `base` tokens in which only the receiver head's `via` input reads its

@@ -306,6 +306,30 @@ def test_path_patching_the_direct_path_is_every_path_when_nothing_lies_between(t
     assert gap() < 1e-5
 
 
+def test_receiver_hooks_change_only_the_receivers_input_by_the_swap(course_model):
+    from mechinterp_course import method_scores
+
+    base = method_scores.repeated_distinct(course_model, n=5, batch=2)
+    names = [("k", 2), ("q", 2), ("k", 1)]
+    _, clean = course_model.run_with_cache(base, names=names)
+    zero = torch.zeros(*base.shape, course_model.cfg.d_model)
+    with course_model.hooks(interventions.receiver_hooks(course_model, base, (2, 0), "k", zero)):
+        _, same = course_model.run_with_cache(base, names=names)
+    for name in names:  # a zero swap re-derives the receiver's keys unchanged
+        assert torch.allclose(same[name], clean[name], atol=1e-5)
+    swap = torch.randn(zero.shape, generator=torch.Generator().manual_seed(0))
+    with course_model.hooks(interventions.receiver_hooks(course_model, base, (2, 0), "k", swap)):
+        _, moved = course_model.run_with_cache(base, names=names)
+    assert not torch.allclose(moved["k", 2][:, :, 0], clean["k", 2][:, :, 0], atol=1e-3)
+    assert torch.allclose(moved["k", 2][:, :, 1:], clean["k", 2][:, :, 1:])  # other heads' keys
+    assert torch.allclose(moved["q", 2], clean["q", 2]) and torch.allclose(moved["k", 1],
+                                                                           clean["k", 1])
+    for bad, match in [(dict(swap=zero[:, 1:]), "swap must be"), (dict(via="o"), "via")]:
+        with pytest.raises(ValueError, match=match):
+            interventions.receiver_hooks(course_model, base, **{
+                **dict(receiver=(2, 0), via="k", swap=zero), **bad})
+
+
 def test_path_patching_refuses_what_it_cannot_do(course_model):
     from mechinterp_course import method_scores
 

@@ -21,7 +21,8 @@ def _layers(m):
 
 @torch.no_grad()
 def _means(m, layer, of):
-    """Each set's mean of `of(x, last)` over its prompts, x the resid_pre cache (n, pos, d)."""
+    """Each set's mean over its prompts of `of(cache, tokens, last)`, (n, d_model) from a cache
+    of resid_pre and resid_post at `layer`."""
     out = []
     for texts in (POSITIVE, NEGATIVE):
         tokens, last = steering.prompts(m, texts)
