@@ -49,8 +49,22 @@ print({k: len(v) for k, v in train.items()}, "countries take the direction;",
 # %% [markdown]
 # ## 1. A direction from two sets of prompts
 #
-# The model answers "France is a country in" with " Europe" and "Japan is a country in" with
-# " Asia". Somewhere between the subject and the answer, the residual stream at the last
+# First the premise: of the two continents, the model puts the right one ahead, " Europe" after
+# "France is a country in" and " Asia" after "Japan is a country in" (the share of countries is
+# printed; at least nine in ten is asserted).
+
+# %%
+all_tokens, all_last = steering.prompts(model, [template.format(c) for c in europe + asia])
+with torch.no_grad():
+    all_logits = model(all_tokens)[torch.arange(len(all_tokens)), all_last]
+sign = torch.tensor([-1.0] * len(europe) + [1.0] * len(asia))
+right_ahead = float((sign * (all_logits[:, asia_id] - all_logits[:, europe_id]) > 0).float().mean())
+print(f"the right continent ahead of the other for {right_ahead:.0%} of the "
+      f"{len(europe + asia)} countries")
+assert right_ahead >= 0.9
+
+# %% [markdown]
+# Somewhere between the subject and the answer, then, the residual stream at the last
 # position must differ between the two sets. The simplest guess at *how* it differs is the
 # difference of the means: the mean activation over the Asian prompts minus the mean over the
 # European ones. That vector is the contrastive steering vector.
