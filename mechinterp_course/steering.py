@@ -44,6 +44,16 @@ def steering_hooks(vector: Tensor, layer: int, last: Tensor, strength: float = 1
     return [((name, layer), at_positions(lambda x: x + strength * vector, last))]
 
 
+@torch.no_grad()
+def steered_logits(model, tokens: Tensor, last: Tensor, vector: Tensor, layer: int,
+                   strength: float = 1.0) -> Tensor:
+    """Logits (n, d_vocab) at each prompt's last position with strength * vector added to
+    resid_pre at `layer` there (`steering_hooks`)."""
+    with model.hooks(steering_hooks(vector, layer, last, strength)):
+        logits = model(tokens)
+    return logits[torch.arange(len(tokens), device=tokens.device), last]
+
+
 def write_names(model) -> list:
     """Every activation that writes into the residual stream: the embeddings (token, and
     position where the model learns them), then each block's attention and MLP outputs."""

@@ -152,6 +152,10 @@ def steered_logits(model, tokens, last, vector, layer, strength):
 # %% tags=["check"]
 ch11.check_steered_logits(steered_logits, model)
 
+# %% [markdown]
+# `steering.steered_logits` is the package's version of your function; the rest of the chapter
+# uses it.
+
 # %%
 phrasings = ["{} is a country in", "{} is in"]
 
@@ -162,8 +166,8 @@ def moves(countries, sign, vector, layer, strength):
     out = []
     for phrasing in phrasings:
         tokens, last = steering.prompts(model, [phrasing.format(c) for c in countries])
-        before = steered_logits(model, tokens, last, vector, layer, 0.0)
-        after = steered_logits(model, tokens, last, vector, layer, sign * strength)
+        before = steering.steered_logits(model, tokens, last, vector, layer, 0.0)
+        after = steering.steered_logits(model, tokens, last, vector, layer, sign * strength)
         gap = lambda logits: sign * (logits[:, asia_id] - logits[:, europe_id])  # noqa: E731
         out.append(gap(after) - gap(before))
     return torch.stack(out).mean(0)
@@ -249,19 +253,25 @@ def capital_gap(logits):
 
 capital_tokens, capital_last = steering.prompts(
     model, [f"The capital of {c} is" for c in test["Europe"]])
-before = capital_gap(steered_logits(model, capital_tokens, capital_last, vector, layer, 0.0))
-steered = steered_logits(model, capital_tokens, capital_last, vector, layer, 1.0)
+
+
+def capital_steered(direction, strength=1.0):
+    """The held-out European capital prompts' logits at the last position, steered."""
+    return steering.steered_logits(model, capital_tokens, capital_last, direction, layer,
+                                   strength)
+
+
+before = capital_gap(capital_steered(vector, 0.0))
+steered = capital_steered(vector)
 capital_move = capital_gap(steered) - before  # (held-out European countries,)
-capital_control = torch.stack([
-    capital_gap(steered_logits(model, capital_tokens, capital_last, r, layer, 1.0)) - before
-    for r in randoms]).mean(0)
+capital_control = torch.stack([capital_gap(capital_steered(r)) - before
+                               for r in randoms]).mean(0)
 by_continent = {name: [template.format(c) for c, (_, continent, _) in world.COUNTRIES.items()
                        if continent == name] for name in ("Africa", "South America")}
 other_contrast = steering.mean_difference(model, by_continent["Africa"],
                                           by_continent["South America"], layer)
 other_contrast = other_contrast / other_contrast.norm() * vector.norm()  # the same norm
-other_move = capital_gap(steered_logits(model, capital_tokens, capital_last, other_contrast,
-                                        layer, 1.0)) - before
+other_move = capital_gap(capital_steered(other_contrast)) - before
 capital_level = claims.corrected_level(2)
 capital_excess = {
     "over random directions": claims.bootstrap_ci(capital_move - capital_control,

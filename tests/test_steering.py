@@ -79,3 +79,13 @@ def test_ablation_leaves_none_of_the_direction_in_any_layer(model):
     for bad in (torch.zeros(model.cfg.d_model), torch.full((model.cfg.d_model,), torch.nan)):
         with pytest.raises(ValueError, match="finite and non-zero"):
             steering.ablation_hooks(model, bad)
+
+
+def test_steered_logits_are_the_logits_with_the_hooks(model):
+    tokens, last = steering.prompts(model, TEXTS)
+    vector = torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(2))
+    with model.hooks(steering.steering_hooks(vector, 1, last, -0.5)):
+        want = model(tokens)[torch.arange(len(TEXTS)), last]
+    assert torch.allclose(steering.steered_logits(model, tokens, last, vector, 1, -0.5), want)
+    plain = model(tokens)[torch.arange(len(TEXTS)), last]
+    assert torch.allclose(steering.steered_logits(model, tokens, last, vector, 1, 0.0), plain)

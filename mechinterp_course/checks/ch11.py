@@ -107,7 +107,7 @@ def check_steered_logits(fn, model):
         for layer, strength in zip(_layers(m), (0.5, -2.0)):
             vector = steering.mean_difference(m, POSITIVE, NEGATIVE, layer)
             out = call(ex, fn, m, tokens.clone(), last.clone(), vector.clone(), layer, strength)
-            want = _steer(m, tokens, last, vector, layer, strength)
+            want = steering.steered_logits(m, tokens, last, vector, layer, strength)
             if torch.is_tensor(out) and out.dim() == 3:
                 raise ExerciseFailed(f"{ex}: your logits are (n, pos, d_vocab); return each "
                                      "prompt's logits at its own last position, (n, d_vocab).")
