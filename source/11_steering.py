@@ -221,11 +221,11 @@ assert excess.low > threshold
 assert all(e.low > threshold for e in excess_curve.values())  # from half the vector on
 
 # %% [markdown]
-# The vector moves held-out countries, in a phrasing it was not taken from, far past what a
-# random direction of its size does. The random directions move the answer too (printed): any
-# push of this size makes the model less sure, and less sure is toward the other continent. So
-# the claim is the **excess** over them, per country, against the threshold of 1 nat fixed
-# before looking.
+# The vector moves held-out countries, in its own phrasing and in one it was not taken from
+# (averaged), far past what a random direction of its size does. The random directions move
+# the answer too (printed): a push this size in any direction tends to make the model less
+# sure, and less sure is toward the other continent. So the claim is the **excess** over them,
+# per country, against the threshold of 1 nat fixed before looking.
 #
 # ## 3. What the vector carries: a prompt it was not taken from
 #
