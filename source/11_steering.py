@@ -28,6 +28,8 @@
 # **Time:** about 45 minutes. **Prerequisites:** chapters 03 and 07.
 
 # %%
+import functools
+
 import matplotlib.pyplot as plt
 
 from mechinterp_course import claims, method_scores, steering, world
@@ -160,13 +162,20 @@ ch11.check_steered_logits(steered_logits, model)
 phrasings = ["{} is a country in", "{} is in"]
 
 
+@functools.cache
+def unsteered(countries, phrasing):
+    """Tokens, last positions and logits at them without steering, once per set of prompts."""
+    tokens, last = steering.prompts(model, [phrasing.format(c) for c in countries])
+    with torch.no_grad():
+        return tokens, last, model(tokens)[torch.arange(len(tokens)), last]
+
+
 def moves(countries, sign, vector, layer, strength):
     """Per country (n,): how far the logit difference moves toward the other continent, in
     nats, when sign * strength * vector is added at `layer`, mean over the two phrasings."""
     out = []
     for phrasing in phrasings:
-        tokens, last = steering.prompts(model, [phrasing.format(c) for c in countries])
-        before = steering.steered_logits(model, tokens, last, vector, layer, 0.0)
+        tokens, last, before = unsteered(tuple(countries), phrasing)
         after = steering.steered_logits(model, tokens, last, vector, layer, sign * strength)
         gap = lambda logits: sign * (logits[:, asia_id] - logits[:, europe_id])  # noqa: E731
         out.append(gap(after) - gap(before))
