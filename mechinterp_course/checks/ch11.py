@@ -79,8 +79,8 @@ def check_steering_vector(fn, model):
 @torch.no_grad()
 def _steer(m, tokens, last, vector, layer, strength, where="last", name="resid_pre",
            read="last"):
-    """The reference, and the mistakes: added at every position or at the padded last column,
-    at another activation, and the logits read at the padded last column."""
+    """The mistakes: added at every position or at the padded last column, at another
+    activation, or the logits read at the padded last column."""
     rows = torch.arange(len(tokens), device=tokens.device)
 
     def add(x):
@@ -123,11 +123,12 @@ def check_steered_logits(fn, model):
                     _steer(m, tokens, last, vector, layer, strength, read="column"),
                 "These are the logits without steering: the hook did not change the "
                 "activation (return the changed copy from the hook).":
-                    _steer(m, tokens, last, vector, layer, 0.0),
+                    steering.steered_logits(m, tokens, last, vector, layer, 0.0),
                 "You ignored `strength`: add strength * vector.":
-                    _steer(m, tokens, last, vector, layer, 1.0),
+                    steering.steered_logits(m, tokens, last, vector, layer, 1.0),
                 "You subtracted the vector: add strength * vector; a negative strength "
-                "subtracts it.": _steer(m, tokens, last, vector, layer, -strength),
+                "subtracts it.": steering.steered_logits(m, tokens, last, vector, layer,
+                                                         -strength),
                 "You steered resid_post at `layer`, after the block: steer resid_pre, the "
                 "stream entering it.":
                     _steer(m, tokens, last, vector, layer, strength, name="resid_post"),
