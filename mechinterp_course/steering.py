@@ -1,9 +1,12 @@
 """Steering (chapter 11): a direction taken from the difference of mean activations between two
 sets of prompts, added to the residual stream with a strength, or removed from everything that
-writes to it. Prompts of different lengths are padded on the right, so each prompt's own last
+writes to it; or a task, from a few heads' mean outputs over in-context prompts (a function
+vector). Prompts of different lengths are padded on the right, so each prompt's own last
 position is where its next token is read, and where it is steered."""
 
 from __future__ import annotations
+
+import random
 
 import torch
 from torch import Tensor
@@ -74,3 +77,75 @@ def ablation_hooks(model, directions: Tensor, names: list | None = None) -> list
         raise ValueError("directions must be finite and non-zero")
     remove = project_out(directions.to(model.cfg.device))
     return [(name, remove) for name in (write_names(model) if names is None else names)]
+
+
+# --- Function vectors (Todd et al. 2024): a task carried by a few heads' mean outputs -----------
+
+def in_context_prompts(queries: list[str], answers: dict[str, str], k: int, seed: int = 0,
+                       shuffle: bool = False, sep: str = ":", joiner: str = "\n") -> list[str]:
+    """For each query, k demonstrations "X: answers[X]" drawn from `answers` (never the query
+    itself), then "query:". shuffle: the demonstrations' answers shuffled among them, so that
+    the format is there and the task is not (Todd et al.'s corrupted prompts)."""
+    if not 0 <= k < len(answers):
+        raise ValueError(f"k must be between 0 and {len(answers) - 1}, got {k}")
+    rng, shuffler = random.Random(seed), random.Random(seed + 1)  # the same demos either way
+    texts = []
+    for query in queries:
+        demos = rng.sample([x for x in answers if x != query], k)
+        shown = [answers[x] for x in demos]
+        if shuffle:
+            shuffler.shuffle(shown)
+        texts.append("".join(f"{x}{sep} {y}{joiner}" for x, y in zip(demos, shown))
+                     + f"{query}{sep}")
+    return texts
+
+
+@torch.no_grad()
+def last_z(model, tokens: Tensor, last: Tensor) -> Tensor:
+    """Every head's z (its output before W_O) at each prompt's last position:
+    (n, n_layers, n_heads, d_head)."""
+    names = [("z", layer) for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens, names=names)
+    rows = torch.arange(len(tokens), device=tokens.device)
+    return torch.stack([cache[name][rows, last] for name in names], 1)
+
+
+def head_attributions(model, tokens: Tensor, last: Tensor, answers: Tensor,
+                      target_z: Tensor) -> Tensor:
+    """(n_layers, n_heads): how much the log-probability of `answers` (n,) at each prompt's last
+    position would rise if one head's z there were set to target_z[layer, head] (n_layers,
+    n_heads, d_head), mean over prompts: Todd et al.'s indirect effect, estimated by
+    attribution patching (chapter 10) from one forward and one backward pass instead of a
+    forward pass per head. Linear, so trust its ranking, not its values, where effects are
+    large."""
+    n_layers, rows = model.cfg.n_layers, torch.arange(len(tokens), device=tokens.device)
+    if target_z.shape != (n_layers, model.cfg.n_heads, model.cfg.d_head):
+        raise ValueError(f"target_z must be (n_layers, n_heads, d_head) = "
+                         f"{(n_layers, model.cfg.n_heads, model.cfg.d_head)}, got "
+                         f"{tuple(target_z.shape)}")
+    z, deltas = {}, {}
+
+    def keep(layer):
+        def hook(x: Tensor) -> Tensor:
+            z[layer] = x.detach()[rows, last]  # (n, n_heads, d_head)
+            deltas[layer] = torch.zeros_like(x, requires_grad=True)
+            return x + deltas[layer]
+        return hook
+
+    with torch.enable_grad(), model.hooks({("z", layer): keep(layer)
+                                           for layer in range(n_layers)}):
+        logprobs = model(tokens)[rows, last].log_softmax(-1)[rows, answers]
+        grads = torch.autograd.grad(logprobs.sum(), [deltas[layer] for layer in range(n_layers)])
+    return torch.stack([((target_z[layer] - z[layer]) * grads[layer][rows, last]).sum(-1).mean(0)
+                        for layer in range(n_layers)]).detach()
+
+
+@torch.no_grad()
+def function_vector(model, mean_z: Tensor, heads: list[tuple[int, int]]) -> Tensor:
+    """The function vector (d_model,): the sum over `heads`, (layer, head) pairs, of what each
+    head writes to the residual stream when its z is mean_z[layer, head] (n_layers, n_heads,
+    d_head), its mean over in-context prompts of the task."""
+    if not heads:
+        raise ValueError("name at least one (layer, head)")
+    return sum(mean_z[layer, head] @ model.attention_weights(layer)["W_O"][head]
+               for layer, head in heads)

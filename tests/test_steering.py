@@ -89,3 +89,80 @@ def test_steered_logits_are_the_logits_with_the_hooks(model):
     assert torch.allclose(steering.steered_logits(model, tokens, last, vector, 1, -0.5), want)
     plain = model(tokens)[torch.arange(len(TEXTS)), last]
     assert torch.allclose(steering.steered_logits(model, tokens, last, vector, 1, 0.0), plain)
+
+
+ANSWERS = {"France": "Paris", "Japan": "Tokyo", "Spain": "Madrid", "Peru": "Lima", "Chad": "N"}
+
+
+def test_in_context_prompts_show_k_demonstrations_and_never_the_query():
+    texts = steering.in_context_prompts(["France", "Japan"], ANSWERS, k=3, seed=1)
+    for query, text in zip(["France", "Japan"], texts):
+        lines = text.split("\n")
+        assert len(lines) == 4 and lines[-1] == f"{query}:"
+        shown = [line.split(": ") for line in lines[:-1]]
+        assert all(ANSWERS[x] == y for x, y in shown) and query not in dict(shown)
+    shuffled = steering.in_context_prompts(["France", "Japan"], ANSWERS, k=3, seed=1,
+                                           shuffle=True)
+    for text, other in zip(texts, shuffled):  # the same demonstrations, answers moved about
+        pairs = [line.split(": ") for line in text.split("\n")[:-1]]
+        moved = [line.split(": ") for line in other.split("\n")[:-1]]
+        assert [x for x, _ in pairs] == [x for x, _ in moved]
+        assert sorted(y for _, y in pairs) == sorted(y for _, y in moved)
+    assert steering.in_context_prompts(["Peru"], ANSWERS, k=0) == ["Peru:"]
+    with pytest.raises(ValueError, match="k must be"):
+        steering.in_context_prompts(["Peru"], ANSWERS, k=5)
+
+
+def test_last_z_is_each_prompts_own_last_z(model):
+    tokens, last = steering.prompts(model, TEXTS)
+    got = steering.last_z(model, tokens, last)
+    assert got.shape == (len(TEXTS), model.cfg.n_layers, model.cfg.n_heads, model.cfg.d_head)
+    for row, text in enumerate(TEXTS):
+        _, cache = model.run_with_cache(model.to_tokens(text), names=["z"])
+        for layer in range(model.cfg.n_layers):
+            assert torch.allclose(got[row, layer], cache["z", layer][0, -1], atol=1e-5)
+
+
+def test_head_attributions_match_patching_each_head_for_a_small_change(model):
+    """Against brute force, one prompt: setting one head's z a small step toward a target
+    changes the answer's log-probability by the step times the attribution (central
+    differences, so that the step's square does not count)."""
+    tokens, last = steering.prompts(model, TEXTS[:1])
+    answer = torch.tensor([model.to_single_token(" Asia")])
+    z = steering.last_z(model, tokens, last)[0]  # (n_layers, n_heads, d_head)
+    target = z + torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
+    step = 1e-2
+    got = steering.head_attributions(model, tokens, last, answer, z + step * (target - z))
+
+    def logprob(hooks=()):
+        with torch.no_grad(), model.hooks(hooks):
+            return model(tokens)[0, last[0]].log_softmax(-1)[answer[0]]
+    for layer, head in [(0, 0), (model.cfg.n_layers - 1, model.cfg.n_heads - 1), (1, 1)]:
+        def nudge(sign, layer=layer, head=head):
+            def hook(x):
+                x = x.clone()
+                x[0, last[0], head] = z[layer, head] + sign * step * (target - z)[layer, head]
+                return x
+            return [(("z", layer), hook)]
+        brute = (logprob(nudge(1)) - logprob(nudge(-1))) / 2  # central: no second-order term
+        assert torch.allclose(got[layer, head], brute, rtol=0.02, atol=1e-5), (layer, head)
+    assert not torch.allclose(got, torch.zeros_like(got))
+    with pytest.raises(ValueError, match="target_z must be"):
+        steering.head_attributions(model, tokens, last, answer, target[0])
+
+
+def test_function_vector_of_every_head_is_the_mean_attention_output(model):
+    tokens, last = steering.prompts(model, TEXTS)
+    mean_z = steering.last_z(model, tokens, last).mean(0)
+    _, cache = model.run_with_cache(tokens, names=["attn_out"])
+    for layer in range(model.cfg.n_layers):
+        want = cache["attn_out", layer][torch.arange(len(TEXTS)), last].mean(0)
+        bias = model.attention_weights(layer)["b_O"]
+        got = steering.function_vector(model, mean_z, [(layer, h) for h in range(
+            model.cfg.n_heads)]) + bias
+        assert torch.allclose(got, want, atol=1e-4), layer
+    one = steering.function_vector(model, mean_z, [(1, 2)])
+    assert torch.allclose(one, mean_z[1, 2] @ model.attention_weights(1)["W_O"][2])
+    assert not one.requires_grad
+    with pytest.raises(ValueError, match="at least one"):
+        steering.function_vector(model, mean_z, [])
