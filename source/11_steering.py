@@ -17,19 +17,15 @@
 # stream, so no layer can use it (the method behind ablating a "refusal direction", Arditi et
 # al. 2024). Both are easy to run and easy to over-read. Here the world is the judge: it knows
 # each country's continent, so it knows what the model should say when steered, and which
-# countries the direction was never taken from. Last, a **function vector** (Todd et al. 2024):
-# a task, read from a few heads while the model learns it from demonstrations, added to a
-# prompt with none.
+# countries the direction was never taken from.
 #
 # **You will be able to:** take a contrastive steering vector from two sets of prompts, at the
 # right layer and position; add it with a strength at one position and read a dose-response
 # curve against random directions of the same norm; judge it on held-out prompts and on a
 # prompt it was not taken from; remove a direction from every write into the residual stream;
-# say what a direction carries besides the behaviour it was named for; and build a function
-# vector from the heads that carry an in-context task, judged against random heads and another
-# task's vector.
+# and say what a direction carries besides the behaviour it was named for.
 #
-# **Time:** about 60 minutes. **Prerequisites:** chapters 03, 07 and 10.
+# **Time:** about 45 minutes. **Prerequisites:** chapters 03 and 07.
 
 # %%
 import functools
@@ -413,239 +409,6 @@ assert results["capital, same countries"].low > 0
 
 
 # %% [markdown]
-# ## 5. A task in a vector: function vectors
-#
-# Sections 1 to 4 took a direction from prompts that differ in their *answer*. A **function
-# vector** (Todd et al. 2024; task vectors, Hendel et al. 2023) is taken from prompts that show
-# a *task*. After "Japan: Tokyo / Peru: Lima / Spain:" a model that learns in context answers
-# " Madrid": nothing in the last line says "capital", the demonstrations do. Some heads carry
-# the task from the demonstrations to the last position. Average what each head writes there
-# over many such prompts, sum the heads that matter most, and add that sum to a prompt with no
-# demonstrations at all, "Spain:". If the sum carries the task, the model now answers with the
-# capital; which capital is the model's own knowledge, and the world knows the right one.
-#
-# First the premise, as in section 1: the model must learn the task in context. Two relations
-# of the world, country to capital and country to continent, held-out countries, top answer
-# against the world (printed).
-
-# %%
-relations = {"capital": 0, "continent": 1}
-answers = {name: {c: facts[i] for c, facts in world.COUNTRIES.items()}
-           for name, i in relations.items()}
-fv_train, fv_test = list(world.COUNTRIES)[::2], list(world.COUNTRIES)[1::2]
-
-
-def answer_tokens(lm, relation, queries):
-    """(n,): the first token of each query's answer, which the world knows."""
-    return torch.tensor([lm.to_tokens(" " + answers[relation][q], prepend_bos=False)[0, 0]
-                         for q in queries])
-
-
-def next_logprobs(lm, relation, queries, k=0, seed=0, shuffle=False, hooks=()):
-    """(n, d_vocab): log-probabilities of the token after each query's prompt, k demonstrations
-    of the relation drawn from the training countries only, then "query:"."""
-    shown = {c: answers[relation][c] for c in fv_train}
-    texts = steering.in_context_prompts(queries, shown, k, seed, shuffle)
-    tokens, last = steering.prompts(lm, texts)
-    with torch.no_grad(), lm.hooks(list(hooks)):
-        return lm(tokens)[torch.arange(len(tokens)), last].log_softmax(-1).cpu()
-
-
-def right(lm, relation, queries, logprobs):
-    """(n,): 1 where the top answer is the right one's first token."""
-    return (logprobs.argmax(-1) == answer_tokens(lm, relation, queries)).float()
-
-
-for relation in relations:
-    by_shots = {k: float(right(model, relation, fv_test,
-                               next_logprobs(model, relation, fv_test, k)).mean())
-                for k in (0, 5)}
-    print(f"course model, {relation}: held-out accuracy with no demonstrations "
-          f"{by_shots[0]:.2f}, with five {by_shots[5]:.2f}")
-
-# %% [markdown]
-# Demonstrations do not help the course model: it was trained on short documents about one
-# country each, and a list of other countries' answers is not text it has seen. There is no
-# task in context to find, so this section uses SmolLM2-135M (offline, from its wheel), whose
-# premise is asserted: five demonstrations make it right for at least half of the held-out
-# countries, in both relations.
-
-# %%
-lm = mc.load_model("smollm2", device=device)
-premise = {relation: {k: round(float(right(lm, relation, fv_test,
-                                           next_logprobs(lm, relation, fv_test, k)).mean()), 2)
-                      for k in (0, 5)} for relation in relations}
-print("SmolLM2, held-out accuracy with 0 and 5 demonstrations:", premise)
-assert all(by_shots[5] >= 0.5 for by_shots in premise.values())
-
-# %% [markdown]
-# Which heads carry the task? Todd et al. patch each head's mean output into prompts whose
-# demonstrations have their answers **shuffled** (the format is there, the task is not) and
-# measure how much the right answer's log-probability rises: the head's indirect effect.
-# SmolLM2 has 270 heads, a forward pass each; `steering.head_attributions` estimates all of
-# them from one forward and one backward pass, by chapter 10's attribution patching. It is a
-# linear estimate, used here only to rank. The ten heads ranked highest make the vector
-# (the sum of what each writes when its z is its mean over the training countries'
-# in-context prompts).
-#
-# ### Exercise 11.4: a function vector
-# 🟢 Easy, 10 minutes. Write `function_vector(model, mean_z, scores, k)`: the sum, over the `k`
-# heads with the highest `scores` (n_layers, n_heads), of what each head writes to the residual
-# stream when its z is `mean_z[layer, head]` (mean_z is (n_layers, n_heads, d_head)), a
-# (d_model,) vector.
-#
-# *Hint:* `scores.flatten().topk(k).indices`, and `divmod(i, n_heads)` gives (layer, head). A
-# head writes `z @ W_O`, with `model.attention_weights(layer)["W_O"][head]` (d_head, d_model).
-
-# %%
-def function_vector(model, mean_z, scores, k):
-    # BEGIN SOLUTION
-    vector = torch.zeros(model.cfg.d_model, device=mean_z.device)
-    for i in scores.flatten().topk(k).indices:
-        layer, head = divmod(int(i), model.cfg.n_heads)
-        vector += mean_z[layer, head] @ model.attention_weights(layer)["W_O"][head]
-    return vector
-    # END SOLUTION
-
-
-# %% tags=["check"]
-ch11.check_function_vector(function_vector, model)
-
-# %% [markdown]
-# `steering.function_vector(model, mean_z, heads)` is the package's version, taking the heads
-# as (layer, head) pairs; the chapter uses it.
-
-# %%
-n_top, n_heads = 10, lm.cfg.n_heads
-mean_z, function_vectors = {}, {}
-for relation in relations:
-    tokens, last = steering.prompts(lm, steering.in_context_prompts(
-        fv_train, {c: answers[relation][c] for c in fv_train}, 5, seed=1))
-    mean_z[relation] = steering.last_z(lm, tokens, last).mean(0)  # (n_layers, n_heads, d_head)
-    tokens, last = steering.prompts(lm, steering.in_context_prompts(
-        fv_train, {c: answers[relation][c] for c in fv_train}, 5, seed=2, shuffle=True))
-    effect = steering.head_attributions(lm, tokens, last,
-                                        answer_tokens(lm, relation, fv_train), mean_z[relation])
-    heads = [divmod(int(i), n_heads) for i in effect.flatten().topk(n_top).indices]
-    function_vectors[relation] = steering.function_vector(lm, mean_z[relation], heads)
-    print(f"{relation}: the top {n_top} heads (layer, head) {heads}; the vector's norm "
-          f"{float(function_vectors[relation].norm()):.1f}")
-
-# %% [markdown]
-# The vector goes into "query:" at the last position, at one layer and with a strength, both
-# chosen on the *training* countries by accuracy, from a small grid fixed before looking. Then
-# the held-out countries, three controls of the vector's norm at the same layer, position and
-# strength, and a null:
-#
-# - random directions (five);
-# - the sum of **ten random heads'** mean outputs (five draws): the same number of components,
-#   chosen without the ranking;
-# - the **other relation's** function vector: does the capital vector give capitals and not
-#   continents, and the continent vector the reverse?
-# - for accuracy, the null of **shuffled countries**: each country scored against the answers
-#   the steered model gave the others. A vector that made the model say " Europe" every time
-#   would be right for every European country and would score as well on this null.
-#
-# The claims are judged together, Bonferroni over eight: for each relation, the right answer's
-# log-probability rises more than under each control by more than 1 nat (six); and accuracy,
-# pooled over the two relations, rises above no demonstrations and above the shuffled
-# countries (two). Accuracy is pooled because 35 countries per relation are too few to bound a
-# small accuracy away from zero; each relation's is printed.
-
-# %%
-def fv_hooks(direction, layer, strength):
-    """Hooks adding strength * direction at `layer`, at the last position of "query:" for
-    each held-out query (the prompts without demonstrations)."""
-    _, last = steering.prompts(lm, [f"{q}:" for q in fv_test])
-    return steering.steering_hooks(direction.to(lm.cfg.device), layer, last, strength)
-
-
-def as_long_as(direction, like):
-    return direction / direction.norm() * like.norm()
-
-
-grid = [(layer, strength) for layer in (12, 14, 16, 18) for strength in (2.0, 4.0)]
-chosen = {}
-for relation, vector in function_vectors.items():
-    _, last = steering.prompts(lm, [f"{q}:" for q in fv_train])
-    on_train = {(layer, strength): float(right(lm, relation, fv_train, next_logprobs(
-        lm, relation, fv_train,
-        hooks=steering.steering_hooks(vector, layer, last, strength))).mean())
-        for layer, strength in grid}
-    chosen[relation] = max(on_train, key=on_train.get)
-    print(f"{relation}: layer and strength chosen on the training countries {chosen[relation]}"
-          f", accuracy there {on_train[chosen[relation]]:.2f}")
-
-g_fv = torch.Generator().manual_seed(0)
-fv_level = claims.corrected_level(8)
-logprob_excess, pooled = {}, {"own": [], "none": [], "shuffled": []}
-for relation, vector in function_vectors.items():
-    layer, strength = chosen[relation]
-    want = answer_tokens(lm, relation, fv_test)
-
-    def steered(direction):
-        """The right answer's log-probability (n,) and the top answer (n,), held out."""
-        hooks = () if direction is None else fv_hooks(direction, layer, strength)
-        logprobs = next_logprobs(lm, relation, fv_test, hooks=hooks)
-        return logprobs[torch.arange(len(want)), want], logprobs.argmax(-1)
-
-    def mean_over(directions):
-        return torch.stack([steered(d)[0] for d in directions]).mean(0)
-
-    other = next(r for r in relations if r != relation)
-    random_heads = [steering.function_vector(lm, mean_z[relation], [
-        divmod(int(i), n_heads) for i in torch.randperm(lm.cfg.n_layers * n_heads,
-                                                        generator=g_fv)[:n_top]])
-        for _ in range(5)]
-    own, top = steered(vector)
-    controls = {
-        "random directions": mean_over(claims.random_directions(5, vector, g_fv)),
-        "ten random heads": mean_over([as_long_as(v, vector) for v in random_heads]),
-        f"the {other} vector": steered(as_long_as(function_vectors[other], vector))[0]}
-    none, top_none = steered(None)
-    for name, control in controls.items():
-        logprob_excess[relation, name] = claims.bootstrap_ci(own - control, level=fv_level)
-    others = torch.arange(len(want))
-    shuffled = torch.stack([(top[others != i] == want[i]).float().mean() for i in others])
-    pooled["own"].append((top == want).float())
-    pooled["none"].append((top_none == want).float())
-    pooled["shuffled"].append(shuffled)
-    print(f"{relation}: the right answer's log-probability {claims.bootstrap_ci(own)} with the "
-          f"vector, {claims.bootstrap_ci(none)} without; the controls "
-          + ", ".join(f"{k} {claims.bootstrap_ci(v)}" for k, v in controls.items()))
-    print(f"  accuracy with the vector {float((top == want).float().mean()):.2f}, without "
-          f"{float((top_none == want).float().mean()):.2f}; shuffled countries "
-          f"{float(shuffled.mean()):.2f}")
-print("the excess in log-probability:", {f"{r}, over {c}": str(e)
-                                         for (r, c), e in logprob_excess.items()})
-own_right = torch.cat(pooled["own"])
-accuracy_excess = {
-    "over no demonstrations": claims.bootstrap_ci(own_right - torch.cat(pooled["none"]),
-                                                  level=fv_level),
-    "over shuffled countries": claims.bootstrap_ci(own_right - torch.cat(pooled["shuffled"]),
-                                                   level=fv_level)}
-print(f"accuracy, both relations pooled: {float(own_right.mean()):.2f}; the excess",
-      {k: str(v) for k, v in accuracy_excess.items()})
-assert all(e.low > threshold for e in logprob_excess.values())
-assert all(e.low > 0 for e in accuracy_excess.values())
-
-# %% [markdown]
-# Ten heads' mean outputs, added at one position of a prompt with no demonstrations, make
-# SmolLM2 answer the relation they were taken from, on countries they were never taken from:
-# the right answer's log-probability rises far more than under a random direction, ten other
-# heads, or the other relation's vector of the same size, and the top answer is sometimes the
-# right one where without the vector it never was. (A random push this size *lowers* the right
-# answer's log-probability, printed; so the excess over it is larger than the rise over no
-# vector at all, which is why the rise in accuracy over no demonstrations is judged too.) The other relation's vector does not do
-# it: the vector carries *which* task, not only "answer something". Read the accuracy next to
-# what demonstrations give (the premise): the vector recovers part of in-context learning, not
-# all of it, and for capitals little (printed), so "the task is in these ten heads" is more
-# than the evidence says. The evidence is an intervention on ten heads chosen by a linear
-# estimate, in one prompt format; another format, more heads, or real patching of each head
-# might do better, and each is a claim to test the same way.
-
-
-# %% [markdown]
 # ## Summary
 #
 # - A contrastive steering vector is a difference of means, at one layer and at the position
@@ -658,13 +421,9 @@ assert all(e.low > 0 for e in accuracy_excess.values())
 # - Directional ablation removes a direction from every write into the residual stream. It
 #   removed the continent and, with it, the same countries' capitals: ask what else a direction
 #   carries before calling it the direction for one thing.
-# - A function vector is what a few heads write while the model learns a task in context. It
-#   carried each of two relations to prompts with no demonstrations, and not the other
-#   relation. It recovered only part of what demonstrations give: say what was shown (these
-#   heads, this format, this layer), not that the task lives in them.
 #
 # **Further reading:** Turner et al. (2023), *Steering Language Models With Activation
 # Engineering*; Rimsky et al. (2024), *Steering Llama 2 via Contrastive Activation Addition*;
 # Arditi et al. (2024), *Refusal in Language Models Is Mediated by a Single Direction*; Marks and
 # Tegmark (2023), *The Geometry of Truth*; Todd et al. (2024), *Function Vectors in Large
-# Language Models*; Hendel et al. (2023), *In-Context Learning Creates Task Vectors*.
+# Language Models* (chapter 12).

@@ -273,6 +273,7 @@ NOT_CLAIMS = {
             "model is more so: the chapter says so and asserts it on the untrained model too",
     },
     "11_steering.ipynb": {},
+    "12_function_vectors.ipynb": {},
 }
 
 

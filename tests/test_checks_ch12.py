@@ -1,0 +1,59 @@
+"""Chapter 12's check passes the solution and other correct answers, fails the stub, and names
+the mistake in wrong answers without showing the reference."""
+
+import torch
+
+from mechinterp_course import steering
+from mechinterp_course.checks import ch12
+from notebooks import exercise_functions, fails_with
+
+NB = "12_function_vectors.ipynb"
+SOLUTION = exercise_functions("solutions", NB)
+STUB = exercise_functions("chapters", NB)
+
+
+def _fv_learner(mistake=None):
+    """The function vector as a learner might write it: rank, unravel, sum."""
+    def fn(model, mean_z, scores, k):
+        n_heads = model.cfg.n_heads
+        ranked = (scores.abs() if mistake == "size" else scores).flatten().argsort(
+            descending=mistake != "lowest")
+        picked = ranked if mistake == "every head" else ranked[:k]
+        parts = []
+        for i in picked:
+            layer, head = divmod(int(i), n_heads)
+            W_O = model.attention_weights(0 if mistake == "layer 0" else layer)["W_O"][head]
+            z = mean_z[layer, head]
+            parts.append(z if mistake == "no W_O" else z @ W_O)
+        out = torch.stack(parts).mean(0) if mistake == "mean" else torch.stack(parts).sum(0)
+        if mistake == "bias":
+            out = out + model.attention_weights(0)["b_O"]
+        return out
+    return fn
+
+
+def test_function_vector(course_model):
+    check = ch12.check_function_vector
+    check(SOLUTION["function_vector"], course_model)
+    check(_fv_learner(), course_model)  # argsort and a stack: another correct answer
+    check(lambda m, z, s, k: steering.function_vector(
+        m, z, [divmod(int(i), m.cfg.n_heads) for i in s.flatten().topk(k).indices]), course_model)
+    fails_with(check, STUB["function_vector"], course_model, "not done yet")
+    fails_with(check, _fv_learner("lowest"), course_model, "lowest scores")
+    fails_with(check, _fv_learner("size"), course_model, "size of their score")
+    fails_with(check, _fv_learner("every head"), course_model, "every head")
+    fails_with(check, _fv_learner("mean"), course_model, "their sum")
+    fails_with(check, _fv_learner("bias"), course_model, "b_O")
+    fails_with(check, _fv_learner("layer 0"), course_model, "own layer")
+    fails_with(check, _fv_learner("no W_O"), course_model, "shape")
+    fails_with(check, lambda m, z, s, k: None, course_model, "Tensor")
+    fails_with(check, lambda m, z, s, k: _fv_learner()(m, z, s, k) * torch.nan, course_model,
+               "NaN")
+    fails_with(check, lambda m, z, s, k: _fv_learner()(m, z, s, k).double(), course_model,
+               "dtype|float")
+    fails_with(check, lambda m, z, s, k: _fv_learner()(m, z, s, 1), course_model,
+               "matches none")  # k ignored: right for k = 1, not for 3
+
+    def raises(m, z, s, k):
+        raise KeyError("W_0")
+    fails_with(check, raises, course_model, "raised KeyError")
