@@ -23,7 +23,8 @@
 # right layer and position; add it with a strength at one position and read a dose-response
 # curve against random directions of the same norm; judge it on held-out prompts and on a
 # prompt it was not taken from; remove a direction from every write into the residual stream;
-# and say what a direction carries besides the behaviour it was named for.
+# say what a direction carries besides the behaviour it was named for; and carry the method to
+# SmolLM2, premise first.
 #
 # **Time:** about 45 minutes. **Prerequisites:** chapters 03 and 07.
 
@@ -409,6 +410,88 @@ assert results["capital, same countries"].low > 0
 
 
 # %% [markdown]
+# ## 5. The same on SmolLM2
+#
+# Does the method carry to a model the project did not train? SmolLM2-135M (offline, from its
+# wheel) rarely puts either continent first after "France is a country in", so the premise of
+# section 1 fails there. Three demonstrations fix the format: "Kenya: Africa / Peru: South
+# America / Chile: South America / France:", the demonstrations always from countries on other
+# continents, so that neither answer is shown. The premise is asserted again: the right one of
+# the two continents ahead for at least nine in ten countries.
+
+# %%
+lm = mc.load_model("smollm2", device=device)
+lm_asia, lm_europe = lm.to_single_token(" Asia"), lm.to_single_token(" Europe")
+shown = {c: continent for c, (_, continent, _) in world.COUNTRIES.items()
+         if continent not in ("Europe", "Asia")}
+
+
+@functools.cache
+def lm_unsteered(countries):
+    """Tokens, last positions and logits there, three demonstrations then "country:"."""
+    tokens, last = steering.prompts(lm, steering.in_context_prompts(list(countries), shown, 3))
+    with torch.no_grad():
+        return tokens, last, lm(tokens)[torch.arange(len(tokens)), last].cpu()
+
+
+def lm_gap(logits, sign):
+    return sign * (logits[:, lm_asia] - logits[:, lm_europe])
+
+
+_, _, lm_logits = lm_unsteered(tuple(europe + asia))
+lm_right = float((lm_gap(lm_logits, sign) > 0).float().mean())
+print(f"SmolLM2: the right continent ahead for {lm_right:.0%} of the {len(europe + asia)} "
+      "countries")
+assert lm_right >= 0.9
+
+# %% [markdown]
+# The vector is taken as before, at every third layer, from the training countries' prompts;
+# the layer is chosen on them by the largest move at strength 1, then the held-out countries
+# are judged against five random directions of the vector's norm. The claim, fixed before
+# looking: the excess above 1 nat.
+
+# %%
+lm_layers = list(range(0, lm.cfg.n_layers, 3))
+lm_vectors = {layer: steering.mean_difference(
+    lm, steering.in_context_prompts(train["Asia"], shown, 3),
+    steering.in_context_prompts(train["Europe"], shown, 3), layer) for layer in lm_layers}
+
+
+def lm_moved(countries_by_continent, vector, layer):
+    """Per country: the move toward the other continent, in nats, at strength 1."""
+    out = []
+    for continent, s in (("Europe", 1), ("Asia", -1)):
+        tokens, last, before = lm_unsteered(tuple(countries_by_continent[continent]))
+        after = steering.steered_logits(lm, tokens, last, vector, layer, s).cpu()
+        out.append(lm_gap(after, s) - lm_gap(before, s))
+    return torch.cat(out)
+
+
+lm_on_train = {layer: float(lm_moved(train, v, layer).mean()) for layer, v in lm_vectors.items()}
+lm_layer = max(lm_on_train, key=lm_on_train.get)
+print("SmolLM2, mean move on the training countries by layer:",
+      {k: round(v, 2) for k, v in lm_on_train.items()}, "-> layer", lm_layer)
+print("the vector's norm by layer:", {k: round(float(v.norm()), 1) for k, v in lm_vectors.items()})
+lm_move = lm_moved(test, lm_vectors[lm_layer], lm_layer)
+lm_random = torch.stack([lm_moved(test, r, lm_layer) for r in claims.random_directions(
+    5, lm_vectors[lm_layer], torch.Generator().manual_seed(0))]).mean(0)
+lm_excess = claims.bootstrap_ci(lm_move - lm_random)
+print(f"held out, layer {lm_layer}: the vector moves {claims.bootstrap_ci(lm_move)} nats; random "
+      f"directions {claims.bootstrap_ci(lm_random)}; the excess {lm_excess}")
+assert lm_excess.low > threshold
+
+# %% [markdown]
+# It carries over, held out and far past random directions of its size. But look at where
+# (printed by layer): taken at SmolLM2's earlier layers the vector moves almost nothing, and
+# then, within a few layers, everything. Until then the continent has not reached the last
+# position, or the difference of the means there is too small at strength 1 (its norm is
+# printed), or it is not the direction the later layers read; the layer profile alone cannot
+# tell which, and "SmolLM2 represents the continent at that layer" would be the story this
+# chapter warns of. Chapter 07's patching asks where the answer arrives; here the profile is
+# only printed.
+
+
+# %% [markdown]
 # ## Summary
 #
 # - A contrastive steering vector is a difference of means, at one layer and at the position
@@ -421,6 +504,8 @@ assert results["capital, same countries"].low > 0
 # - Directional ablation removes a direction from every write into the residual stream. It
 #   removed the continent and, with it, the same countries' capitals: ask what else a direction
 #   carries before calling it the direction for one thing.
+# - The same method steers SmolLM2, held out and beyond random directions, once a format makes
+#   its premise hold; where along the layers it works is printed, not explained.
 #
 # **Further reading:** Turner et al. (2023), *Steering Language Models With Activation
 # Engineering*; Rimsky et al. (2024), *Steering Llama 2 via Contrastive Activation Addition*;
