@@ -1,4 +1,4 @@
-"""Steering (chapter 11): a direction taken from the difference of mean activations between two
+"""Steering (chapters 11 and 12): a direction taken from the difference of mean activations between two
 sets of prompts, added to the residual stream with a strength, or removed from everything that
 writes to it; or a task, from a few heads' mean outputs over in-context prompts (a function
 vector). Prompts of different lengths are padded on the right, so each prompt's own last
@@ -123,6 +123,9 @@ def head_attributions(model, tokens: Tensor, last: Tensor, answers: Tensor,
         raise ValueError(f"target_z must be (n_layers, n_heads, d_head) = "
                          f"{(n_layers, model.cfg.n_heads, model.cfg.d_head)}, got "
                          f"{tuple(target_z.shape)}")
+    if answers.shape != (len(tokens),):
+        raise ValueError(f"answers must be one token id per prompt, ({len(tokens)},), got "
+                         f"{tuple(answers.shape)}")
     z, deltas = {}, {}
 
     def keep(layer):

@@ -149,6 +149,8 @@ def test_head_attributions_match_patching_each_head_for_a_small_change(model):
     assert not torch.allclose(got, torch.zeros_like(got))
     with pytest.raises(ValueError, match="target_z must be"):
         steering.head_attributions(model, tokens, last, answer, target[0])
+    with pytest.raises(ValueError, match="one token id per prompt"):
+        steering.head_attributions(model, tokens, last, answer.repeat(2), target)
 
 
 def test_function_vector_of_every_head_is_the_mean_attention_output(model):

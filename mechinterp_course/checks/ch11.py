@@ -163,4 +163,3 @@ def check_remove_direction(fn, model):
                 x - (x @ direction)[..., None] * unit,
         }, what=f"the result for x of shape {shape}", atol=1e-4, rtol=1e-4)
     passed(ex, "the direction is removed for directions of any norm, on (n, d) and (b, pos, d)")
-
