@@ -1,8 +1,8 @@
-"""Steering (chapters 11 and 12): a direction taken from the difference of mean activations between two
-sets of prompts, added to the residual stream with a strength, or removed from everything that
-writes to it; or a task, from a few heads' mean outputs over in-context prompts (a function
-vector). Prompts of different lengths are padded on the right, so each prompt's own last
-position is where its next token is read, and where it is steered."""
+"""Steering (chapters 11 and 12): a direction taken from the difference of mean activations
+between two sets of prompts, added to the residual stream with a strength, or removed from
+everything that writes to it; or a task, from a few heads' mean outputs over in-context prompts
+(a function vector). Prompts of different lengths are padded on the right, so each prompt's own
+last position is where its next token is read, and where it is steered."""
 
 from __future__ import annotations
 

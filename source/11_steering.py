@@ -413,15 +413,22 @@ assert results["capital, same countries"].low > 0
 # ## 5. The same on SmolLM2
 #
 # Does the method carry to a model the project did not train? SmolLM2-135M (offline, from its
-# wheel) rarely puts either continent first after "France is a country in", so the premise of
-# section 1 fails there. Three demonstrations fix the format: "Kenya: Africa / Peru: South
-# America / Chile: South America / France:", the demonstrations always from countries on other
-# continents, so that neither answer is shown. The premise is asserted again: the right one of
-# the two continents ahead for at least nine in ten countries.
+# wheel) puts either continent first after "France is a country in" for only some of the
+# countries (printed): for the rest, the two continents' logits are not what it is about to
+# say, and moving them would say little. Three demonstrations fix the format: "Kenya: Africa /
+# Peru: South America / Chile: South America / France:", the demonstrations always from
+# countries on other continents, so that neither answer is shown. The premise is asserted in
+# this format: the right one of the two continents ahead for at least nine in ten countries.
 
 # %%
 lm = mc.load_model("smollm2", device=device)
 lm_asia, lm_europe = lm.to_single_token(" Asia"), lm.to_single_token(" Europe")
+plain_tokens, plain_last = steering.prompts(lm, [template.format(c) for c in europe + asia])
+with torch.no_grad():
+    plain_top = lm(plain_tokens)[torch.arange(len(plain_tokens)), plain_last].argmax(-1)
+either_first = torch.isin(plain_top.cpu(), torch.tensor([lm_asia, lm_europe])).float().mean()
+print(f"SmolLM2 after '{template.format('X')}': Asia or Europe first for "
+      f"{float(either_first):.0%} of the countries")
 shown = {c: continent for c, (_, continent, _) in world.COUNTRIES.items()
          if continent not in ("Europe", "Asia")}
 

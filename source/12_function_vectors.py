@@ -76,11 +76,11 @@ for relation in relations:
           f"{by_shots[0]:.2f}, with five {by_shots[5]:.2f}")
 
 # %% [markdown]
-# Demonstrations do not help the course model: it was trained on short documents about one
-# country each, and a list of other countries' answers is not text it has seen. There is no
-# task in context to find, so the rest of the chapter uses SmolLM2-135M (offline, from its wheel), whose
-# premise is asserted: five demonstrations make it right for at least half of the held-out
-# countries, in both relations.
+# Demonstrations do not help the course model (printed). Each of its training documents
+# speaks of one country; whether that is why, this chapter does not test. There is no task in
+# context to find, so the rest of the chapter uses SmolLM2-135M (offline, from its wheel),
+# whose premise is asserted: five demonstrations make it right for at least half of the
+# held-out countries, in both relations.
 
 # %%
 lm = mc.load_model("smollm2", device=device)
@@ -96,10 +96,10 @@ assert all(by_shots[5] >= 0.5 for by_shots in premise.values())
 # Which heads carry the task? Todd et al. patch each head's mean output into prompts whose
 # demonstrations have their answers **shuffled** (the format is there, the task is not) and
 # measure how much the right answer's log-probability rises: the head's indirect effect.
-# SmolLM2 has 270 heads, a forward pass each; `steering.head_attributions` estimates all of
-# them from one forward and one backward pass, by chapter 10's attribution patching. It is a
-# linear estimate, used here only to rank. The ten heads ranked highest make the vector
-# (the sum of what each writes when its z is its mean over the training countries'
+# SmolLM2 has hundreds of heads (printed), a forward pass each; `steering.head_attributions`
+# estimates all of them from one forward and one backward pass, by chapter 10's attribution
+# patching. It is a linear estimate, used here only to rank. The ten heads ranked highest make
+# the vector (the sum of what each writes when its z is its mean over the training countries'
 # in-context prompts).
 #
 # ### Exercise 12.1: a function vector
@@ -131,6 +131,7 @@ ch12.check_function_vector(function_vector, model)
 
 # %%
 n_top, n_heads = 10, lm.cfg.n_heads
+print(f"SmolLM2 has {lm.cfg.n_layers * n_heads} heads; the vector takes the top {n_top}")
 mean_z, function_vectors = {}, {}
 for relation in relations:
     tokens, last = steering.prompts(lm, steering.in_context_prompts(
@@ -165,8 +166,8 @@ for relation in relations:
 # The claims are judged together, Bonferroni over eight: for each relation, the right answer's
 # log-probability rises more than under each control by more than 1 nat (six); and accuracy,
 # pooled over the two relations, rises above no demonstrations and above the shuffled
-# countries (two). Accuracy is pooled because 35 countries per relation are too few to bound a
-# small accuracy away from zero; each relation's is printed.
+# countries (two). Accuracy is pooled because half the world's countries, per relation, are
+# too few to bound a small accuracy away from zero; each relation's is printed.
 
 # %%
 def fv_hooks(direction, layer, strength):
@@ -250,15 +251,16 @@ assert all(e.low > 0 for e in accuracy_excess.values())
 # SmolLM2 answer the relation they were taken from, on countries they were never taken from:
 # the right answer's log-probability rises far more than under a random direction, ten other
 # heads, or the other relation's vector of the same size, and the top answer is sometimes the
-# right one where without the vector it never was. (A random push this size *lowers* the right
-# answer's log-probability, printed; so the excess over it is larger than the rise over no
-# vector at all, which is why the rise in accuracy over no demonstrations is judged too.) The other relation's vector does not do
-# it: the vector carries *which* task, not only "answer something". Read the accuracy next to
-# what demonstrations give (the premise): the vector recovers part of in-context learning, not
-# all of it, and for capitals little (printed), so "the task is in these ten heads" is more
-# than the evidence says. The evidence is an intervention on ten heads chosen by a linear
-# estimate, in one prompt format; another format, more heads, or real patching of each head
-# might do better, and each is a claim to test the same way.
+# right one where without the vector it never was (printed). A random push this size *lowers*
+# the right answer's log-probability (printed), so the excess over it is larger than the rise
+# over no vector at all; that is why accuracy is judged against no demonstrations too. The
+# other relation's vector does not do it: the vector carries *which* task, not only "answer
+# something". Read the accuracy next to what demonstrations give (the premise): the vector
+# recovers part of in-context learning, not all of it, and for capitals little (printed), so
+# "the task is in these ten heads" is more than the evidence says. The evidence is an
+# intervention on ten heads chosen by a linear estimate, in one prompt format; another format,
+# more heads, or real patching of each head might do better, and each is a claim to test the
+# same way.
 
 
 # %% [markdown]
