@@ -53,14 +53,21 @@ def answer_tokens(lm, relation, queries):
                          for q in queries])
 
 
-def next_logprobs(lm, relation, queries, k=0, seed=0, shuffle=False, hooks=()):
+def next_logprobs(lm, relation, queries, k=0, seed=0, shuffle=False, steer=None):
     """(n, d_vocab): log-probabilities of the token after each query's prompt, k demonstrations
-    of the relation drawn from the training countries only, then "query:"."""
+    of the relation drawn from the training countries only, then "query:". steer: (vector,
+    layer, strength), added at each prompt's last position (`steering.steered_logits`)."""
     shown = {c: answers[relation][c] for c in fv_train}
     texts = steering.in_context_prompts(queries, shown, k, seed, shuffle)
     tokens, last = steering.prompts(lm, texts)
-    with torch.no_grad(), lm.hooks(list(hooks)):
-        return lm(tokens)[torch.arange(len(tokens)), last].log_softmax(-1).cpu()
+    if steer is None:
+        with torch.no_grad():
+            logits = lm(tokens)[torch.arange(len(tokens)), last]
+    else:
+        vector, layer, strength = steer
+        logits = steering.steered_logits(lm, tokens, last, vector.to(lm.cfg.device), layer,
+                                         strength)
+    return logits.log_softmax(-1).cpu()
 
 
 def right(lm, relation, queries, logprobs):
@@ -170,13 +177,6 @@ for relation in relations:
 # too few to bound a small accuracy away from zero; each relation's is printed.
 
 # %%
-def fv_hooks(direction, layer, strength):
-    """Hooks adding strength * direction at `layer`, at the last position of "query:" for
-    each held-out query (the prompts without demonstrations)."""
-    _, last = steering.prompts(lm, [f"{q}:" for q in fv_test])
-    return steering.steering_hooks(direction.to(lm.cfg.device), layer, last, strength)
-
-
 def as_long_as(direction, like):
     return direction / direction.norm() * like.norm()
 
@@ -184,10 +184,8 @@ def as_long_as(direction, like):
 grid = [(layer, strength) for layer in (12, 14, 16, 18) for strength in (2.0, 4.0)]
 chosen = {}
 for relation, vector in function_vectors.items():
-    _, last = steering.prompts(lm, [f"{q}:" for q in fv_train])
     on_train = {(layer, strength): float(right(lm, relation, fv_train, next_logprobs(
-        lm, relation, fv_train,
-        hooks=steering.steering_hooks(vector, layer, last, strength))).mean())
+        lm, relation, fv_train, steer=(vector, layer, strength))).mean())
         for layer, strength in grid}
     chosen[relation] = max(on_train, key=on_train.get)
     print(f"{relation}: layer and strength chosen on the training countries {chosen[relation]}"
@@ -202,8 +200,8 @@ for relation, vector in function_vectors.items():
 
     def steered(direction):
         """The right answer's log-probability (n,) and the top answer (n,), held out."""
-        hooks = () if direction is None else fv_hooks(direction, layer, strength)
-        logprobs = next_logprobs(lm, relation, fv_test, hooks=hooks)
+        logprobs = next_logprobs(lm, relation, fv_test, steer=None if direction is None
+                                 else (direction, layer, strength))
         return logprobs[torch.arange(len(want)), want], logprobs.argmax(-1)
 
     def mean_over(directions):
