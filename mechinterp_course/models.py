@@ -289,10 +289,12 @@ def _load_other(name: str, dtype):
         return _from_pretrained(local, dtype)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     # Without the hub, transformers retries for most of a minute before failing; ask once
-    # (about a second), then use only what the local cache holds.
+    # (about a second), then use only what the local cache holds. Offline mode set after
+    # huggingface_hub was imported is not seen by it, so it is passed on here too.
     unreachable = not offline and not is_online()
     try:
-        return _from_pretrained(name, dtype, **({"local_files_only": True} if unreachable else {}))
+        return _from_pretrained(name, dtype, **({"local_files_only": True}
+                                                if offline or unreachable else {}))
     except Exception as e:  # offline, unknown id, gated repo: all end the same for a learner
         where = ("offline mode is on (HF_HUB_OFFLINE=1)" if offline else
                  "the Hugging Face hub cannot be reached from here and it is not in the local "

@@ -122,10 +122,16 @@ def run_all_cells(page, base: str, token: str, name: str, timeout_s: float) -> i
     prompts = page.locator(f"{NOTEBOOK} .jp-CodeCell .jp-InputArea-prompt")
     n_code = page.locator(f"{NOTEBOOK} .jp-CodeCell").count()
     deadline = time.time() + timeout_s  # the command returns before the cells finish
+    last, unchanged_since = None, time.time()
     while time.time() < deadline:
         texts = prompts.all_inner_texts()
         if len(texts) == n_code and all(t.strip()[1:-2].isdigit() for t in texts):
             return n_code
+        if texts != last:
+            last, unchanged_since = texts, time.time()
+        elif (time.time() - unchanged_since > 3 and page.evaluate(KERNEL_READY)
+              and errors_on(page)):
+            break  # Run All stopped at an error, and the kernel is idle: nothing more will run
         time.sleep(0.5)
     raise AssertionError(f"{name}: not every cell ran: {texts}; errors: {errors_on(page)}")
 

@@ -39,10 +39,14 @@ def read_outputs(outputs) -> tuple[str, str | None, str]:
     return "".join(text), error, message
 
 
-def run_notebook(path: Path, timeout: int = 600) -> tuple[list[CellRun], float]:
-    nb = nbformat.read(path, as_version=4)
+def run_notebook(notebook, folder: Path | None = None,
+                 timeout: int = 600) -> tuple[list[CellRun], float]:
+    """Run a notebook (a path, or a notebook already read, which is executed in place) with its
+    working folder `folder` (default: the notebook's own); every cell runs, even after an error."""
+    nb = nbformat.read(notebook, as_version=4) if isinstance(notebook, (str, Path)) else notebook
+    folder = folder if folder is not None else Path(notebook).parent
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(folder)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start

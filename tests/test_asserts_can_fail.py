@@ -21,9 +21,8 @@ import json
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from notebooks import ROOT
+from notebooks import ROOT, run_notebook
 
 RECORDER = r'''
 import ast, builtins, json, random, tempfile
@@ -55,6 +54,74 @@ class _Record(ast.NodeTransformer):
 
 
 get_ipython().ast_transformers.append(_Record())
+
+# Mutants (MUTANTS, set by the test): a negative claim holds on the null by nature, so it is tested
+# the other way round. Right after the cell that asserts it, the cells that compute it run again
+# in a copy of the namespace, with the edits that plant the positive, and its asserts are
+# recorded in MUTANT_SEEN instead of SEEN. The copy's lists, dicts and sets are copies, so an
+# in-place `+=` on one leaves the chapter's own run as it was.
+MUTANT_SEEN = []  # (mutant index, assert source, held: True / False / None when it raised)
+_CELLS = []       # every cell's source, in the order run
+
+
+def _asserts_of(code):
+    try:
+        tree = ast.parse(get_ipython().transform_cell(code))
+    except SyntaxError:
+        return set()
+    return {ast.unparse(n.test) for n in ast.walk(tree) if isinstance(n, ast.Assert)}
+
+
+def _run_mutant(index, mutant):
+    import contextlib, io
+    import matplotlib.pyplot as plt
+    start = len(_CELLS) - 1
+    for old, _ in mutant["edits"]:
+        start = min(start, max((i for i, c in enumerate(_CELLS) if old in c), default=-1))
+    if mutant.get("from"):
+        start = min(start, max((i for i, c in enumerate(_CELLS) if mutant["from"] in c),
+                               default=-1))
+    cells = _CELLS[start:] if start >= 0 else []
+    for old, new in mutant["edits"]:
+        if sum(c.count(old) for c in cells) != 1:
+            MUTANT_SEEN.append((index, f"edit not found exactly once: {old!r}", None))
+            return
+        cells = [c.replace(old, new) for c in cells]
+    ns = {k: (v.copy() if type(v) in (list, dict, set) else v)
+          for k, v in get_ipython().user_ns.items()}
+    seen = lambda test, source: MUTANT_SEEN.append((index, source, _held(test)))  # noqa
+    builtins.__assert_seen__ = seen
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(mutant.get("prelude", ""), ns)
+            for code in cells:
+                tree = _Record().visit(ast.parse(get_ipython().transform_cell(code)))
+                exec(compile(ast.fix_missing_locations(tree), "<mutant>", "exec"), ns)
+    except Exception as e:  # noqa: BLE001
+        MUTANT_SEEN.append((index, f"the mutant raised {type(e).__name__}: {e}", None))
+    finally:
+        builtins.__assert_seen__ = _seen
+        plt.close("all")
+
+
+def _held(test):
+    try:
+        return bool(test())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _after_cell(result):
+    code = result.info.raw_cell
+    _CELLS.append(code)
+    here = _asserts_of(code)
+    for index, mutant in enumerate(MUTANTS):
+        if not mutant.get("done") and set(mutant["targets"]) <= here:
+            mutant["done"] = True
+            _run_mutant(index, mutant)
+
+
+get_ipython().events.register("post_run_cell", _after_cell)
 
 if NULL:
     # every model the chapter loads, untrained (the course model becomes "course-untrained")
@@ -276,20 +343,144 @@ NOT_CLAIMS = {
     "12_function_vectors.ipynb": {},
 }
 
+# A negative claim (the model does not do X) holds on the untrained model too, so the null cannot
+# test it; a mutant does. Each plants X (a model, head, latent or label that does it) by editing
+# the cells that compute the claim, `edits` (old text -> new, each found exactly once between the
+# first cell edited and the cell that asserts the claim); `prelude` runs first in the copied
+# namespace. In the null run `_load` is the loader that keeps a model trained, for the mutants
+# whose X needs one. Every target must fail on its mutant.
+MUTANTS = {
+    "01_attention.ipynb": [
+        dict(targets=["null['same token'] < 0.1 and null['induction'] < 0.1"],
+             plants="the null's tokens given the repeat, on the trained course model",
+             prelude="smol = None",
+             edits=[('[("course", model), ("SmolLM2", smol)]',
+                     '[("course", _load("course", device=device))]'),
+                    ("nulls[name] = job_scores(m, evaluate.unrepeated_tokens(",
+                     "nulls[name] = job_scores(m, evaluate.repeated_tokens(")]),
+        dict(targets=["jobs['course']['first token'].max() < 0.5"],
+             plants="a head of the course model that rests on the first token (an attention "
+                    "sink, as SmolLM2's heads have)",
+             prelude="smol = None",
+             edits=[('pats = [c_jobs["pattern", layer] for layer in range(m.cfg.n_layers)]',
+                     'pats = [c_jobs["pattern", layer] for layer in range(m.cfg.n_layers)]\n'
+                     '    pats[-1] = pats[-1].clone()\n'
+                     '    pats[-1][:, 0] = 0\n'
+                     '    pats[-1][:, 0, :, 0] = 1')]),
+    ],
+    "03_residual_stream.ipynb": [
+        dict(targets=["counts['embed'] == 0"],
+             plants="an embedding of the prompt's last token that carries the capital's "
+                    "unembedding",
+             edits=[("    p_logits, p_cache = model.run_with_cache(p.text)\n",
+                     "    _carry = lambda e: torch.cat([e[:, :-1], e[:, -1:] + 50 * e[:, -1:]"
+                     ".norm() * model.W_U[:, answer] / model.W_U[:, answer].norm()], 1)\n"
+                     "    with model.hooks({'embed': _carry}):\n"
+                     "        p_logits, p_cache = model.run_with_cache(p.text)\n")]),
+    ],
+    "04_induction_circuits.ipynb": [
+        dict(targets=["movers == [] and mean_contrib.abs().max() < 0.3"],
+             plants="L2H1 made a name mover: at the last position it writes along the "
+                    "unembedding of the indirect object minus the subject",
+             edits=[("    p_logits, p_cache = model.run_with_cache(p.text)\n",
+                     "    _w_o = model.attention_weights(2)['W_O'][1]\n"
+                     "    _v = _w_o @ (model.W_U[:, a] - model.W_U[:, b])\n"
+                     "    _v = _v / (_v @ _w_o).norm() * 20\n"
+                     "    def _mover(z):\n"
+                     "        z = z.clone()\n"
+                     "        z[:, -1, 1] += _v\n"
+                     "        return z\n"
+                     "    with model.hooks({('z', 2): _mover}):\n"
+                     "        p_logits, p_cache = model.run_with_cache(p.text)\n")]),
+    ],
+    "05_superposition.ipynb": [
+        dict(targets=["results[3][0].high < 0.5"],
+             plants="every neuron's top tokens reaching every family's threshold",
+             edits=[("neurons.family_counts(data, rows=rows), thresholds, m)",
+                     "torch.maximum(neurons.family_counts(data, rows=rows), thresholds), "
+                     "thresholds, m)")]),
+        dict(targets=["all((writes[f] < cutoff[f] for f in range(len(data.families)) "
+                      "if responds[f, chosen]))"],
+             plants="the neuron's output row replaced by the mean unembedding of its families' "
+                    "tokens, at its own norm",
+             edits=[("    row = model.W_out[layer, index]  # (d_model,) what the neuron writes per "
+                     "unit of activation\n",
+                     "    row = model.W_out[layer, index]\n"
+                     "    _own = torch.stack([model.W_U[:, vocab_owner == f].mean(1) for f in "
+                     "range(len(data.families)) if responds[f, chosen]]).sum(0)\n"
+                     "    row = _own / _own.norm() * row.norm()\n")]),
+    ],
+    "06_sparse_autoencoders.ipynb": [
+        dict(targets=["(random_auc > latent_auc).sum() > n / 2",
+                      "(encoder_auc > latent_auc - 0.01).all()",
+                      "(encoder_auc > latent_auc + 0.02).sum() > n / 2",
+                      "(neuron_auc > latent_auc).sum() > n / 2", "precision.median() < 0.5",
+                      "label_auc < 0.9"],
+             plants="an SAE with one latent for each world label (the label itself)",
+             edits=[("    latents = topk.encode(labelled.acts)  # (tokens, 1024)\n",
+                     "    latents = topk.encode(labelled.acts)\n"
+                     "    latents = torch.cat([latents, torch.stack(list(labels.values()), 1)"
+                     ".float()], 1)\n")]),
+        dict(targets=["(encoder_auc - random_auc).median() < 0.02"],
+             plants="encoder scores with one direction for each world label (the label itself)",
+             edits=[("    pre_topk = (labelled.acts - topk.b_dec) @ topk.W_enc + topk.b_enc",
+                     "    pre_topk = torch.cat([(labelled.acts - topk.b_dec) @ topk.W_enc + "
+                     "topk.b_enc, torch.stack(list(labels.values()), 1).float()], 1)")]),
+    ],
+    "08_capstone.ipynb": [
+        dict(targets=["[v.passed for v in verdicts] == [False, False, False]"],
+             plants="an MLP patch that restores the whole answer (the last residual stream's "
+                    "patch in its place), on the trained course model",
+             prelude="model = _load('course', device=device)",
+             edits=[('mlp, attn = restored_by("mlp_out", layers, pos), '
+                     'restored_by("attn_out", layers, pos)',
+                     'mlp, attn = restored_by("resid_post", [n_layers - 1], last), '
+                     'restored_by("attn_out", layers, pos)')]),
+        dict(targets=["not latent_verdicts[0].passed and recall_rate < 0.2"],
+             plants="the latent made the held-out tokens' Python label itself",
+             prelude="test_latents = test_latents.clone()\n"
+                     "test_latents[:, latent] = (held_out.family == python).float()",
+             edits=[]),
+    ],
+    "09_planted_mechanisms.ipynb": [
+        dict(targets=["max(singles.values()) < 0.1 * method_scores.ABLATION_THRESHOLD"],
+             plants="planted-induction in place of planted-redundant: L1H0 with no backup",
+             edits=[('redundant = mc.load_model("planted-redundant", device=device)',
+                     'redundant = _load("planted-induction", device=device)')]),
+        dict(targets=["decoded['fact, shuffled labels (null)'] < 0.5"],
+             plants="the null's labels left in order",
+             edits=[("facts[torch.randperm(len(x), generator=g)]", "facts")]),
+        dict(targets=["not set(control_heads) & set(course_named['attention pattern scores'])",
+                      "all((alone[h].high < threshold for h in swept_out))"],
+             plants="on the trained course model, a control that takes two heads of block 2, and "
+                    "the sweep's verdict extended to L2H0, the head it names",
+             edits=[('course = mc.load_model("course", device=device)',
+                     'course = _load("course", device=device)'),
+                    ('swept_out = [h for h in block_2 if h not in course_named["zero ablation, '
+                     'one component at a time"]]', "swept_out = list(block_2)"),
+                    ('control_heads = ["L3H0", "L3H1", "L3H2"]',
+                     'control_heads = ["L2H1", "L2H2", "L3H2"]')]),
+    ],
+}
 
-def run_recorded(name: str, null: bool, folder) -> list[tuple[str, bool | None]]:
+
+def run_recorded(name: str, null: bool, folder) -> tuple[list, list]:
     """Run a solution notebook in `folder` (its caches, built from untrained models, must not
-    replace the real ones beside the solutions) and return what each assert did."""
+    replace the real ones beside the solutions) and return what each assert did, and what each
+    target of the chapter's mutants did: (source, held) and (mutant index, source, held)."""
     nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
     setup = next(i for i, c in enumerate(nb.cells) if "setup" in c.metadata.get("tags", []))
-    recorder = f"NULL = {null}\n{RECORDER}{CHAPTER_NULLS.get(name, '')}"
+    mutants = json.dumps(MUTANTS.get(name, []) if null else [])
+    recorder = (f"NULL = {null}\nMUTANTS = json.loads({mutants!r})\n"
+                f"{RECORDER}{CHAPTER_NULLS.get(name, '')}")
     nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(recorder))
-    nb.cells.append(nbformat.v4.new_code_cell("print('SEEN=' + json.dumps(SEEN))"))
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(folder)}}).execute()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "print('SEEN=' + json.dumps([SEEN, MUTANT_SEEN]))"))
+    run_notebook(nb, folder)
     out = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     assert "SEEN=" in out, f"{name}: the recorder printed nothing: {nb.cells[-1].outputs}"
-    return [tuple(x) for x in json.loads(out.split("SEEN=", 1)[1])]
+    seen, mutant_seen = json.loads(out.split("SEEN=", 1)[1])
+    return [tuple(x) for x in seen], [tuple(x) for x in mutant_seen]
 
 
 def asserts_in(name: str) -> list[str]:
@@ -310,16 +501,22 @@ CHAPTERS = sorted(p.name for p in (ROOT / "solutions").glob("[0-9]*.ipynb"))
 
 
 def test_every_chapter_is_judged_or_says_why_not():
-    assert set(CHAPTERS) == set(NOT_CLAIMS)
+    assert set(CHAPTERS) == set(NOT_CLAIMS) and set(MUTANTS) <= set(NOT_CLAIMS)
     for name, exempt in NOT_CLAIMS.items():
         unused = set(exempt) - set(asserts_in(name))
         assert not unused, f"{name}: exemptions that match no assert: {unused}"
+        # a negative claim is exempt from the null only if a mutant shows it can fail
+        targets = {t for m in MUTANTS.get(name, []) for t in m["targets"]}
+        untested = [s for s, why in exempt.items() if "negative claim" in why and s not in targets]
+        assert not untested, f"{name}: negative claims with no mutant: {untested}"
+        assert targets <= set(exempt), (
+            f"{name}: mutants of claims not exempt: {targets - set(exempt)}")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOT_CLAIMS))
 def test_every_claim_fails_on_the_null(name, tmp_path):
-    null = run_recorded(name, null=True, folder=tmp_path)
+    null, mutated = run_recorded(name, null=True, folder=tmp_path)
     outcomes: dict[str, list] = {}
     for source, held in null:
         outcomes.setdefault(source, []).append(held)
@@ -331,6 +528,17 @@ def test_every_claim_fails_on_the_null(name, tmp_path):
     said = [s for s, why in NOT_CLAIMS[name].items() if "the chapter says" in why]
     untrue = [s for s in said if not all(outcomes.get(s, [False]))]
     assert not untrue, f"{name}: the chapter says these hold on the null, and they do not: {untrue}"
+    # each negative claim fails on its mutant, where the positive is planted
+    for i, mutant in enumerate(MUTANTS.get(name, [])):
+        held = {}
+        for index, source, h in mutated:
+            if index == i:
+                held.setdefault(source, []).append(h)
+        broken = [s for s in held if s.startswith(("edit not found", "the mutant raised"))]
+        assert not broken, f"{name}: the mutant planting {mutant['plants']!r}: {broken}"
+        kept = [t for t in mutant["targets"] if False not in held.get(t, [])]
+        assert not kept, (f"{name}: these claims hold on the mutant planting {mutant['plants']!r}"
+                          f" too (or were not reached): {kept}")
     everything = set(asserts_in(name))
     print(f"{name}: {len(everything)} asserts, {len(NOT_CLAIMS[name])} exempt; on the null "
           f"{sum(not all(h) for h in outcomes.values())} failed, "
