@@ -12,6 +12,9 @@ nbval already runs each solution with the real things, where every assert must h
 that hold on the null by construction (an identity of the code, the tokenizer, a negative claim
 whose positive is asserted beside it) are listed in NOT_CLAIMS with why, so the list is the only
 way to exempt one; a chapter that tells learners the untrained model does it too is held to it.
+A negative claim ("no head writes the name") holds on an untrained model by nature, so it is
+tested the other way round, on a mutant (MUTANTS): in the same run, the cells that compute it
+run again with the positive planted (a head that does write the name), and there it must fail.
 """
 
 from __future__ import annotations
@@ -396,9 +399,10 @@ MUTANTS = {
     "05_superposition.ipynb": [
         dict(targets=["results[3][0].high < 0.5"],
              plants="every neuron's top tokens reaching every family's threshold",
-             edits=[("neurons.family_counts(data, rows=rows), thresholds, m)",
-                     "torch.maximum(neurons.family_counts(data, rows=rows), thresholds), "
-                     "thresholds, m)")]),
+             edits=[("for m in (1, 2, 3):", "for m in (3,):"),  # the claim's m alone: faster
+                    ("neurons.family_counts(data, rows=rows), thresholds, m)",
+                     "torch.maximum(neurons.family_counts(data, rows=rows), "
+                     "thresholds[:, None]), thresholds, m)")]),
         dict(targets=["all((writes[f] < cutoff[f] for f in range(len(data.families)) "
                       "if responds[f, chosen]))"],
              plants="the neuron's output row replaced by the mean unembedding of its families' "
@@ -471,7 +475,7 @@ def run_recorded(name: str, null: bool, folder) -> tuple[list, list]:
     nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
     setup = next(i for i, c in enumerate(nb.cells) if "setup" in c.metadata.get("tags", []))
     mutants = json.dumps(MUTANTS.get(name, []) if null else [])
-    recorder = (f"NULL = {null}\nMUTANTS = json.loads({mutants!r})\n"
+    recorder = (f"import json\nNULL = {null}\nMUTANTS = json.loads({mutants!r})\n"
                 f"{RECORDER}{CHAPTER_NULLS.get(name, '')}")
     nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(recorder))
     nb.cells.append(nbformat.v4.new_code_cell(
