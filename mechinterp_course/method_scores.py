@@ -32,12 +32,13 @@ def repeated_distinct(model, n: int = 15, batch: int = 8, seed: int = 0) -> torc
 
 def task(name: str, model, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of a planted model's task: tokens (batch, pos) and scored (batch, pos - 1), True
-    where the next token is the task's answer (for the fact lookup, the answer is appended; for
-    superposition, chains of successors)."""
+    where the next token is the task's answer (for the fact lookup and the AND, the answer is
+    appended; for superposition, chains of successors)."""
     from . import planted
 
-    if name == "fact-lookup":
-        prompts, answers = planted.fact_prompts(24, seed)
+    if name in ("fact-lookup", "and"):
+        prompts, answers = (planted.fact_prompts(24, seed) if name == "fact-lookup" else
+                            planted.and_prompts(36, seed))
         tokens = model.to_tokens([f"{p} {a}" for p, a in zip(prompts, answers)])
         scored = torch.zeros(tokens.shape[0], tokens.shape[1] - 1, dtype=torch.bool)
         scored[:, -1] = True  # the relation token predicts the answer
@@ -158,26 +159,32 @@ def patching_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels) 
             for c in labels}
 
 
+PATTERN_OF = {"fact-lookup": "fact", "and": "operands"}  # the others: "repeat"
+
+
 def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
     """Heads whose attention looks like the task's: previous-token or induction scores on a
-    repeat; on the fact lookup, attention from the relation token to the subject."""
+    repeat; on the fact lookup, attention from the relation token to the subject; on the AND,
+    from the relation token to either operand."""
     from . import circuits, planted
 
     named = []
-    subjects = torch.tensor([model.to_single_token(s) for s in planted.SUBJECTS])
+    targets = {"fact": planted.SUBJECTS, "operands": planted.X_WORDS + planted.Y_WORDS}
     for layer in range(model.cfg.n_layers):
         pattern = cache["pattern", layer]  # (batch, heads, query, key)
-        if pattern_of == "fact":
-            subject = torch.isin(tokens, subjects).float()  # (batch, pos)
-            to_subject = (pattern[:, :, -2] * subject[:, None]).sum(-1).mean(0)  # (heads,)
-            scores = [float(s) for s in to_subject]
+        if pattern_of in targets:
+            words = torch.tensor([model.to_single_token(w) for w in targets[pattern_of]])
+            target = torch.isin(tokens, words.to(tokens.device)).float()  # (batch, pos)
+            to_target = (pattern[:, :, -2] * target[:, None]).sum(-1).mean(0)  # (heads,)
+            scores = [float(s) for s in to_target]
         elif pattern_of == "repeat":
             n = (tokens.shape[1] - 1) // 2
             scores = [max(float(a), float(b)) for a, b in
                       zip(circuits.previous_token_score(pattern),
                           circuits.induction_score(pattern, n))]
         else:
-            raise ValueError(f"unknown pattern {pattern_of!r}: use 'repeat' or 'fact'")
+            raise ValueError(f"unknown pattern {pattern_of!r}: use 'repeat', 'fact' or "
+                             "'operands'")
         named += [f"L{layer}H{h}" for h, s in enumerate(scores) if s > PATTERN_THRESHOLD]
     return named
 
@@ -187,7 +194,7 @@ def named_by(model, tokens: torch.Tensor, scored: torch.Tensor,
              pattern_of: str = "repeat") -> dict[str, list[str]]:
     """For each method, the components it names as doing the task on `tokens`; pattern_of: the
     attention pattern the task calls for ("repeat": previous-token or induction; "fact": from
-    the relation token to the subject)."""
+    the relation token to the subject; "operands": from it to either operand)."""
     from . import lens
 
     _, cache = model.run_with_cache(tokens)
@@ -297,8 +304,7 @@ def table() -> dict:
     out = {}
     for name in planted.BUILDERS:
         model = load_model(f"planted-{name}", device="cpu")
-        named = named_by(model, *task(name, model),
-                         pattern_of="fact" if name == "fact-lookup" else "repeat")
+        named = named_by(model, *task(name, model), pattern_of=PATTERN_OF.get(name, "repeat"))
         out[name] = {method: score(found, truth_components(name))
                      for method, found in named.items()}
     return out

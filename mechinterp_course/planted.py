@@ -335,6 +335,91 @@ def chain_prompts(batch: int = 8, length: int = 20, seed: int = 0) -> list[str]:
     return prompts
 
 
+X_WORDS, Y_WORDS = WORDS[:6], WORDS[6:12]  # A .. F and G .. L: the two operands
+SUMS = WORDS[12:18]  # M .. R: the answer to x_i, y_j is SUMS[(i + j) % 6]
+
+
+def build_and():
+    """One layer: the answer needs two tokens at once, "... x ... y ... ab" -> SUMS[(i + j) % 6]
+    for x = X_WORDS[i], y = Y_WORDS[j]. L0H0 attends from the relation token to x and copies
+    it into the x block; L0H1 does the same for y. MLP 0 is an AND: its neuron (i, j) fires only
+    when x_i and y_j are both in the stream (pre-activation 10; -10 with one of them, so either
+    head alone makes nothing fire) and writes the answer, which the unembedding reads. Decoy:
+    L0H2 attends to x as L0H0 does and writes it into a block nothing reads. Each head is
+    needed and neither suffices: ablating either breaks the task, while patching either one
+    alone into a run on other operands restores nothing (the answer needs the other one too)."""
+    blocks, used = _blocks([("token", N_VOCAB), ("position", N_POS), ("x", len(X_WORDS)),
+                            ("y", len(Y_WORDS)), ("decoy_x", len(X_WORDS)),
+                            ("answer", len(SUMS))])
+    n_heads = 4
+    d_model = n_heads * D_HEAD
+    assert used <= d_model
+    hf = _blank_gpt2(d_model, n_layer=1, n_inner=len(X_WORDS) * len(Y_WORDS))
+    ids = {w: i + 1 for i, w in enumerate(WORDS)}
+    tok = blocks["token"]
+    with torch.no_grad():
+        hf.transformer.wte.weight[:, tok] = torch.eye(N_VOCAB)
+        hf.transformer.wpe.weight[:, blocks["position"]] = torch.eye(N_POS)
+        is_relation = torch.zeros(N_VOCAB, 1)
+        is_relation[ids[RELATION]] = 1.0
+        gain = _ln_gain(2, d_model)  # block 0 reads two ones: token and position
+        for h, words, to in ((0, X_WORDS, "x"), (1, Y_WORDS, "y"), (2, X_WORDS, "decoy_x")):
+            is_word = torch.zeros(N_VOCAB, 1)
+            is_word[[ids[w] for w in words]] = 1.0
+            first = tok.start + ids[words[0]]  # the words' ids are consecutive
+            _head(hf, 0, h, tok, is_relation, tok, is_word,
+                  slice(first, first + len(words)), blocks[to], gain)
+        # MLP 0 reads five ones at the relation token: token, position, x, y and the decoy's x
+        on, off = _ln_on_off(5, d_model)
+        w = 20.0 / (on - off)  # both on -> 10, one on -> -10
+        mlp = hf.transformer.h[0].mlp
+        for i, j in itertools.product(range(len(X_WORDS)), range(len(Y_WORDS))):
+            n = i * len(Y_WORDS) + j
+            mlp.c_fc.weight[blocks["x"].start + i, n] = w  # Conv1D: (in, out)
+            mlp.c_fc.weight[blocks["y"].start + j, n] = w
+            mlp.c_fc.bias[n] = 10.0 - 2 * w * on
+            mlp.c_proj.weight[n, blocks["answer"].start + (i + j) % len(SUMS)] = 0.1
+        # the final norm sees six ones there; answer slot k is SUMS[k]
+        for k, word in enumerate(SUMS):
+            hf.lm_head.weight[ids[word], blocks["answer"].start + k] = ANSWER / _ln_gain(6, d_model)
+    hf.eval().requires_grad_(False)
+    truth = {
+        "task": f"answer from two tokens at once: '<bos> ... x ... y ... {RELATION}' -> "
+                "SUMS[(i + j) % 6] for x = X_WORDS[i], y = Y_WORDS[j]",
+        "blocks": {name: [s.start, s.stop] for name, s in blocks.items()},
+        "heads": {"x mover": [0, 0], "y mover": [0, 1]},
+        "mlps": {"and": 0},
+        "decoys": {"x mover look-alike": [0, 2]},
+        "unused": {"heads": [[0, 3]]},
+        "and": [[[0, 0], [0, 1]]],
+        "operands": {"x": X_WORDS, "y": Y_WORDS, "answers": SUMS},
+        "neurons": {"mlp 0, neuron 6 i + j": "fires when x_i and y_j are both in the stream, "
+                                            "and writes SUMS[(i + j) % 6]"},
+        "edges": [{"from": [0, 0], "to": "mlp 0", "via": "the x block", "what": "which x"},
+                  {"from": [0, 1], "to": "mlp 0", "via": "the y block", "what": "which y"},
+                  {"from": "mlp 0", "to": "unembedding", "via": "the answer block",
+                   "what": "the answer"}],
+    }
+    return hf, truth
+
+
+def and_prompts(batch: int = 36, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Prompts "fillers x fillers y fillers ab" (x and y in either order) with their answers,
+    all of one length: every pair (x, y) in turn, with two random fillers. Neighbouring prompts
+    differ in both x and y, so that the other run of patching (`method_scores.resampled`, the
+    batch rolled by one) has other operands, not one of them the same."""
+    g = torch.Generator().manual_seed(seed)
+    prompts, answers = [], []
+    for n in range(batch):
+        i, j = n % len(X_WORDS), (n + n // len(X_WORDS)) % len(Y_WORDS)  # all 36 pairs
+        words = [FILLERS[int(k)] for k in torch.randint(0, len(FILLERS), (2,), generator=g)]
+        for word in (X_WORDS[i], Y_WORDS[j]):
+            words.insert(int(torch.randint(0, len(words) + 1, (1,), generator=g)), word)
+        prompts.append(" ".join(words + [RELATION]))
+        answers.append(SUMS[(i + j) % len(SUMS)])
+    return prompts, answers
+
+
 def tokenizer():
     """A word-level tokenizer: "<bos>" and the words in WORDS, split on spaces."""
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -350,7 +435,8 @@ def tokenizer():
 BUILDERS = {"induction": build_induction,
             "redundant": lambda: build_induction(redundant=True),
             "fact-lookup": build_fact_lookup,
-            "superposition": build_superposition}
+            "superposition": build_superposition,
+            "and": build_and}
 
 
 def zoo() -> dict[str, str]:

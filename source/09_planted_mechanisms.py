@@ -250,12 +250,19 @@ for model_name, rows in live.items():
 #   sequence instead of zero does not help, as the other head still does the job.
 # - **Patching escapes that trap, and has its own** (activation patching, one at a time): put
 #   back either redundant head alone and it restores the answer, so patching names both. On
-#   these four models it names exactly the truth, which is less than it sounds. On
+#   the first four models it names exactly the truth, which is less than it sounds. On
 #   `planted-induction` it names the previous-token head L0H0, which alone leaves the right
 #   answer *less* likely than a uniform guess over the vocabulary would (printed below): the
 #   loss falls because the other sequence's confident wrong copy breaks, and a loss counts that
-#   as restoring. And no model here has parts that are needed only together, where patching
-#   one at a time would find none of them.
+#   as restoring.
+# - **Parts needed only together** (activation patching, one at a time, again): `planted-and`
+#   answers from two tokens at once. L0H0 brings the first operand to the last position, L0H1
+#   the second, and each neuron of MLP 0 fires only when both of its operands are there (an
+#   AND). Patch either head back alone into the run on other operands and the MLP sees one
+#   right operand and one wrong one: nothing is restored, so patching names neither head, only
+#   the MLP that writes the answer. Ablation, which asks what the task cannot do without,
+#   names all three. It is the redundancy trap turned round: there each part suffices and none
+#   is needed alone; here each part is needed and none suffices.
 # - **Indirect effects** (direct logit attribution): it finds only what writes the answer
 #   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
 #   memory that the mover reads from.
@@ -265,8 +272,8 @@ for model_name, rows in live.items():
 #   Section 4 comes back to this model.
 
 # %%
-induction_rows, redundant_rows, fact_rows, superposition_rows = (
-    live[m] for m in ("induction", "redundant", "fact-lookup", "superposition"))
+induction_rows, redundant_rows, fact_rows, superposition_rows, and_rows = (
+    live[m] for m in ("induction", "redundant", "fact-lookup", "superposition", "and"))
 decoys = sorted(f"L{layer}H{head}" for layer, head in truth["decoys"].values())
 assert set(decoys) <= set(induction_rows["attention pattern scores"]["named"])
 assert fact_rows["attention pattern scores"]["named"] == ["L1H0", "L1H1"]
@@ -293,6 +300,39 @@ print(f"planted-induction, run on other sequences: loss {corrupted_loss:.2f} nat
       f"loss on its own copy {own_copy[0]:.3f}, with L0H0 patched back {own_copy[1]:.2f}")
 assert restored > method_scores.ABLATION_THRESHOLD and corrupted_loss - restored > chance
 assert own_copy[1] - own_copy[0] > chance
+
+# %% [markdown]
+# The AND, measured: each operand's head patched back alone, and both together, into the run
+# on other operands (the batch's prompts are ordered so that the other run's prompt differs
+# in both operands).
+
+# %%
+conjunction = mc.load_model("planted-and", device=device)
+and_tokens, and_scored = method_scores.task("and", conjunction)
+movers = [f"L{layer}H{head}" for layer, head in planted.truth("and")["heads"].values()]
+and_other = method_scores.resampled(and_tokens)  # the other run: other operands
+and_corrupted = method_scores.task_loss(conjunction, and_other, and_scored, targets=and_tokens)
+and_outputs = method_scores.outputs(conjunction, and_tokens)
+
+
+def and_restored(heads):
+    """Nats the loss on the real answers falls when `heads` are patched back together."""
+    back = method_scores.ablation_hooks(heads, and_outputs)
+    return and_corrupted - method_scores.task_loss(conjunction, and_other, and_scored, back,
+                                                   targets=and_tokens)
+
+
+and_alone = {h: and_restored([h]) for h in movers}
+and_together = and_restored(movers)
+print(f"planted-and, run on other operands: loss {and_corrupted:.2f} nats; patched back alone "
+      + ", ".join(f"{h} restores {v:.2f}" for h, v in and_alone.items())
+      + f"; both together {and_together:.2f}")
+print("patching one at a time names", and_rows["activation patching, one component at a time"],
+      "\nzero ablation names", and_rows["zero ablation, one component at a time"])
+assert and_rows["activation patching, one component at a time"]["named"] == ["MLP0"]
+assert and_rows["zero ablation, one component at a time"]["recall"] == 1.0
+assert max(and_alone.values()) < 0.1 * method_scores.ABLATION_THRESHOLD  # alone: nothing
+assert and_together > 0.9 * and_corrupted  # together: everything
 
 # %% [markdown]
 # **Composition scores** (chapter 04) name edges, not components: how much of what an earlier

@@ -330,6 +330,8 @@ NOT_CLAIMS = {
             "decodable in the untrained model too: " + ARCHITECTURE,
         "untrained_decoded['fact'] > 0.95 and untrained_decoded['subject position'] > 0.9":
             "on the untrained model: " + ARCHITECTURE,
+        "max(and_alone.values()) < 0.1 * method_scores.ABLATION_THRESHOLD":
+            "each operand's head patched back alone restores nothing: " + NEGATIVE,
         "not set(control_heads) & set(course_named['attention pattern scores'])":
             "the control heads have no induction pattern: " + NEGATIVE,
         "all((alone[h].high < threshold for h in swept_out))":
@@ -454,6 +456,14 @@ MUTANTS = {
         dict(targets=["decoded['fact, shuffled labels (null)'] < 0.5"],
              plants="the null's labels left in order",
              edits=[("facts[torch.randperm(len(x), generator=g)]", "facts")]),
+        dict(targets=["max(and_alone.values()) < 0.1 * method_scores.ABLATION_THRESHOLD"],
+             plants="on the trained planted-and, another run that differs in one operand only",
+             edits=[('conjunction = mc.load_model("planted-and", device=device)',
+                     'conjunction = _load("planted-and", device=device)'),
+                    ("and_other = method_scores.resampled(and_tokens)",
+                     "_y = torch.tensor([conjunction.to_single_token(w) for w in planted.Y_WORDS])"
+                     "\nand_other = torch.where(torch.isin(and_tokens, _y), _y.roll(-1)[("
+                     "and_tokens - _y[0]).clamp(0, len(_y) - 1)], and_tokens)")]),
         dict(targets=["not set(control_heads) & set(course_named['attention pattern scores'])",
                       "all((alone[h].high < threshold for h in swept_out))"],
              plants="on the trained course model, a control that takes two heads of block 2, and "

@@ -21,11 +21,12 @@ def second_half_loss(model, tokens, hooks=None):
 
 
 def test_zoo_lists_each_model_with_its_truth():
-    assert set(planted.zoo()) == {"induction", "redundant", "fact-lookup", "superposition"}
+    assert set(planted.zoo()) == {"induction", "redundant", "fact-lookup", "superposition", "and"}
     truth = planted.truth("induction")
     assert truth["heads"] == {"previous token": [0, 0], "induction": [1, 0]}
     assert set(map(tuple, truth["decoys"].values())) == {(0, 1), (1, 1)}
-    with pytest.raises(KeyError, match="the zoo: induction, redundant, fact-lookup, superposition"):
+    with pytest.raises(KeyError, match="the zoo: induction, redundant, fact-lookup, superposition, "
+                                       "and"):
         planted.truth("no-such-model")
     with pytest.raises(KeyError, match="the zoo"):
         mc.load_model("planted-no-such-model")
@@ -132,7 +133,14 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     assert redundant[resample]["named"] == ["L0H0"] and fact[resample]["named"] == ["L1H0", "MLP0"]
     assert redundant[patching]["named"] == ["L0H0", "L1H0", "L1H1"]
     assert all(rows[patching]["precision"] == 1.0 == rows[patching]["recall"]
-               for rows in shipped.values())
+               for name, rows in shipped.items() if name != "and")
+    # ... but not the AND's: either operand's head alone restores nothing, so patching names
+    # only the MLP, while every ablation names all three parts
+    conjunction = shipped["and"]
+    assert conjunction[patching]["named"] == ["MLP0"] == conjunction[direct]["named"]
+    assert all(conjunction[f"{kind} ablation, one component at a time"]["recall"] == 1.0
+               for kind in ("zero", "mean", "resample"))
+    assert conjunction["attention pattern scores"]["named"] == ["L0H0", "L0H1", "L0H2"]
     # direct logit attribution sees only what writes the answer, not what makes it possible:
     # the previous-token head and the memory write nothing the unembedding reads
     assert induction[direct]["named"] == ["L1H0"]
@@ -153,7 +161,7 @@ def test_scores_fail_on_a_null_table():
         model = mc.load_model(f"planted-{name}")
         models.untrain(model.hf, seed=0)
         named = method_scores.named_by(model, *method_scores.task(name, model),
-                                       pattern_of="fact" if name == "fact-lookup" else "repeat")
+                                       pattern_of=method_scores.PATTERN_OF.get(name, "repeat"))
         truth = set(method_scores.truth_components(name))
         for method in ("zero", "mean", "resample"):
             assert not truth <= set(named[f"{method} ablation, one component at a time"]), name
@@ -436,3 +444,47 @@ def test_composition_scores_name_edges_by_weights_alone():
             method_scores.edges_by_composition(model)), name
     null = method_scores.composition_null(mc.load_model("planted-induction"), n=50)
     assert null.std() > 0 and float(null.max()) < 0.1  # random matrices rarely compose
+
+
+@pytest.fixture(scope="module")
+def conjunction():
+    return mc.load_model("planted-and")
+
+
+def test_and_needs_both_movers_and_the_memory_and_not_the_decoy(conjunction):
+    prompts, answers = planted.and_prompts(36)
+    tokens, scored = method_scores.task("and", conjunction)
+    assert method_scores.task_loss(conjunction, tokens, scored) < 0.01
+    with torch.no_grad():
+        best = conjunction(conjunction.to_tokens(prompts))[:, -1].argmax(-1)
+    assert [conjunction.to_string(int(t)) for t in best] == answers  # every pair of operands
+    chance = float(torch.log(torch.tensor(float(len(planted.SUMS)))))
+    for label in method_scores.truth_components("and"):  # each part is needed
+        hooks = method_scores.ablation_hooks(label)
+        assert method_scores.task_loss(conjunction, tokens, scored, hooks) > chance, label
+    truth = planted.truth("and")
+    unused = [f"L{layer}H{head}" for layer, head in
+              list(truth["decoys"].values()) + truth["unused"]["heads"]]
+    assert method_scores.task_loss(conjunction, tokens, scored,
+                                   method_scores.ablation_hooks(unused)) < 0.01
+
+
+def test_and_needs_both_operands(conjunction):
+    """The task's null: with either operand replaced by a filler, no answer is likely."""
+    prompts, _ = planted.and_prompts(36)
+    for words in (planted.X_WORDS, planted.Y_WORDS):
+        missing = [" ".join("Y" if w in words else w for w in p.split()) for p in prompts]
+        with torch.no_grad():
+            probs = conjunction(conjunction.to_tokens(missing))[:, -1].softmax(-1)
+        sums = [conjunction.to_single_token(a) for a in planted.SUMS]
+        assert float(probs[:, sums].max()) < 0.1
+
+
+def test_and_prompts_cover_every_pair_and_neighbours_differ_in_both():
+    prompts, answers = planted.and_prompts(36)
+    pairs = [(next(w for w in p.split() if w in planted.X_WORDS),
+              next(w for w in p.split() if w in planted.Y_WORDS)) for p in prompts]
+    assert len(set(pairs)) == 36 and len({len(p.split()) for p in prompts}) == 1
+    assert all(a[0] != b[0] and a[1] != b[1] for a, b in zip(pairs, pairs[1:] + pairs[:1]))
+    assert all(answers[k] == planted.SUMS[(planted.X_WORDS.index(x) + planted.Y_WORDS.index(y))
+                                          % 6] for k, (x, y) in enumerate(pairs))
