@@ -146,11 +146,12 @@ def patch_heads(model, pairs: PatchingPairs) -> Tensor:
 POSITION_SHAPED = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 
 
-def gradients_at(model, tokens: Tensor, pairs: PatchingPairs, names) -> tuple:
-    """One forward and one backward pass on `tokens` (n, pos): the logit difference (n,), every
-    layer's activation {(name, layer): tensor}, and the gradient of the summed logit difference
-    with respect to each (row i's gradient is prompt i's own: prompts do not interact). A zero
-    tensor added at each hook point carries the gradient, so no activation is detached."""
+def metric_gradients(model, tokens: Tensor, metric, keys) -> tuple:
+    """One forward and one backward pass on `tokens` (n, pos): metric(logits), one number per
+    row (n,); the activation at each key, {(name, layer): tensor}; and the gradient of the
+    summed metric with respect to each (row i's gradient is row i's own when rows do not
+    interact, as prompts do not). A zero tensor added at each hook point carries the gradient,
+    so no activation is detached."""
     acts, deltas = {}, {}
 
     def keep(key):
@@ -160,11 +161,19 @@ def gradients_at(model, tokens: Tensor, pairs: PatchingPairs, names) -> tuple:
             return x + delta
         return hook
 
-    keys = [(name, layer) for name in names for layer in range(model.cfg.n_layers)]
+    keys = list(keys)
     with torch.enable_grad(), model.hooks({key: keep(key) for key in keys}):
-        metric = answer_logit_diff(model(tokens), pairs.answer, pairs.wrong)
-        grads = torch.autograd.grad(metric.sum(), [deltas[key] for key in keys])
-    return metric.detach(), acts, dict(zip(keys, grads))
+        value = metric(model(tokens))
+        grads = torch.autograd.grad(value.sum(), [deltas[key] for key in keys])
+    return value.detach(), acts, dict(zip(keys, grads))
+
+
+def gradients_at(model, tokens: Tensor, pairs: PatchingPairs, names) -> tuple:
+    """`metric_gradients` of the logit difference (n,) at every layer's activation of `names`."""
+    keys = [(name, layer) for name in names for layer in range(model.cfg.n_layers)]
+    return metric_gradients(model, tokens,
+                            lambda logits: answer_logit_diff(logits, pairs.answer, pairs.wrong),
+                            keys)
 
 
 def _attribution(model, pairs: PatchingPairs, name: str, reduce) -> Tensor:

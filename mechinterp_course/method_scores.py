@@ -19,6 +19,7 @@ EDGE_RESULTS = Path(__file__).parent / "sweeps" / "planted_edge_scores.json"
 PATTERN_THRESHOLD = 0.5  # a head "is" a previous-token, induction or mover head above this
 ABLATION_THRESHOLD = 1.0  # nats of loss on the task that removing a component must add
 DIRECT_THRESHOLD = 0.1  # share of the answer's direct logit a component must write
+PROBE_THRESHOLD = 0.9  # held-out accuracy a probe must reach to read the answer from an output
 
 
 def repeated_distinct(model, n: int = 15, batch: int = 8, seed: int = 0) -> torch.Tensor:
@@ -162,6 +163,59 @@ def patching_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels) 
 PATTERN_OF = {"fact-lookup": "fact", "and": "operands"}  # the others: "repeat"
 
 
+def attribution_effects(model, tokens: torch.Tensor, scored: torch.Tensor, labels) -> dict:
+    """{label: nats} attribution patching's estimate of `patching_effects` (chapter 10): the
+    loss's fall, to first order, when the component's output on `tokens` is put into the run
+    on `resampled(tokens)`, (clean - corrupted output) . gradient of minus the loss there, from
+    one forward and one backward pass for every component."""
+    from .interventions import metric_gradients
+
+    corrupt, clean = resampled(tokens), outputs(model, tokens)
+    targets, count = tokens[:, 1:], scored.sum()
+
+    def minus_loss(logits):  # (batch,): minus each row's share of the task's mean loss
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets,
+                                                   reduction="none")
+        return -(losses * scored).sum(1) / count
+
+    keys = [(kind, layer) for layer in range(model.cfg.n_layers) for kind in ("z", "mlp_out")]
+    _, acts, grads = metric_gradients(model, corrupt, minus_loss, keys)
+    out = {}
+    for label in labels:
+        mlp, head = re.fullmatch(r"MLP(\d+)", label), re.fullmatch(r"L(\d+)H(\d+)", label)
+        if mlp:
+            key, part = ("mlp_out", int(mlp[1])), (...,)
+        elif head:
+            key, part = ("z", int(head[1])), (slice(None), slice(None), int(head[2]))
+        else:
+            raise ValueError(f"unknown component {label!r}: label heads 'L1H0' and MLPs 'MLP0'")
+        out[label] = float(((clean[label] - acts[key][part]) * grads[key][part]).sum())
+    return out
+
+
+@torch.no_grad()
+def probe_accuracies(model, name: str, labels, train_seeds=(1, 2, 3, 4),
+                     test_seed: int = 5) -> dict:
+    """{label: held-out accuracy} of a linear probe (chapter 07's `probes.fit_probe`) that reads
+    the task's answer, the next token where the task scores it, from one component's output
+    there: fitted on the batches of `task(name)` with `train_seeds`, tested on another."""
+    from .probes import fit_probe
+
+    def examples(seeds):
+        xs, ys = {label: [] for label in labels}, []
+        for seed in seeds:
+            tokens, scored = task(name, model, seed)
+            outs = outputs(model, tokens)
+            ys.append(tokens[:, 1:][scored])
+            for label in labels:
+                xs[label].append(outs[label][:, :-1][scored])  # (examples, d)
+        return {label: torch.cat(x).cpu() for label, x in xs.items()}, torch.cat(ys).cpu()
+
+    (train_x, train_y), (test_x, test_y) = examples(train_seeds), examples([test_seed])
+    return {label: fit_probe(train_x[label], train_y, model.cfg.d_vocab).accuracy(
+        test_x[label], test_y) for label in labels}
+
+
 def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
     """Heads whose attention looks like the task's: previous-token or induction scores on a
     repeat; on the fact lookup, attention from the relation token to the subject; on the AND,
@@ -273,6 +327,30 @@ def edges_by_composition(model) -> list[str]:
     return named
 
 
+@torch.no_grad()
+def path_patching_effects(model, tokens: torch.Tensor, scored: torch.Tensor) -> dict:
+    """{edge: nats} the task's loss rises by when one head-to-head edge, "L0H0->L1H0 key",
+    carries the sender's output from the run on `resampled(tokens)` into the receiver's key,
+    query or value, along every path between them (chapter 10's `path_patch_hooks`, through
+    every MLP and attention layer in between); everything else sees the real run."""
+    from .interventions import path_patch_hooks
+
+    base = task_loss(model, tokens, scored)
+    source = resampled(tokens)
+    heads = [(layer, head) for layer in range(model.cfg.n_layers)
+             for head in range(model.cfg.n_heads)]
+    out = {}
+    for sender in heads:
+        for receiver in (h for h in heads if h[0] > sender[0]):
+            through = [("mlp_out", layer) for layer in range(sender[0], receiver[0])] + [
+                ("attn_out", layer) for layer in range(sender[0] + 1, receiver[0])]
+            for via, kind in (("k", "key"), ("q", "query"), ("v", "value")):
+                hooks = path_patch_hooks(model, tokens, source, sender, receiver, via, through)
+                edge = f"L{sender[0]}H{sender[1]}->L{receiver[0]}H{receiver[1]} {kind}"
+                out[edge] = task_loss(model, tokens, scored, hooks) - base
+    return out
+
+
 def truth_edges(name: str) -> list[str]:
     """A planted model's head-to-head edges, labelled as `edges_by_composition` labels them."""
     from . import planted
@@ -283,8 +361,9 @@ def truth_edges(name: str) -> list[str]:
 
 
 def edge_table() -> dict:
-    """{model: score} of composition scores against the planted edges, for every planted model
-    with an edge between two heads (the others' edges run through MLPs or the embedding)."""
+    """{model: {method: score}} of composition scores and of path patching one edge at a time
+    (at the ablation's threshold) against the planted edges, for every planted model with an
+    edge between two heads (the others' edges run through MLPs or the embedding)."""
     from . import planted
     from .models import load_model
 
@@ -292,19 +371,33 @@ def edge_table() -> dict:
     for name in planted.BUILDERS:
         if truth_edges(name):
             model = load_model(f"planted-{name}", device="cpu")
-            out[name] = score(edges_by_composition(model), truth_edges(name))
+            patched = path_patching_effects(model, *task(name, model))
+            out[name] = {
+                "composition scores": score(edges_by_composition(model), truth_edges(name)),
+                "path patching, one edge at a time": score(
+                    [e for e, d in patched.items() if d > ABLATION_THRESHOLD], truth_edges(name))}
     return out
 
 
 def table() -> dict:
-    """{model: {method: score}} for every planted model."""
+    """{model: {method: score}} for every planted model: `named_by`'s methods, attribution
+    patching (`attribution_effects`, at the ablation's threshold) and linear probes
+    (`probe_accuracies`, at PROBE_THRESHOLD)."""
     from . import planted
     from .models import load_model
 
     out = {}
     for name in planted.BUILDERS:
         model = load_model(f"planted-{name}", device="cpu")
-        named = named_by(model, *task(name, model), pattern_of=PATTERN_OF.get(name, "repeat"))
+        tokens, scored = task(name, model)
+        labels = components(model)
+        named = named_by(model, tokens, scored, pattern_of=PATTERN_OF.get(name, "repeat"))
+        estimated = attribution_effects(model, tokens, scored, labels)
+        named["attribution patching, one component at a time"] = sorted(
+            c for c, d in estimated.items() if d > ABLATION_THRESHOLD)
+        decoded = probe_accuracies(model, name, labels)
+        named["linear probes of the answer, one component at a time"] = sorted(
+            c for c, a in decoded.items() if a > PROBE_THRESHOLD)
         out[name] = {method: score(found, truth_components(name))
                      for method, found in named.items()}
     return out

@@ -11,6 +11,7 @@ import random
 import torch
 from torch import Tensor
 
+from . import interventions
 from .interventions import at_positions, project_out
 
 
@@ -126,21 +127,11 @@ def head_attributions(model, tokens: Tensor, last: Tensor, answers: Tensor,
     if answers.shape != (len(tokens),):
         raise ValueError(f"answers must be one token id per prompt, ({len(tokens)},), got "
                          f"{tuple(answers.shape)}")
-    z, deltas = {}, {}
-
-    def keep(layer):
-        def hook(x: Tensor) -> Tensor:
-            z[layer] = x.detach()[rows, last]  # (n, n_heads, d_head)
-            deltas[layer] = torch.zeros_like(x, requires_grad=True)
-            return x + deltas[layer]
-        return hook
-
-    with torch.enable_grad(), model.hooks({("z", layer): keep(layer)
-                                           for layer in range(n_layers)}):
-        logprobs = model(tokens)[rows, last].log_softmax(-1)[rows, answers]
-        grads = torch.autograd.grad(logprobs.sum(), [deltas[layer] for layer in range(n_layers)])
-    return torch.stack([((target_z[layer] - z[layer]) * grads[layer][rows, last]).sum(-1).mean(0)
-                        for layer in range(n_layers)]).detach()
+    keys = [("z", layer) for layer in range(n_layers)]
+    _, z, grads = interventions.metric_gradients(
+        model, tokens, lambda logits: logits[rows, last].log_softmax(-1)[rows, answers], keys)
+    return torch.stack([((target_z[layer] - z[key][rows, last]) * grads[key][rows, last])
+                        .sum(-1).mean(0) for layer, key in enumerate(keys)]).detach()
 
 
 @torch.no_grad()

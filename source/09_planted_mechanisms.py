@@ -215,9 +215,13 @@ for method, found in {"your hypothesis": hypothesis, **named}.items():
 # measure by construction.
 #
 # One model is one test. `method_scores.table()` runs every method on every planted model
-# (`python -m mechinterp_course.method_scores` writes it to a file, which the course ships). Here
-# it is rerun live, and must equal the shipped table: a table that no longer matches the code
-# that made it is a story, not a result.
+# (`python -m mechinterp_course.method_scores` writes it to a file, which the course ships). It
+# adds two methods to the six: **attribution patching, one component at a time** (chapter 10:
+# activation patching's effect estimated from one backward pass, named at the same threshold)
+# and **linear probes of the answer** (chapter 07: a component is named when a probe reads the
+# right next token from its output where the task scores it, on held-out batches, with accuracy
+# above `PROBE_THRESHOLD`). Here it is rerun live, and must equal the shipped table: a table that
+# no longer matches the code that made it is a story, not a result.
 
 # %%
 shipped = json.loads(method_scores.RESULTS.read_text())
@@ -266,6 +270,19 @@ for model_name, rows in live.items():
 # - **Indirect effects** (direct logit attribution): it finds only what writes the answer
 #   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
 #   memory that the mover reads from.
+# - **A linear estimate of a saturated effect** (attribution patching): on both induction models
+#   it names the induction heads and misses the previous-token head L0H0, whose patch restores
+#   more than the threshold: its effect passes through the induction head's attention, a
+#   softmax far into saturation, and the first-order estimate even has the wrong sign (printed
+#   below). On `planted-and` it names all three parts, the truth, for a wrong reason: it
+#   estimates that each operand's head alone restores several nats, where the patch restores
+#   none. A linear estimate adds up effects that exist only together.
+# - **Decodable is not used** (linear probes of the answer): a probe names what *carries* the
+#   answer where it is read, used or not, and misses what *makes* it. It names the decoy L1H1 on
+#   `planted-induction` and, on `planted-superposition`, the previous-token decoy (along a chain
+#   the previous word gives away the answer). It misses the previous-token heads, the fact
+#   lookup's memory (which acts at the subject, not where the answer is read) and the AND's
+#   operand heads (one operand says nothing of the answer).
 # - **A look-alike with no use at all** (attention patterns again): `planted-superposition`
 #   has a perfect previous-token head, L0H0, and nothing reads what it writes; its successor
 #   task runs through MLP 0 alone. Patterns name L0H0 and nothing else: precision 0, recall 0.
@@ -287,6 +304,13 @@ assert superposition_rows["attention pattern scores"]["named"] == ["L0H0"]
 assert superposition_rows["zero ablation, one component at a time"]["named"] == ["MLP0"]
 assert redundant_rows["resample ablation, one component at a time"]["named"] == ["L0H0"]
 assert redundant_rows["activation patching, one component at a time"]["recall"] == 1.0
+attribution, probed = ("attribution patching, one component at a time",
+                       "linear probes of the answer, one component at a time")
+assert induction_rows[attribution]["named"] == ["L1H0"] == fact_rows[probed]["named"][:1]
+assert redundant_rows[attribution]["named"] == ["L1H0", "L1H1"]
+assert induction_rows[probed]["named"] == ["L1H0", "L1H1"]  # the decoy carries the answer too
+assert superposition_rows[probed]["named"] == ["L0H0", "MLP0"]
+assert fact_rows[probed]["named"] == ["L1H0"] and and_rows[probed]["named"] == ["MLP0"]
 # L0H0 patched alone on planted-induction: named, and still worse than a uniform guess
 corrupted_loss = method_scores.task_loss(model, method_scores.resampled(tokens), scored,
                                          targets=tokens)
@@ -300,6 +324,10 @@ print(f"planted-induction, run on other sequences: loss {corrupted_loss:.2f} nat
       f"loss on its own copy {own_copy[0]:.3f}, with L0H0 patched back {own_copy[1]:.2f}")
 assert restored > method_scores.ABLATION_THRESHOLD and corrupted_loss - restored > chance
 assert own_copy[1] - own_copy[0] > chance
+l0h0_estimate = method_scores.attribution_effects(model, tokens, scored, ["L0H0"])["L0H0"]
+print(f"L0H0's patch restores {restored:.2f} nats; attribution patching estimates "
+      f"{l0h0_estimate:.2f}")
+assert l0h0_estimate < 0 < method_scores.ABLATION_THRESHOLD < restored  # the wrong sign
 
 # %% [markdown]
 # The AND, measured: each operand's head patched back alone, and both together, into the run
@@ -324,35 +352,46 @@ def and_restored(heads):
 
 and_alone = {h: and_restored([h]) for h in movers}
 and_together = and_restored(movers)
+and_estimated = method_scores.attribution_effects(conjunction, and_tokens, and_scored, movers)
 print(f"planted-and, run on other operands: loss {and_corrupted:.2f} nats; patched back alone "
-      + ", ".join(f"{h} restores {v:.2f}" for h, v in and_alone.items())
-      + f"; both together {and_together:.2f}")
+      + ", ".join(f"{h} restores {v:.2f} (attribution patching's estimate {and_estimated[h]:.2f})"
+                  for h, v in and_alone.items()) + f"; both together {and_together:.2f}")
 print("patching one at a time names", and_rows["activation patching, one component at a time"],
       "\nzero ablation names", and_rows["zero ablation, one component at a time"])
 assert and_rows["activation patching, one component at a time"]["named"] == ["MLP0"]
 assert and_rows["zero ablation, one component at a time"]["recall"] == 1.0
 assert max(and_alone.values()) < 0.1 * method_scores.ABLATION_THRESHOLD  # alone: nothing
 assert and_together > 0.9 * and_corrupted  # together: everything
+assert min(and_estimated.values()) > method_scores.ABLATION_THRESHOLD  # the estimate: each alone
 
 # %% [markdown]
 # **Composition scores** (chapter 04) name edges, not components: how much of what an earlier
 # head writes a later head can read into its keys, queries or values, from the weights alone.
 # `method_scores.edge_table()` names an edge when its score is above every score of 200 random
-# matrix pairs of the same shape, and scores the edges against the planted ones. Weights say
-# what a head *could* read, not whether anything uses the result:
+# matrix pairs of the same shape, and scores the edges against the planted ones. Beside it,
+# **path patching, one edge at a time** (chapter 10): the receiver's key, query or value sees the
+# sender's output from the run on other sequences, along every path between them, and the edge
+# is named when the task's loss rises by more than the ablation's threshold. Weights say what a
+# head *could* read; path patching asks whether the task needs it:
 
 # %%
 edges = method_scores.edge_table()
 assert edges == json.loads(method_scores.EDGE_RESULTS.read_text()), "stale edge table"
-for model_name, result in edges.items():
-    print(f"{model_name:12} composition scores name {result['named']}: precision "
-          f"{result['precision']}, recall {result['recall']}")
-assert edges["induction"]["named"] == ["L0H0->L1H0 key", "L0H0->L1H1 key"]
+for model_name, rows in edges.items():
+    for method, result in rows.items():
+        print(f"{model_name:12} {method:34} names {result['named']}: precision "
+              f"{result['precision']}, recall {result['recall']}")
+assert edges["induction"]["composition scores"]["named"] == ["L0H0->L1H0 key", "L0H0->L1H1 key"]
+assert edges["induction"]["path patching, one edge at a time"]["named"] == ["L0H0->L1H0 key"]
+assert edges["redundant"]["path patching, one edge at a time"]["named"] == []
 
 # %% [markdown]
 # On `planted-induction` the edge into the decoy L1H1 scores as high as the edge into the real
 # induction head: L1H1 reads the previous-token head's output exactly as L1H0 does, and nothing
-# reads what L1H1 writes. On `planted-redundant` the same two edges are both real.
+# reads what L1H1 writes. Path patching names only the real edge. On `planted-redundant` the
+# same two edges are both real, and path patching, one edge at a time, names neither: the
+# redundancy trap again, as each induction head still gets the real previous token while the
+# other's edge is patched.
 #
 # The redundancy trap has a test that catches it: remove the components *together*. If two
 # heads each suffice, removing both breaks the task, and the loss rises by far more than the sum

@@ -330,6 +330,8 @@ NOT_CLAIMS = {
             "decodable in the untrained model too: " + ARCHITECTURE,
         "untrained_decoded['fact'] > 0.95 and untrained_decoded['subject position'] > 0.9":
             "on the untrained model: " + ARCHITECTURE,
+        "edges['redundant']['path patching, one edge at a time']['named'] == []":
+            "path patching names neither redundant edge: " + NEGATIVE,
         "max(and_alone.values()) < 0.1 * method_scores.ABLATION_THRESHOLD":
             "each operand's head patched back alone restores nothing: " + NEGATIVE,
         "not set(control_heads) & set(course_named['attention pattern scores'])":
@@ -456,6 +458,17 @@ MUTANTS = {
         dict(targets=["decoded['fact, shuffled labels (null)'] < 0.5"],
              plants="the null's labels left in order",
              edits=[("facts[torch.randperm(len(x), generator=g)]", "facts")]),
+        dict(targets=["edges['redundant']['path patching, one edge at a time']['named'] == []"],
+             plants="the trained planted-induction, whose edge has no backup, path-patched in "
+                    "planted-redundant's place",
+             edits=[("edges = method_scores.edge_table()\n",
+                     "edges = method_scores.edge_table()\n"
+                     "_m = _load('planted-induction', device='cpu')\n"
+                     "_effects = method_scores.path_patching_effects(_m, *method_scores.task("
+                     "'induction', _m))\n"
+                     "edges['redundant']['path patching, one edge at a time'] = "
+                     "method_scores.score([e for e, d in _effects.items() if d > 1.0], "
+                     "method_scores.truth_edges('redundant'))\n")]),
         dict(targets=["max(and_alone.values()) < 0.1 * method_scores.ABLATION_THRESHOLD"],
              plants="on the trained planted-and, another run that differs in one operand only",
              edits=[('conjunction = mc.load_model("planted-and", device=device)',

@@ -141,6 +141,15 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     assert all(conjunction[f"{kind} ablation, one component at a time"]["recall"] == 1.0
                for kind in ("zero", "mean", "resample"))
     assert conjunction["attention pattern scores"]["named"] == ["L0H0", "L0H1", "L0H2"]
+    # attribution patching misses the previous-token head behind saturated attention; probes
+    # name what carries the answer, the decoys included, and miss what feeds it
+    attribution = "attribution patching, one component at a time"
+    probes = "linear probes of the answer, one component at a time"
+    assert induction[attribution]["named"] == ["L1H0"]
+    assert redundant[attribution]["named"] == ["L1H0", "L1H1"]
+    assert induction[probes]["named"] == ["L1H0", "L1H1"]
+    assert superposition[probes]["named"] == ["L0H0", "MLP0"]
+    assert fact[probes]["named"] == ["L1H0"] and conjunction[probes]["named"] == ["MLP0"]
     # direct logit attribution sees only what writes the answer, not what makes it possible:
     # the previous-token head and the memory write nothing the unembedding reads
     assert induction[direct]["named"] == ["L1H0"]
@@ -434,9 +443,10 @@ def test_composition_scores_name_edges_by_weights_alone():
     shipped = json.loads(method_scores.EDGE_RESULTS.read_text())
     assert json.loads(json.dumps(method_scores.edge_table())) == shipped
     assert set(shipped) == {"induction", "redundant"}  # the others have no head-to-head edge
-    assert shipped["induction"] == {"named": ["L0H0->L1H0 key", "L0H0->L1H1 key"],
-                                    "precision": 0.5, "recall": 1.0}
-    assert shipped["redundant"]["precision"] == 1.0 == shipped["redundant"]["recall"]
+    composition = {name: rows["composition scores"] for name, rows in shipped.items()}
+    assert composition["induction"] == {"named": ["L0H0->L1H0 key", "L0H0->L1H1 key"],
+                                        "precision": 0.5, "recall": 1.0}
+    assert composition["redundant"]["precision"] == 1.0 == composition["redundant"]["recall"]
     for name in shipped:
         model = mc.load_model(f"planted-{name}")
         models.untrain(model.hf, seed=0)
@@ -444,6 +454,85 @@ def test_composition_scores_name_edges_by_weights_alone():
             method_scores.edges_by_composition(model)), name
     null = method_scores.composition_null(mc.load_model("planted-induction"), n=50)
     assert null.std() > 0 and float(null.max()) < 0.1  # random matrices rarely compose
+
+
+def test_path_patching_names_the_used_edge_and_falls_into_the_redundancy_trap(induction):
+    """Path patching one edge at a time names the edge the task uses and not the decoy's, which
+    composition scores name; on the redundant model it names neither real edge, each head
+    still getting the real previous token while the other's edge is patched. On an untrained
+    model of the same shape it names nothing (its null)."""
+    from mechinterp_course import models
+
+    shipped = json.loads(method_scores.EDGE_RESULTS.read_text())
+    patching = {name: rows["path patching, one edge at a time"] for name, rows in shipped.items()}
+    assert patching["induction"] == {"named": ["L0H0->L1H0 key"], "precision": 1.0,
+                                     "recall": 1.0}
+    assert patching["redundant"] == {"named": [], "precision": None, "recall": 0.0}
+    effects = method_scores.path_patching_effects(induction,
+                                                  *method_scores.task("induction", induction))
+    assert effects["L0H0->L1H1 key"] < 0.01 < method_scores.ABLATION_THRESHOLD < effects[
+        "L0H0->L1H0 key"]
+    untrained = mc.load_model("planted-induction")
+    models.untrain(untrained.hf, seed=0)
+    null = method_scores.path_patching_effects(untrained,
+                                               *method_scores.task("induction", untrained))
+    assert max(null.values()) < method_scores.ABLATION_THRESHOLD
+
+
+def test_attribution_patching_estimates_patching_and_misses_saturated_effects(induction):
+    """The estimate is linear: close to the patch's sign where the effect is direct (the
+    induction head), of the wrong sign through the induction head's saturated attention (the
+    previous-token head), and on the AND it credits each operand's head with an effect that
+    exists only with the other."""
+    tokens, scored = method_scores.task("induction", induction)
+    labels = ["L0H0", "L1H0", "L1H2"]
+    estimate = method_scores.attribution_effects(induction, tokens, scored, labels)
+    patched = method_scores.patching_effects(induction, tokens, scored, labels)
+    assert estimate["L1H0"] > method_scores.ABLATION_THRESHOLD < patched["L1H0"]
+    assert estimate["L0H0"] < 0 < method_scores.ABLATION_THRESHOLD < patched["L0H0"]
+    assert abs(estimate["L1H2"]) < 1e-6 and abs(patched["L1H2"]) < 1e-6  # writes nothing
+    conjunction = mc.load_model("planted-and")
+    tokens, scored = method_scores.task("and", conjunction)
+    estimate = method_scores.attribution_effects(conjunction, tokens, scored, ["L0H0", "L0H1"])
+    patched = method_scores.patching_effects(conjunction, tokens, scored, ["L0H0", "L0H1"])
+    assert min(estimate.values()) > method_scores.ABLATION_THRESHOLD > 100 * max(patched.values())
+    with pytest.raises(ValueError, match="unknown component"):
+        method_scores.attribution_effects(conjunction, tokens, scored, ["head 0"])
+
+
+def test_attribution_effects_match_a_small_patch_to_first_order():
+    """attribution_effects is the first-order term: for a patch scaled down by eps (the output
+    moved eps of the way from the other run's to the real one) the loss changes by eps times
+    the estimate, up to eps squared, on a random GPT-2 in float64."""
+    from mechinterp_course import models
+
+    model = mc.load_model("planted-induction")
+    models.untrain(model.hf, seed=1)
+    model.hf.double()
+    tokens, scored = method_scores.task("induction", model)
+    label, eps = "L1H0", 1e-4
+    estimate = method_scores.attribution_effects(model, tokens, scored, [label])[label]
+    clean = method_scores.outputs(model, tokens)[label]
+    other = method_scores.outputs(model, method_scores.resampled(tokens))[label]
+    nudged = {label: other + eps * (clean - other)}
+    corrupt = method_scores.resampled(tokens)
+    base = method_scores.task_loss(model, corrupt, scored, targets=tokens)
+    moved = method_scores.task_loss(model, corrupt, scored,
+                                    method_scores.ablation_hooks(label, nudged), targets=tokens)
+    assert abs(estimate) > 1e-6
+    assert abs((base - moved) / eps - estimate) < 1e-3 * max(1.0, abs(estimate))
+
+
+def test_probes_name_what_carries_the_answer_used_or_not(induction):
+    decoded = method_scores.probe_accuracies(induction, "induction", ["L0H0", "L1H0", "L1H1"])
+    assert decoded["L1H0"] > method_scores.PROBE_THRESHOLD < decoded["L1H1"]  # the decoy too
+    assert decoded["L0H0"] < 0.2  # the previous token is not the answer
+    from mechinterp_course import models
+
+    untrained = mc.load_model("planted-induction")
+    models.untrain(untrained.hf, seed=0)
+    null = method_scores.probe_accuracies(untrained, "induction", ["L1H0", "L1H1"])
+    assert max(null.values()) < 0.5
 
 
 @pytest.fixture(scope="module")
