@@ -81,9 +81,6 @@ def _run_mutant(index, mutant):
     start = len(_CELLS) - 1
     for old, _ in mutant["edits"]:
         start = min(start, max((i for i, c in enumerate(_CELLS) if old in c), default=-1))
-    if mutant.get("from"):
-        start = min(start, max((i for i, c in enumerate(_CELLS) if mutant["from"] in c),
-                               default=-1))
     cells = _CELLS[start:] if start >= 0 else []
     for old, new in mutant["edits"]:
         if sum(c.count(old) for c in cells) != 1:
