@@ -155,6 +155,17 @@ def test_provenance_names_what_differs():
     assert "more likely a change of code" in provenance.mismatch_message("x", here)
 
 
+@pytest.mark.parametrize("path", [sweep.RESULTS, sweep.RESULTS_ROTARY, sweep.RESULTS_GPT2],
+                         ids=["learned", "rotary", "gpt2"])
+def test_every_shipped_sweep_table_records_the_machine_that_made_it(path):
+    """A rerun elsewhere can name what differs (`provenance.mismatch_message`) only if the table
+    says where it was made: kernel set, CPU, library versions and threads."""
+    meta = json.loads(path.read_text())["meta"]
+    recorded = {"cpu_capability", "cpu", "torch", "transformers", "numpy", "threads", "date"}
+    assert recorded <= set(meta), f"{path.name} lacks {sorted(recorded - set(meta))}"
+    assert meta["threads"] == sweep.THREADS
+
+
 def test_sweep_refuses_no_seeds_and_stops_cleanly_on_ctrl_c(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         sweep.main(["--seeds", "0", "--out", str(tmp_path / "t.json")])
