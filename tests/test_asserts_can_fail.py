@@ -427,10 +427,9 @@ MUTANTS = {
                      "    latents = torch.cat([latents, torch.stack(list(labels.values()), 1)"
                      ".float()], 1)\n")]),
         dict(targets=["(encoder_auc - random_auc).median() < 0.02"],
-             plants="encoder scores with one direction for each world label (the label itself)",
-             edits=[("    pre_topk = (labelled.acts - topk.b_dec) @ topk.W_enc + topk.b_enc",
-                     "    pre_topk = torch.cat([(labelled.acts - topk.b_dec) @ topk.W_enc + "
-                     "topk.b_enc, torch.stack(list(labels.values()), 1).float()], 1)")]),
+             plants="an encoder direction that detects each world label perfectly (AUROC 1)",
+             edits=[('encoder_auc = torch.tensor([r["encoder_auc"] for r in rows])',
+                     "encoder_auc = torch.ones(len(rows))")]),
     ],
     "08_capstone.ipynb": [
         dict(targets=["[v.passed for v in verdicts] == [False, False, False]"],
