@@ -1,9 +1,9 @@
 """The course's methods, run on the planted models as a learner would run them, and scored
 against the planted truth: which components (heads "L1H0", MLPs "MLP0") each method names, and
 the precision and recall of that set against the components that implement the task.
-Thresholds are fixed here, before any model was looked at. `python -m
-mechinterp_course.method_scores` rewrites the tables chapters read: components, and the edges
-between heads that composition scores name.
+Thresholds are fixed here, before any model was looked at (PROBE_THRESHOLD with the probe row,
+before it ran). `python -m mechinterp_course.method_scores` rewrites the tables chapters read:
+components, and the edges between heads that composition scores and path patching name.
 """
 
 from __future__ import annotations
