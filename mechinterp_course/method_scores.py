@@ -1,8 +1,9 @@
 """The course's methods, run on the planted models as a learner would run them, and scored
 against the planted truth: which components (heads "L1H0", MLPs "MLP0") each method names, and
-the precision and recall of that set against the components that implement the task.
-Thresholds are fixed here, before any model was looked at (PROBE_THRESHOLD with the probe row,
-before it ran). `python -m mechinterp_course.method_scores` rewrites the tables chapters read:
+the precision and recall of that set against the components that implement the task (the
+logit lens, which reads the residual stream between sublayers, names attention layers "attn1"
+and MLPs, scored against the sublayers that hold the truth). Thresholds are fixed here, before
+any model was looked at (PROBE_THRESHOLD with the probe row, and the lens's, before they ran). `python -m mechinterp_course.method_scores` rewrites the tables chapters read:
 components, and the edges between heads that composition scores and path patching name.
 """
 
@@ -216,6 +217,41 @@ def probe_accuracies(model, name: str, labels, train_seeds=(1, 2, 3, 4),
         test_x[label], test_y) for label in labels}
 
 
+def sublayers(model) -> list[str]:
+    """Every attention layer and MLP, labelled "attn1" and "MLP0": the logit lens's resolution,
+    which reads the residual stream between them and cannot tell one head from another."""
+    return [f"{kind}{layer}" for layer in range(model.cfg.n_layers) for kind in ("attn", "MLP")]
+
+
+@torch.no_grad()
+def lens_effects(model, tokens: torch.Tensor, scored: torch.Tensor) -> dict:
+    """{sublayer: nats} the right next token's mean log-probability under the logit lens
+    (`lens.unembed`, the final norm and the unembedding applied to the residual stream so far)
+    rises by across each attention layer and each MLP, where the task scores it."""
+    from . import lens
+
+    kinds = ("resid_pre", "resid_mid", "resid_post")
+    _, cache = model.run_with_cache(tokens, names=[(kind, layer) for layer in
+                                                   range(model.cfg.n_layers) for kind in kinds])
+    targets = tokens[:, 1:, None]
+
+    def read(resid):  # the lens's mean log-probability of the right next token
+        logprobs = lens.unembed(model, resid[:, :-1]).log_softmax(-1)
+        return float(logprobs.gather(-1, targets)[..., 0][scored].mean())
+
+    out = {}
+    for layer in range(model.cfg.n_layers):
+        pre, mid, post = (read(cache[kind, layer]) for kind in kinds)
+        out[f"attn{layer}"], out[f"MLP{layer}"] = mid - pre, post - mid
+    return out
+
+
+def truth_sublayers(name: str) -> list[str]:
+    """The sublayers that hold a planted model's task: each true head's attention layer, each
+    true MLP."""
+    return sorted({re.sub(r"L(\d+)H\d+", r"attn\1", c) for c in truth_components(name)})
+
+
 def _pattern_names(model, cache, tokens, pattern_of: str) -> list[str]:
     """Heads whose attention looks like the task's: previous-token or induction scores on a
     repeat; on the fact lookup, attention from the relation token to the subject; on the AND,
@@ -381,8 +417,9 @@ def edge_table() -> dict:
 
 def table() -> dict:
     """{model: {method: score}} for every planted model: `named_by`'s methods, attribution
-    patching (`attribution_effects`, at the ablation's threshold) and linear probes
-    (`probe_accuracies`, at PROBE_THRESHOLD)."""
+    patching (`attribution_effects`, at the ablation's threshold), linear probes
+    (`probe_accuracies`, at PROBE_THRESHOLD) and the logit lens (`lens_effects`, at the
+    ablation's threshold, against `truth_sublayers`: it cannot name a head)."""
     from . import planted
     from .models import load_model
 
@@ -400,6 +437,9 @@ def table() -> dict:
             c for c, a in decoded.items() if a > PROBE_THRESHOLD)
         out[name] = {method: score(found, truth_components(name))
                      for method, found in named.items()}
+        rises = lens_effects(model, tokens, scored)  # scored at its own resolution
+        out[name]["logit lens, one sublayer at a time"] = score(
+            [c for c, d in rises.items() if d > ABLATION_THRESHOLD], truth_sublayers(name))
     return out
 
 

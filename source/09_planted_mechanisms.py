@@ -216,12 +216,17 @@ for method, found in {"your hypothesis": hypothesis, **named}.items():
 #
 # One model is one test. `method_scores.table()` runs every method on every planted model
 # (`python -m mechinterp_course.method_scores` writes it to a file, which the course ships). It
-# adds two methods to the six: **attribution patching, one component at a time** (chapter 10:
-# activation patching's effect estimated from one backward pass, named at the same threshold)
-# and **linear probes of the answer** (chapter 07: a component is named when a probe reads the
+# adds three methods to the six: **attribution patching, one component at a time** (chapter 10:
+# activation patching's effect estimated from one backward pass, named at the same threshold),
+# **linear probes of the answer** (chapter 07: a component is named when a probe reads the
 # right next token from its output where the task scores it, on held-out batches, with accuracy
-# above `PROBE_THRESHOLD`). Here it is rerun live, and must equal the shipped table: a table that
-# no longer matches the code that made it is a story, not a result.
+# above `PROBE_THRESHOLD`) and **the logit lens, one sublayer at a time** (chapter 03: read the
+# residual stream through the final norm and the unembedding before and after each attention
+# layer and each MLP, and name the sublayer across which the right token's log-probability
+# rises by more than the ablation's threshold). The lens reads between sublayers, so it cannot
+# name a head: it names `attn1` or `MLP0`, and is scored against the sublayers that hold the
+# truth. Here the table is rerun live, and must equal the shipped one: a table that no longer
+# matches the code that made it is a story, not a result.
 
 # %%
 shipped = json.loads(method_scores.RESULTS.read_text())
@@ -267,9 +272,11 @@ for model_name, rows in live.items():
 #   the MLP that writes the answer. Ablation, which asks what the task cannot do without,
 #   names all three. It is the redundancy trap turned round: there each part suffices and none
 #   is needed alone; here each part is needed and none suffices.
-# - **Indirect effects** (direct logit attribution): it finds only what writes the answer
-#   itself, and misses what feeds it: the previous-token head, and on the fact lookup the MLP
-#   memory that the mover reads from.
+# - **Indirect effects** (direct logit attribution, and the logit lens): they find only what
+#   writes the answer itself, and miss what feeds it: the previous-token head, on the fact
+#   lookup the MLP memory that the mover reads from, and on the AND the operand heads. The
+#   lens sees the answer appear across one sublayer on every model, the one holding what
+#   direct attribution names: where the answer becomes readable is not how it was made.
 # - **A linear estimate of a saturated effect** (attribution patching): on both induction models
 #   it names the induction heads and misses the previous-token head L0H0, whose patch restores
 #   more than the threshold: its effect passes through the induction head's attention, a
@@ -311,6 +318,11 @@ assert redundant_rows[attribution]["named"] == ["L1H0", "L1H1"]
 assert induction_rows[probed]["named"] == ["L1H0", "L1H1"]  # the decoy carries the answer too
 assert superposition_rows[probed]["named"] == ["L0H0", "MLP0"]
 assert fact_rows[probed]["named"] == ["L1H0"] and and_rows[probed]["named"] == ["MLP0"]
+lensed = "logit lens, one sublayer at a time"
+for rows in (induction_rows, redundant_rows, fact_rows):
+    assert rows[lensed]["named"] == ["attn1"] and rows[lensed]["recall"] == 0.5
+assert superposition_rows[lensed]["named"] == and_rows[lensed]["named"] == ["MLP0"]
+assert and_rows[lensed]["recall"] == 0.5  # the operand heads' layer is missed
 # L0H0 patched alone on planted-induction: named, and still worse than a uniform guess
 corrupted_loss = method_scores.task_loss(model, method_scores.resampled(tokens), scored,
                                          targets=tokens)
@@ -710,9 +722,10 @@ assert interaction.high < 0
 # - A planted model's truth is data, so a method's answer can be scored: precision (did it name
 #   decoys?) and recall (did it miss steps?).
 # - Attention patterns name look-alikes; one-at-a-time ablation (zero, mean or resample)
-#   misses redundant components; direct logit attribution misses indirect effects. Each failure
-#   was shown on a model built to have it, and each has a test that catches it: ablate what the
-#   pattern names, ablate together, and trace effects through later components.
+#   misses redundant components; direct logit attribution and the logit lens miss indirect
+#   effects. Each failure was shown on a model built to have it, and each has a test that
+#   catches it: ablate what the pattern names, ablate together, and trace effects through later
+#   components.
 # - Patching one component at a time finds redundant components, but a loss also falls when a
 #   patch only breaks the other run's answer: a head named by patching has moved the output,
 #   which is not the same as restoring it.

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import mechinterp_course as mc
-from mechinterp_course import circuits, evaluate, method_scores, planted
+from mechinterp_course import circuits, evaluate, lens, method_scores, planted
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +159,11 @@ def test_method_table_is_regenerated_by_its_command_and_shows_the_traps():
     assert superposition["attention pattern scores"] == {"named": ["L0H0"], "precision": 0.0,
                                                          "recall": 0.0}
     assert superposition[ablation]["named"] == superposition[direct]["named"] == ["MLP0"]
+    # the logit lens sees where the answer becomes readable, one sublayer, never what feeds it
+    lensed = "logit lens, one sublayer at a time"
+    assert all(shipped[name][lensed] == {"named": ["attn1"], "precision": 1.0, "recall": 0.5}
+               for name in ("induction", "redundant", "fact-lookup"))
+    assert superposition[lensed]["named"] == conjunction[lensed]["named"] == ["MLP0"]
 
 
 def test_scores_fail_on_a_null_table():
@@ -166,6 +171,7 @@ def test_scores_fail_on_a_null_table():
     method names the planted components (so the asserts above could fail)."""
     from mechinterp_course import models
 
+    shipped = json.loads(method_scores.RESULTS.read_text())
     for name in planted.BUILDERS:
         model = mc.load_model(f"planted-{name}")
         models.untrain(model.hf, seed=0)
@@ -175,6 +181,9 @@ def test_scores_fail_on_a_null_table():
         for method in ("zero", "mean", "resample"):
             assert not truth <= set(named[f"{method} ablation, one component at a time"]), name
         assert not truth <= set(named["activation patching, one component at a time"]), name
+        rises = method_scores.lens_effects(model, *method_scores.task(name, model))
+        lensed = [c for c, d in rises.items() if d > method_scores.ABLATION_THRESHOLD]
+        assert lensed != shipped[name]["logit lens, one sublayer at a time"]["named"], name
 
 
 def test_scores_count_right_and_wrong_names():
@@ -477,6 +486,27 @@ def test_path_patching_names_the_used_edge_and_falls_into_the_redundancy_trap(in
     null = method_scores.path_patching_effects(untrained,
                                                *method_scores.task("induction", untrained))
     assert max(null.values()) < method_scores.ABLATION_THRESHOLD
+
+
+@pytest.mark.parametrize("name", ["induction", "and"])
+def test_lens_effects_add_up_to_the_models_own_log_probability(name):
+    """The lens's rises across every sublayer add up to the model's own log-probability of the
+    right next token less the embeddings' (the lens on the final residual is the model), and
+    the truth's sublayers are the heads' attention layers and the MLPs."""
+    model = mc.load_model(f"planted-{name}")
+    tokens, scored = method_scores.task(name, model)
+    rises = method_scores.lens_effects(model, tokens, scored)
+    assert list(rises) == method_scores.sublayers(model)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names=[("resid_pre", 0)])
+        embedded = lens.unembed(model, cache["resid_pre", 0][:, :-1]).log_softmax(-1)
+        own = model(tokens)[:, :-1].log_softmax(-1)
+    right = tokens[:, 1:, None]
+    expected = float((own.gather(-1, right) - embedded.gather(-1, right))[..., 0][scored].mean())
+    assert sum(rises.values()) == pytest.approx(expected, abs=1e-4)
+    assert method_scores.truth_sublayers(name) == {"induction": ["attn0", "attn1"],
+                                                   "and": ["MLP0", "attn0"]}[name]
+    assert method_scores.truth_sublayers("fact-lookup") == ["MLP0", "attn1"]
 
 
 def test_attribution_patching_estimates_patching_and_misses_saturated_effects(induction):
