@@ -3,8 +3,9 @@ against the planted truth: which components (heads "L1H0", MLPs "MLP0") each met
 the precision and recall of that set against the components that implement the task (the
 logit lens, which reads the residual stream between sublayers, names attention layers "attn1"
 and MLPs, scored against the sublayers that hold the truth). Thresholds are fixed here, before
-any model was looked at (PROBE_THRESHOLD with the probe row, and the lens's, before they ran). `python -m mechinterp_course.method_scores` rewrites the tables chapters read:
-components, and the edges between heads that composition scores and path patching name.
+any model was looked at (PROBE_THRESHOLD with the probe row, and the lens's, before they ran).
+`python -m mechinterp_course.method_scores` rewrites the tables chapters read: components, and
+the edges between heads that composition scores and path patching name.
 """
 
 from __future__ import annotations

@@ -323,6 +323,10 @@ for rows in (induction_rows, redundant_rows, fact_rows):
     assert rows[lensed]["named"] == ["attn1"] and rows[lensed]["recall"] == 0.5
 assert superposition_rows[lensed]["named"] == and_rows[lensed]["named"] == ["MLP0"]
 assert and_rows[lensed]["recall"] == 0.5  # the operand heads' layer is missed
+for rows in live.values():  # on every model, the sublayer holding what direct attribution names
+    directly = rows["direct logit attribution"]["named"]
+    assert directly and rows[lensed]["named"] == sorted(
+        {c if c.startswith("MLP") else f"attn{c[1]}" for c in directly})
 # L0H0 patched alone on planted-induction: named, and still worse than a uniform guess
 corrupted_loss = method_scores.task_loss(model, method_scores.resampled(tokens), scored,
                                          targets=tokens)
