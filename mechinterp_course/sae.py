@@ -141,6 +141,7 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: Tensor, l1_coeff: float 
     return loss.detach()
 
 
+@torch.enable_grad()  # chapters turn gradients off for the model; the SAE still needs them
 def train(sae: SAE, batches, steps: int, lr: float = 1e-3, l1_coeff: float = 0.0,
           progress: bool = True, desc: str = "training SAE", step_fn=train_step,
           max_grad_norm: float | None = None) -> TrainResult:

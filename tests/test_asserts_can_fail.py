@@ -160,6 +160,16 @@ if NULL:
     _sae_table["nulls"] = _shuffled(_sae_table["nulls"], ["site", "width", "seed"],
                                     random.Random(0))
     sae_sweep.load_results = lambda *args, **kwargs: _sae_table
+
+    # the planted SAE table: each run's model shuffled among the runs
+    from mechinterp_course import method_scores
+    _planted_sae = json.loads(method_scores.SAE_RESULTS.read_text())
+    _planted_rows = [r for rows in _planted_sae["runs"].values() for r in rows]
+    random.Random(0).shuffle(_planted_rows)
+    for _name, _rows in list(_planted_sae["runs"].items()):
+        _planted_sae["runs"][_name] = [_planted_rows.pop() for _ in _rows]
+    (_folder / method_scores.SAE_RESULTS.name).write_text(json.dumps(_planted_sae))
+    method_scores.SAE_RESULTS = _folder / method_scores.SAE_RESULTS.name
 '''
 
 # What a chapter's null adds to the untrained models, the untrained toy models and the shuffled

@@ -73,3 +73,15 @@ def test_topk_forward_matches_the_dense_path_and_its_gradients():
         for name, p in fast.named_parameters():
             q = dict(dense.named_parameters())[name]
             assert torch.allclose(p.grad, q.grad, atol=1e-4), name
+
+
+def test_training_works_where_a_chapter_turned_gradients_off():
+    """Chapters call torch.set_grad_enabled(False) to read the model; training an SAE there must
+    still learn, not fail on a tensor without a gradient."""
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    model = sae.SAE(8, 16, k=2, seed=0)
+    before = model.W_dec.detach().clone()
+    with torch.no_grad():
+        result = sae.train(model, sae.batches_from(x, 64), steps=5, progress=False)
+        assert not torch.is_grad_enabled()  # the caller's setting, back after training
+    assert not torch.equal(before, model.W_dec.detach()) and len(result.losses) == 5
