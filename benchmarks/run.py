@@ -19,6 +19,7 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+import head_patching  # noqa: E402
 import kv_cache  # noqa: E402
 import sae_training  # noqa: E402
 
@@ -46,6 +47,13 @@ def caching_with_allocator(env_extra: dict, label: str, device: str = "cpu") -> 
                          capture_output=True, text=True, env={**os.environ, **env_extra},
                          check=True).stdout
     return f"#### Allocator: {label}\n\n" + out[out.index("###"):]
+
+
+def mc_models_available(name: str) -> bool:
+    """Whether an optional model (SmolLM2's wheel) is installed here."""
+    from mechinterp_course import models
+
+    return models.load_optional(name) is not None
 
 
 def notebooks(rerun: bool = True) -> str:
@@ -87,6 +95,10 @@ def main(argv=None) -> Path:
         "dead after 1,000 steps without firing, so in 600 steps it never applies.) Ours decodes "
         "from each input's k active latents only; SAELens multiplies by the whole decoder.\n",
         sae_training.main([])]
+    if mc_models_available("smollm2"):  # chapter 12's head ranking, checked head by head
+        sections += ["## Attribution patching against patching each head\n\nChapter 12 ranks "
+                     "SmolLM2's heads by attribution patching's estimate; here every head is "
+                     "also patched for real, on the same prompts.\n", head_patching.main([])]
     if torch.cuda.is_available():  # the same benchmarks again on the GPU
         gpu = ["--device", "cuda"]
         sections += [f"## On the GPU ({torch.cuda.get_device_name()})\n",

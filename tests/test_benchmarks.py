@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
@@ -75,6 +77,8 @@ def stand_in_benchmarks(monkeypatch, gpu: bool) -> list:
     monkeypatch.setattr(run.kv_cache, "main", lambda argv: calls.append(("kv", argv)) or "")
     monkeypatch.setattr(run.sae_training, "main", lambda argv: calls.append(("sae", argv)) or "")
     monkeypatch.setattr(run, "notebooks", lambda rerun=True: "notebook table")
+    monkeypatch.setattr(run.head_patching, "main", lambda argv: calls.append(("heads", argv)) or "")
+    monkeypatch.setattr(run, "mc_models_available", lambda name: True)
     return calls
 
 
@@ -86,7 +90,7 @@ def test_run_repeats_every_benchmark_on_a_gpu_when_one_is_present(monkeypatch, t
     text = out.read_text()
     assert out.parent == tmp_path and "## On the GPU (Stand-in GPU)" in text
     assert "GPU: Stand-in GPU." in text
-    assert calls == [("cache", "cpu"), ("cache", "cpu"), ("kv", []), ("sae", []),
+    assert calls == [("cache", "cpu"), ("cache", "cpu"), ("kv", []), ("sae", []), ("heads", []),
                      ("cache", "cuda"), ("kv", ["--device", "cuda"]),
                      ("sae", ["--device", "cuda"])]
 
@@ -97,4 +101,29 @@ def test_run_without_a_gpu_runs_the_cpu_benchmarks_only(monkeypatch, tmp_path):
     calls = stand_in_benchmarks(monkeypatch, gpu=False)
     text = run.main(["--reuse-notebook-times", "--out", str(tmp_path / "R.md")]).read_text()
     assert "On the GPU" not in text and "GPU: none." in text
-    assert all("cuda" not in str(c) for c in calls) and len(calls) == 4
+    assert all("cuda" not in str(c) for c in calls) and len(calls) == 5
+
+
+def test_head_patching_smoke():
+    import head_patching
+    text = head_patching.main(["--small"])
+    assert "a forward pass per head" in text and "| capital |" in text and "| continent |" in text
+
+
+def test_patched_effects_match_attribution_patching_to_first_order():
+    """Putting each head's own z back changes nothing; a small change of every head's z moves
+    the answer as attribution patching predicts (both measure the same effect)."""
+    import head_patching
+
+    import mechinterp_course as mc
+    from mechinterp_course import steering
+    model = mc.load_model("course", device="cpu")
+    tokens, last = steering.prompts(model, ["The capital of Texas is"])
+    answers = torch.tensor([model.to_single_token(" Austin")])
+    own = steering.last_z(model, tokens, last)[0]  # (n_layers, n_heads, d_head)
+    assert head_patching.patched_effects(model, tokens, last, answers, own).abs().max() < 1e-5
+    nudged = own + 0.05 * torch.randn(own.shape, generator=torch.Generator().manual_seed(0))
+    real = head_patching.patched_effects(model, tokens, last, answers, nudged)
+    estimate = steering.head_attributions(model, tokens, last, answers, nudged)
+    assert real.abs().max() > 1e-3  # the nudge moves something
+    assert head_patching.correlation(real, estimate) > 0.95
