@@ -25,6 +25,7 @@ DIRECT_THRESHOLD = 0.1  # share of the answer's direct logit a component must wr
 PROBE_THRESHOLD = 0.9  # held-out accuracy a probe must reach to read the answer from an output
 MATCH_F1 = 0.9  # a latent "is" a planted feature when its firing predicts the feature this well
 SAE_K = 3  # the planted L0 at resid_mid 0: the current word, its position, the previous word
+WORD_FEATURE_MODELS = ("induction", "redundant", "superposition")  # where those three are planted
 
 
 def repeated_distinct(model, n: int = 15, batch: int = 8, seed: int = 0) -> torch.Tensor:
@@ -290,6 +291,9 @@ def sae_recovery(name: str, seed: int = 0, k: int = SAE_K, d_sae: int = 256,
     from . import sae
     from .models import load_model
 
+    if name not in WORD_FEATURE_MODELS:
+        raise ValueError(f"planted-{name!r} has no planted word, position and previous word at "
+                         f"resid_mid 0 to score an SAE against; use one of {WORD_FEATURE_MODELS}")
     model = load_model(f"planted-{name}", device="cpu")
     x, _ = word_residuals(model, 1024, seed=0)
     held_out, which = word_residuals(model, 256, seed=1)
@@ -301,7 +305,7 @@ def sae_recovery(name: str, seed: int = 0, k: int = SAE_K, d_sae: int = 256,
     one_hot = torch.nn.functional.one_hot
     words = one_hot(which["current word"], model.cfg.d_vocab)[:, 1:].bool()  # (n, 31): no BOS
     present = torch.cat([words, one_hot(which["previous word"], model.cfg.d_vocab)[:, 1:],
-                         one_hot(which["position"] - 2, 19)], 1).bool()  # (n, 81)
+                         one_hot(which["position"] - 2)], 1).bool()  # (n, 31 + 31 + 19)
     alive = fires.any(0)
     matched = best_f1(fires, present).max(0).values[alive] > MATCH_F1  # (alive latents,)
     recovered = best_f1(fires, words).max(1).values > MATCH_F1  # (31,)

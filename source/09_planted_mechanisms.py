@@ -659,7 +659,8 @@ assert sae_live["superposition"]["fve"] < sae_live["induction"]["fve"]
 # meant to undo, and here, with this recipe, it does not: the words are decodable (the probe
 # above reads them perfectly) and used (MLP 0's neurons read them), and still no latent stands
 # for most of them. A larger k, a longer run or another SAE may do better; on a planted model
-# that is a question you can answer by measuring, and on a trained model it is not.
+# that is a question you can answer by measuring, while a trained model has no truth to measure
+# the latents against.
 #
 # ## 5. Back to the course model: what the sweep leaves out
 #
@@ -776,6 +777,8 @@ assert interaction.high < 0
 #   which is not the same as restoring it.
 # - A probe decodes; an intervention along the probe's directions, against random directions of
 #   equal number, shows use.
+# - An SAE's latents are a hypothesis too: trained at the planted number of active features, the
+#   same recipe detects almost every one-hot word and few of the same words in superposition.
 # - On the course model, the heads a sweep leaves out of block 2 carry, together, more of the
 #   copying than the one it names.
 #

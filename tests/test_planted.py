@@ -634,6 +634,11 @@ def test_sae_table_records_its_machine_and_reruns_within_the_measured_tolerance(
             assert abs(rerun[key] - runs[0][key]) <= tol, (name, key, rerun, runs[0])
 
 
+def test_sae_recovery_refuses_a_model_without_the_planted_word_features():
+    with pytest.raises(ValueError, match="no planted word"):
+        method_scores.sae_recovery("fact-lookup")
+
+
 def test_an_untrained_sae_detects_no_words():
     """The recall is not high by construction: one step of training leaves the control's words
     undetected."""
