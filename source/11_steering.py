@@ -39,7 +39,6 @@ from mechinterp_course.checks import ch11
 model = mc.load_model("course", device=device)
 n_layers = model.cfg.n_layers
 threshold = method_scores.ABLATION_THRESHOLD  # 1 nat, as in chapters 09 and 10: fixed before
-asia_id, europe_id = model.to_single_token(" Asia"), model.to_single_token(" Europe")
 europe = [c for c, (_, continent, _) in world.COUNTRIES.items() if continent == "Europe"]
 asia = [c for c, (_, continent, _) in world.COUNTRIES.items() if continent == "Asia"]
 # every other country takes the direction; the rest are held out to judge it
@@ -48,6 +47,13 @@ test = {"Europe": europe[1::2], "Asia": asia[1::2]}
 template = "{} is a country in"
 print({k: len(v) for k, v in train.items()}, "countries take the direction;",
       {k: len(v) for k, v in test.items()}, "are held out")
+
+
+def gap(lm, logits, sign):
+    """(n,): sign times the logit of " Asia" less that of " Europe", at each prompt."""
+    asia_token, europe_token = lm.to_single_token(" Asia"), lm.to_single_token(" Europe")
+    return sign * (logits[:, asia_token] - logits[:, europe_token])
+
 
 # %% [markdown]
 # ## 1. A direction from two sets of prompts
@@ -61,7 +67,7 @@ all_tokens, all_last = steering.prompts(model, [template.format(c) for c in euro
 with torch.no_grad():
     all_logits = model(all_tokens)[torch.arange(len(all_tokens)), all_last]
 sign = torch.tensor([-1.0] * len(europe) + [1.0] * len(asia))
-right_ahead = float((sign * (all_logits[:, asia_id] - all_logits[:, europe_id]) > 0).float().mean())
+right_ahead = float((gap(model, all_logits, sign) > 0).float().mean())
 print(f"the right continent ahead of the other for {right_ahead:.0%} of the "
       f"{len(europe + asia)} countries")
 assert right_ahead >= 0.9
@@ -164,29 +170,34 @@ phrasings = ["{} is a country in", "{} is in"]
 
 
 @functools.cache
-def unsteered(countries, phrasing):
+def unsteered(lm, texts):
     """Tokens, last positions and logits at them without steering, once per set of prompts."""
-    tokens, last = steering.prompts(model, [phrasing.format(c) for c in countries])
+    tokens, last = steering.prompts(lm, list(texts))
     with torch.no_grad():
-        return tokens, last, model(tokens)[torch.arange(len(tokens)), last]
+        return tokens, last, lm(tokens)[torch.arange(len(tokens)), last].cpu()
 
 
-def moves(countries, sign, vector, layer, strength):
+def phrased(countries):
+    """The course model's prompts for these countries: a list per phrasing."""
+    return [[phrasing.format(c) for c in countries] for phrasing in phrasings]
+
+
+def moves(lm, prompt_sets, sign, vector, layer, strength):
     """Per country (n,): how far the logit difference moves toward the other continent, in
-    nats, when sign * strength * vector is added at `layer`, mean over the two phrasings."""
+    nats, when sign * strength * vector is added at `layer`, mean over the prompt sets (each
+    a prompt per country)."""
     out = []
-    for phrasing in phrasings:
-        tokens, last, before = unsteered(tuple(countries), phrasing)
-        after = steering.steered_logits(model, tokens, last, vector, layer, sign * strength)
-        gap = lambda logits: sign * (logits[:, asia_id] - logits[:, europe_id])  # noqa: E731
-        out.append(gap(after) - gap(before))
+    for texts in prompt_sets:
+        tokens, last, before = unsteered(lm, tuple(texts))
+        after = steering.steered_logits(lm, tokens, last, vector, layer, sign * strength).cpu()
+        out.append(gap(lm, after, sign) - gap(lm, before, sign))
     return torch.stack(out).mean(0)
 
 
-def moved(countries_by_continent, vector, layer, strength):
+def moved(countries_by_continent, vector, layer, strength, lm=model, prompts_of=phrased):
     """Per country, European ones pushed toward Asia and Asian ones toward Europe."""
-    return torch.cat([moves(countries_by_continent["Europe"], 1, vector, layer, strength),
-                      moves(countries_by_continent["Asia"], -1, vector, layer, strength)])
+    return torch.cat([moves(lm, prompts_of(countries_by_continent[continent]), sign, vector,
+                            layer, strength) for continent, sign in (("Europe", 1), ("Asia", -1))])
 
 
 on_train = {layer: float(moved(train, vectors[layer], layer, 1.0).mean())
@@ -350,7 +361,7 @@ def continent_margin(countries_by_continent, hooks=()):
                 model, [phrasing.format(c) for c in countries_by_continent[continent]])
             with torch.no_grad(), model.hooks(list(hooks)):
                 logits = model(tokens)[torch.arange(len(tokens)), last]
-            per_phrasing.append(sign * (logits[:, asia_id] - logits[:, europe_id]))
+            per_phrasing.append(gap(model, logits, sign))
         out.append(torch.stack(per_phrasing).mean(0))
     return torch.cat(out)
 
@@ -433,18 +444,12 @@ if lm is not None:
     shown = {c: continent for c, (_, continent, _) in world.COUNTRIES.items()
              if continent not in ("Europe", "Asia")}
 
-    @functools.cache
-    def lm_unsteered(countries):
-        """Tokens, last positions and logits there, three demonstrations then "country:"."""
-        tokens, last = steering.prompts(lm, steering.in_context_prompts(list(countries), shown, 3))
-        with torch.no_grad():
-            return tokens, last, lm(tokens)[torch.arange(len(tokens)), last].cpu()
+    def in_context(countries):
+        """SmolLM2's prompts: one set, three demonstrations then "country:"."""
+        return [steering.in_context_prompts(list(countries), shown, 3)]
 
-    def lm_gap(logits, sign):
-        return sign * (logits[:, lm_asia] - logits[:, lm_europe])
-
-    _, _, lm_logits = lm_unsteered(tuple(europe + asia))
-    lm_right = float((lm_gap(lm_logits, sign) > 0).float().mean())
+    _, _, lm_logits = unsteered(lm, tuple(in_context(europe + asia)[0]))
+    lm_right = float((gap(lm, lm_logits, sign) > 0).float().mean())
     print(f"SmolLM2: the right continent ahead for {lm_right:.0%} of the {len(europe + asia)} "
           "countries")
     assert lm_right >= 0.9
@@ -464,12 +469,7 @@ if lm is not None:
 
     def lm_moved(countries_by_continent, vector, layer):
         """Per country: the move toward the other continent, in nats, at strength 1."""
-        out = []
-        for continent, s in (("Europe", 1), ("Asia", -1)):
-            tokens, last, before = lm_unsteered(tuple(countries_by_continent[continent]))
-            after = steering.steered_logits(lm, tokens, last, vector, layer, s).cpu()
-            out.append(lm_gap(after, s) - lm_gap(before, s))
-        return torch.cat(out)
+        return moved(countries_by_continent, vector, layer, 1.0, lm, in_context)
 
     lm_on_train = {layer: float(lm_moved(train, v, layer).mean())
                    for layer, v in lm_vectors.items()}
