@@ -85,8 +85,9 @@ def ablation_hooks(model, directions: Tensor, names: list | None = None) -> list
 def in_context_prompts(queries: list[str], answers: dict[str, str], k: int, seed: int = 0,
                        shuffle: bool = False, sep: str = ":", joiner: str = "\n") -> list[str]:
     """For each query, k demonstrations "X: answers[X]" drawn from `answers` (never the query
-    itself), then "query:". shuffle: the demonstrations' answers shuffled among them, so that
-    the format is there and the task is not (Todd et al.'s corrupted prompts)."""
+    itself), then "query:". shuffle: the demonstrations' answers shuffled among them (Todd et
+    al.'s corrupted prompts): the pairing is gone, but not the task where the answers alone
+    name it, as capitals do (chapter 12)."""
     if not 0 <= k < len(answers):
         raise ValueError(f"k must be between 0 and {len(answers) - 1}, got {k}")
     rng, shuffler = random.Random(seed), random.Random(seed + 1)  # the same demos either way

@@ -18,14 +18,15 @@
 # demonstrations at all, "Spain:". If the sum carries the task, the model now answers with the
 # capital; which capital is the model's own knowledge, and the world knows the right one.
 #
-# **You will be able to:** check that a model learns a task in context before looking for it;
-# rank heads by their indirect effect on prompts whose demonstrations are shuffled, estimated
-# by attribution patching; build a function vector from the top heads; and judge it on
+# **You will be able to:** check that a model learns a task in context before looking for it,
+# and what its demonstrations teach; rank heads by their indirect effect on prompts with no
+# demonstrations, estimated by attribution patching; build a function vector from the top
+# heads; and judge it on
 # held-out countries against random directions, random heads and another task's vector, and
 # its accuracy against a null that keeps its answers and breaks their link to the countries.
 #
 # **Time:** about 30 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
-# set-up line installs it): the course model does not learn these tasks in context
+# set-up line installs it): the course model barely learns these tasks in context
 # (section 1), so from section 1 on this chapter is about SmolLM2.
 
 # %%
@@ -55,12 +56,13 @@ def answer_tokens(lm, relation, queries):
                          for q in queries])
 
 
-def next_logprobs(lm, relation, queries, k=0, seed=0, shuffle=False, steer=None):
+def next_logprobs(lm, relation, queries, k=0, seed=0, shuffle=False, steer=None, sep=":"):
     """(n, d_vocab): log-probabilities of the token after each query's prompt, k demonstrations
-    of the relation drawn from the training countries only, then "query:". steer: (vector,
-    layer, strength), added at each prompt's last position (`steering.steered_logits`)."""
+    of the relation drawn from the training countries only, then "query:" (or query + sep).
+    steer: (vector, layer, strength), added at each prompt's last position
+    (`steering.steered_logits`)."""
     shown = {c: answers[relation][c] for c in fv_train}
-    texts = steering.in_context_prompts(queries, shown, k, seed, shuffle)
+    texts = steering.in_context_prompts(queries, shown, k, seed, shuffle, sep=sep)
     tokens, last = steering.prompts(lm, texts)
     if steer is None:
         with torch.no_grad():
@@ -77,35 +79,53 @@ def right(lm, relation, queries, logprobs):
     return (logprobs.argmax(-1) == answer_tokens(lm, relation, queries)).float()
 
 
-for relation in relations:
-    by_shots = {k: float(right(model, relation, fv_test,
-                               next_logprobs(model, relation, fv_test, k)).mean())
-                for k in (0, 5)}
-    print(f"course model, {relation}: held-out accuracy with no demonstrations "
-          f"{by_shots[0]:.2f}, with five {by_shots[5]:.2f}")
+shots = {"none": (0, False), "ten": (10, False), "ten shuffled": (10, True)}  # k, shuffle
+course_icl = {}
+for sep in (":", " ->", " ="):
+    for relation in relations:
+        course_icl[sep, relation] = {name: float(right(model, relation, fv_test, next_logprobs(
+            model, relation, fv_test, k, shuffle=shuffle, sep=sep)).mean())
+            for name, (k, shuffle) in shots.items()}
+        print(f"course model, {relation}, 'country{sep}': held-out accuracy with demonstrations",
+              {name: round(v, 2) for name, v in course_icl[sep, relation].items()})
 
 # %% [markdown]
-# Demonstrations do not help the course model (printed). Each of its training documents
-# speaks of one country; whether that is why, this chapter does not test. There is no task in
-# context to find, so the rest of the chapter uses SmolLM2-135M (offline, from its wheel),
-# whose premise is asserted: five demonstrations make it right for at least half of the
-# held-out countries, in both relations.
+# In the chapter's format, "country:", ten demonstrations do not help the course model: it
+# gives capitals with none and loses them with demonstrations (printed). Of the two other
+# formats tried, " =" gets continents right for some countries with ten demonstrations
+# (printed), more with true answers than shuffled ones; that is the one place the course model
+# learns something in context, and whether a function vector can be read from it is left open
+# (a bonus question below). Each of its training documents speaks of one country; whether that
+# is why it learns so little in context, this chapter does not test. The rest of the chapter
+# uses SmolLM2-135M (offline, from its wheel), whose premise in the plain format is asserted:
+# five demonstrations make it right for at least half of the held-out countries, in both
+# relations, where with none it is right for none (printed).
+#
+# Look at what the demonstrations teach, though. With their answers **shuffled** among them
+# ("Japan: Lima / Peru: Tokyo / Spain:") SmolLM2 is still right for at least half (asserted):
+# a list of capitals says "answer with a capital" whichever countries they are paired with.
+# The pairing hardly matters; the *kind* of answer does.
 
 # %%
 lm = mc.load_model("smollm2", device=device)
-premise = {relation: {k: round(float(right(lm, relation, fv_test,
-                                           next_logprobs(lm, relation, fv_test, k)).mean()), 2)
-                      for k in (0, 5)} for relation in relations}
-print("SmolLM2, held-out accuracy with 0 and 5 demonstrations:", premise)
-assert all(by_shots[5] >= 0.5 for by_shots in premise.values())
+premise = {relation: {name: round(float(right(lm, relation, fv_test, next_logprobs(
+    lm, relation, fv_test, k, shuffle=shuffle)).mean()), 2)
+    for name, (k, shuffle) in {"none": (0, False), "five": (5, False),
+                               "five shuffled": (5, True)}.items()}
+    for relation in relations}
+print("SmolLM2, held-out accuracy with demonstrations:", premise)
+assert all(by_shots["five"] >= 0.5 for by_shots in premise.values())
+assert all(by_shots["five shuffled"] >= 0.5 for by_shots in premise.values())
 
 # %% [markdown]
 # ## 2. The heads that carry the task
 #
 # Which heads carry the task? Todd et al. patch each head's mean output into prompts whose
-# demonstrations have their answers **shuffled** (the format is there, the task is not) and
-# measure how much the right answer's log-probability rises: the head's indirect effect.
-# SmolLM2 has hundreds of heads (printed), a forward pass each; `steering.head_attributions`
+# demonstrations have their answers shuffled, where their tasks are gone, and measure how much
+# the right answer's log-probability rises: the head's indirect effect. Here section 1 showed
+# that shuffling leaves the task in place: SmolLM2 is as often right with shuffled answers.
+# So the prompts patched into have **no demonstrations** ("Spain:"), where SmolLM2 is never
+# right (printed in section 1): the format is there, the task is not. SmolLM2 has hundreds of heads (printed), a forward pass each; `steering.head_attributions`
 # estimates all of them from one forward and one backward pass, by chapter 10's attribution
 # patching. It is a linear estimate, used here only to rank. The ten heads ranked highest make
 # the vector (the sum of what each writes when its z is its mean over the training countries'
@@ -146,8 +166,7 @@ for relation in relations:
     tokens, last = steering.prompts(lm, steering.in_context_prompts(
         fv_train, {c: answers[relation][c] for c in fv_train}, 5, seed=1))
     mean_z[relation] = steering.last_z(lm, tokens, last).mean(0)  # (n_layers, n_heads, d_head)
-    tokens, last = steering.prompts(lm, steering.in_context_prompts(
-        fv_train, {c: answers[relation][c] for c in fv_train}, 5, seed=2, shuffle=True))
+    tokens, last = steering.prompts(lm, [f"{c}:" for c in fv_train])  # no demonstrations
     effect = steering.head_attributions(lm, tokens, last,
                                         answer_tokens(lm, relation, fv_train), mean_z[relation])
     heads = [divmod(int(i), n_heads) for i in effect.flatten().topk(n_top).indices]
@@ -258,23 +277,33 @@ assert all(e.low > 0 for e in accuracy_excess.values())
 # something". Read the accuracy next to what demonstrations give (the premise): the vector
 # recovers part of in-context learning, not all of it, and for capitals little (printed), so
 # "the task is in these ten heads" is more than the evidence says. The evidence is an
-# intervention on ten heads chosen by a linear estimate, in one prompt format; another format,
-# more heads, or real patching of each head might do better, and each is a claim to test the
-# same way.
+# intervention on ten heads chosen by a linear estimate, in one prompt format; another format
+# or more heads might do better, and each is a claim to test the same way. (The linear estimate
+# is not the weak link here: patching each head for real ranks them almost as it does, measured
+# in `benchmarks/head_patching.py`.)
 
 
 # %% [markdown]
 # ## Summary
 #
 # - Check the premise first: a function vector is read from in-context learning, and the
-#   course model does not learn these tasks in context, so there is nothing to read.
-# - Rank heads by their indirect effect on prompts whose demonstrations are shuffled; attribution
+#   course model barely learns these tasks in context, so there is little to read.
+# - Check what the demonstrations teach: shuffled answers still show *which* task when the
+#   answers alone name it (capitals, continents), so prompts with no demonstrations are the
+#   ones without the task here.
+# - Rank heads by their indirect effect on prompts with no demonstrations; attribution
 #   patching estimates all of them from one backward pass, good enough to rank.
 # - The sum of the top ten heads' mean outputs carried each relation to prompts with no
 #   demonstrations, on held-out countries, beyond random directions, ten random heads and the
 #   other relation's vector of the same norm; and not the other relation.
 # - It recovered only part of what demonstrations give: say what was shown (these heads, this
 #   format, this layer), not that the task lives in them.
+#
+# **Bonus.** The course model learns continents a little in context in the " =" format
+# (section 1). Read a function vector from it as in sections 2 and 3, and judge it against the
+# null that matters most there: a vector that makes the model say the commonest continent every
+# time is right for that continent's share of the countries, and the shuffled-countries null
+# catches it.
 #
 # **Further reading:** Todd et al. (2024), *Function Vectors in Large Language Models*; Hendel et
 # al. (2023), *In-Context Learning Creates Task Vectors*; Liu et al. (2023), *In-Context
