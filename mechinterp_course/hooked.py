@@ -15,6 +15,8 @@ any module's output; it is ``resid_pre + attn_out``, so a hook on it is applied 
 Shapes follow TransformerLens:
     resid_*, attn_out, mlp_out, embed, pos_embed, ln_final: (batch, pos, d_model)
     q, rot_q, z: (batch, pos, n_heads, d_head);  k, rot_k, v: (batch, pos, n_kv_heads, d_head)
+        (q and k are the projections' outputs; Qwen3 normalises them before rotary, so its
+        rot_q and rot_k are rotary(norm(q)) and rotary(norm(k)))
     attn_scores, pattern: (batch, n_heads, query_pos, key_pos)
     mlp_pre, mlp_post (and mlp_pre_linear for gated MLPs): (batch, pos, d_mlp)
 """
@@ -572,8 +574,11 @@ class HookedModel(torch.nn.Module):
 
     @property
     def W_E(self) -> Tensor:
-        """Token embedding (d_vocab, d_model)."""
-        return self.parts["embed"].weight
+        """Token embedding (d_vocab, d_model): row t is what token t puts into the residual
+        stream, scale included (Gemma multiplies its table by sqrt(d_model))."""
+        embed = self.parts["embed"]
+        scale = getattr(embed, "embed_scale", None)
+        return embed.weight if scale is None else embed.weight * scale.to(embed.weight.dtype)
 
     @property
     def W_pos(self) -> Tensor:
@@ -672,13 +677,45 @@ def _find_parts(hf) -> dict:
                 "ln_final": t.ln_f}
     base = getattr(hf, "model", None)
     layers = getattr(base, "layers", None)
-    if layers is not None and hasattr(layers[0], "self_attn") and hasattr(layers[0].mlp,
-                                                                            "gate_proj"):
+    if arch in LLAMA_FAMILY and layers is not None:
+        problem = _llama_family_problem(hf, arch)
+        if problem:
+            raise NotImplementedError(f"model type {arch!r} is not supported yet: {problem}")
         return {"arch": "llama", "embed": base.embed_tokens, "pos_embed": None,
                 "blocks": list(layers), "ln_final": base.norm}
     raise NotImplementedError(
-        f"model type {arch!r} is not supported yet: the course wraps GPT-2-family and "
-        f"Llama-family (Llama, Mistral, Qwen2, SmolLM) causal LMs")
+        f"model type {arch!r} is not supported yet: the course wraps GPT-2 and the Llama family "
+        f"({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
+
+
+# Model types whose blocks are Llama's: x + attn(ln1(x)), then + mlp(ln2(.)), a gated MLP. Others
+# are refused rather than wrapped by their module names, where a post-norm, a parallel block or
+# a residual multiplier would make resid_mid or attn_out silently wrong.
+LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3", "gemma")
+
+
+def _llama_family_problem(hf, arch: str) -> str | None:
+    """Why a model of a Llama-family type cannot be wrapped as Llama, or None."""
+    block = hf.model.layers[0]
+    missing = [name for name in ("self_attn", "mlp", "input_layernorm",
+                                 "post_attention_layernorm") if not hasattr(block, name)]
+    if missing or not hasattr(block.mlp, "gate_proj"):
+        return f"its blocks lack {', '.join(missing) or 'a gated MLP'}"
+    extra = [name for name in ("pre_feedforward_layernorm", "post_feedforward_layernorm")
+             if hasattr(block, name)]
+    if extra:
+        return (f"its blocks have {', '.join(extra)}, so resid_mid, attn_out and ln2 would not "
+                f"mean what they mean in Llama")
+    if arch.startswith("gemma") and not hasattr(hf.model.embed_tokens, "embed_scale"):
+        return (f"with transformers {_transformers_version()} Gemma scales its embeddings outside "
+                f"the embedding module, so hook_embed would not be the residual stream's start: "
+                f"upgrade transformers")
+    return None
+
+
+def _transformers_version() -> str:
+    import transformers
+    return transformers.__version__
 
 
 def block_part(parts: dict, block, what: str):
@@ -699,10 +736,11 @@ def _make_config(hf, parts, name) -> Config:
                       c.n_inner or 4 * d_model, c.vocab_size, c.n_positions, "gpt2", "LN",
                       "standard", c.activation_function, str(hf.device))
     d_head = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    act_fn = getattr(c, "hidden_activation", None) or c.hidden_act  # Gemma names it so
     return Config(name, c.num_hidden_layers, c.num_attention_heads,
                   getattr(c, "num_key_value_heads", None) or c.num_attention_heads, c.hidden_size,
                   d_head, c.intermediate_size, c.vocab_size, c.max_position_embeddings, "llama",
-                  "RMS", "rotary", c.hidden_act, str(hf.device))
+                  "RMS", "rotary", act_fn, str(hf.device))
 
 
 def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:

@@ -1,0 +1,162 @@
+"""Every architecture family the wrapper accepts, proven equal to the Hugging Face model it wraps,
+on a tiny randomly initialised model built from the family's config class (no download); and
+every family it does not accept refused with a clear error, never wrapped into wrong numbers."""
+
+import copy
+
+import pytest
+import torch
+import transformers as T
+from transformers.activations import ACT2FN
+
+from mechinterp_course import hooked
+from mechinterp_course.hooked import HookedModel
+
+ATOL = 1e-5
+LLAMA_LIKE = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
+                  num_key_value_heads=2, intermediate_size=128, max_position_embeddings=128,
+                  head_dim=16)
+SUPPORTED = {
+    "mistral": (T.MistralConfig, T.MistralForCausalLM, LLAMA_LIKE),
+    "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM, LLAMA_LIKE),  # biases on q, k and v
+    "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM, LLAMA_LIKE),  # q and k norms
+    "gemma": (T.GemmaConfig, T.GemmaForCausalLM, LLAMA_LIKE),  # scaled embeddings, GeGLU
+}
+REFUSED = {
+    "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM, LLAMA_LIKE),  # sandwich norms
+    "gemma3_text": (T.Gemma3TextConfig, T.Gemma3ForCausalLM, LLAMA_LIKE),
+    "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM, LLAMA_LIKE),  # norms after the sublayers
+    "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
+    "gpt_neox": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM,
+                 dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
+                      intermediate_size=128, max_position_embeddings=128)),  # parallel blocks
+    "opt": (T.OPTConfig, T.OPTForCausalLM,
+            dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
+                 max_position_embeddings=128, word_embed_proj_dim=64)),
+}
+
+
+def build(family, tokenizer):
+    config_class, model_class, sizes = {**SUPPORTED, **REFUSED}[family]
+    torch.manual_seed(0)
+    config = config_class(**sizes, vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=0,
+                          pad_token_id=0, initializer_range=0.2)
+    model = model_class(config).eval()
+    with torch.no_grad():  # biases and Gemma's norm offsets start at zero: a test must see them
+        for parameter in model.parameters():
+            if not parameter.any():
+                parameter.normal_(0, 0.2)
+    return model
+
+
+def eager_copy(hf):
+    ref = type(hf)(copy.deepcopy(hf.config))
+    ref.load_state_dict(hf.state_dict())
+    ref.set_attn_implementation("eager")
+    return ref.eval()
+
+
+@pytest.fixture(scope="module", params=sorted(SUPPORTED))
+def family(request, tokenizer):
+    hf = build(request.param, tokenizer)
+    try:
+        model = HookedModel(hf, tokenizer, request.param)
+    except NotImplementedError as e:  # an older transformers, refused as it should be
+        if "upgrade transformers" not in str(e):
+            raise
+        pytest.skip(str(e))
+    return request.param, model, eager_copy(hf)
+
+
+def tokens(model):
+    return model.to_tokens(["The capital of Texas is Austin. When Mary and John went",
+                            "def add(x, y):\n    return x + y"])[:, :12]
+
+
+def test_the_wrapper_equals_the_model_it_wraps(family):
+    name, m, ref = family
+    toks = tokens(m)
+    with torch.no_grad():
+        plain = m(toks)
+        logits, cache = m.run_with_cache(toks)
+        out = ref(toks, output_hidden_states=True, output_attentions=True)
+    assert torch.equal(plain, logits), f"{name}: run_with_cache changed the logits"
+    torch.testing.assert_close(logits, out.logits, atol=ATOL, rtol=1e-5)
+    n = m.cfg.n_layers
+    for layer in range(n):
+        if layer < n - 1:
+            torch.testing.assert_close(cache["resid_post", layer], out.hidden_states[layer + 1],
+                                       atol=ATOL, rtol=0)
+        pattern = cache["pattern", layer]
+        torch.testing.assert_close(pattern, out.attentions[layer], atol=ATOL, rtol=0)
+        torch.testing.assert_close(pattern.sum(-1), torch.ones(pattern.shape[:-1]))
+        mid = cache["resid_pre", layer] + cache["attn_out", layer]
+        torch.testing.assert_close(mid, cache["resid_mid", layer], atol=ATOL, rtol=0)
+        torch.testing.assert_close(mid + cache["mlp_out", layer], cache["resid_post", layer],
+                                   atol=ATOL, rtol=0)
+        act = ACT2FN[m.cfg.act_fn](cache["mlp_pre", layer]) * cache["mlp_pre_linear", layer]
+        torch.testing.assert_close(act, cache["mlp_post", layer], atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(cache["ln_final"], out.hidden_states[n], atol=ATOL, rtol=0)
+    # the embedding, scale included, is where the residual stream starts
+    torch.testing.assert_close(m.W_E[toks], cache["embed"], atol=ATOL, rtol=1e-5)
+    torch.testing.assert_close(cache["embed"], cache["resid_pre", 0], atol=0, rtol=0)
+
+
+def test_attention_weights_rebuild_q_k_v_from_ln1(family):
+    name, m, _ = family
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens(m))
+        for layer in range(m.cfg.n_layers):
+            w, x = m.attention_weights(layer), cache["ln1", layer]
+            for key in ("q", "k", "v"):
+                rebuilt = torch.einsum("bpd,hde->bphe", x, w[f"W_{key.upper()}"]) + \
+                    w[f"b_{key.upper()}"]
+                torch.testing.assert_close(rebuilt, cache[key, layer], atol=ATOL, rtol=1e-4,
+                                           msg=lambda s: f"{name} {key}{layer}: {s}")
+            out = torch.einsum("bqhe,hed->bqd", cache["z", layer], w["W_O"]) + w["b_O"]
+            torch.testing.assert_close(out, cache["attn_out", layer], atol=ATOL, rtol=1e-4)
+
+
+def test_zeroing_a_heads_z_equals_zeroing_its_slice_of_o_proj(family):
+    name, m, _ = family
+    toks, layer, head, dh = tokens(m), 1, 2, m.cfg.d_head
+
+    def zero(z):
+        z[:, :, head] = 0
+    with torch.no_grad(), m.hooks({("z", layer): zero}):
+        hooked_logits = m(toks)
+    ref = eager_copy(m.hf)
+    with torch.no_grad():
+        ref.model.layers[layer].self_attn.o_proj.weight[:, head * dh:(head + 1) * dh] = 0
+        want = ref(toks).logits
+    torch.testing.assert_close(hooked_logits, want, atol=ATOL, rtol=1e-5)
+    assert not torch.allclose(hooked_logits, m(toks), atol=1e-3), f"{name}: nothing changed"
+
+
+@pytest.mark.parametrize("family_name", sorted(REFUSED))
+def test_other_families_are_refused_by_name(family_name, tokenizer):
+    hf = build(family_name, tokenizer)
+    with pytest.raises(NotImplementedError, match=f"'{family_name}' is not supported"):
+        HookedModel(hf, tokenizer)
+
+
+def test_the_refusal_matters(tokenizer, monkeypatch):
+    """Gemma 2 has Llama's module names but norms after its sublayers: wrapped as Llama anyway,
+    its residual stream would not add up. The refusal is what keeps that number out."""
+    hf = build("gemma2", tokenizer)
+    monkeypatch.setattr(hooked, "LLAMA_FAMILY", hooked.LLAMA_FAMILY + ("gemma2",))
+    with pytest.raises(NotImplementedError, match="post_feedforward_layernorm"):
+        HookedModel(hf, tokenizer)
+    monkeypatch.setattr(hooked, "_llama_family_problem", lambda hf, arch: None)
+    m = HookedModel(hf, tokenizer)
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens(m))
+    rebuilt = cache["resid_pre", 0] + cache["attn_out", 0] + cache["mlp_out", 0]
+    assert not torch.allclose(rebuilt, cache["resid_post", 0], atol=1e-3)
+
+
+def test_an_old_gemma_without_a_scaled_embedding_module_is_refused(tokenizer, monkeypatch):
+    hf = build("gemma", tokenizer)
+    hf.model.embed_tokens = torch.nn.Embedding.from_pretrained(hf.model.embed_tokens.weight)
+    with pytest.raises(NotImplementedError, match="upgrade transformers"):
+        HookedModel(hf, tokenizer)
