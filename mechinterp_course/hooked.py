@@ -74,7 +74,7 @@ class Config:
     d_mlp: int
     d_vocab: int
     n_ctx: int
-    architecture: str          # "gpt2" or "llama"
+    architecture: str          # "gpt2", "llama" or "neox"
     normalization_type: str    # "LN" or "RMS"
     positional_embedding_type: str  # "standard" or "rotary"
     act_fn: str
@@ -300,7 +300,9 @@ class HookedModel(torch.nn.Module):
             block.register_forward_pre_hook(self._resid_pre_hook(layer, n, names), with_kwargs=True)
             block_part(p, block, "ln1").register_forward_hook(out_hook(n["ln1"]))
             rotary = c.positional_embedding_type == "rotary"
-            if rotary:  # pre-rotary q and k are the projections' outputs
+            if c.architecture == "neox":  # pre-rotary q and k are slices of the fused output
+                attn.query_key_value.register_forward_hook(self._fused_qk_hook(n, names))
+            elif rotary:  # pre-rotary q and k are the projections' outputs
                 attn.q_proj.register_forward_hook(out_hook(n["q"], (c.n_heads, c.d_head)))
                 attn.k_proj.register_forward_hook(out_hook(n["k"], (c.n_kv_heads, c.d_head)))
             object.__setattr__(attn, "_mc_owner", self)  # a plain reference, not a child module
@@ -323,6 +325,22 @@ class HookedModel(torch.nn.Module):
         order = {name: i for i, name in enumerate(names)}
         self._all_names = sorted(set(names), key=order.get)
         self._name_set = frozenset(self._all_names)
+
+    def _fused_qk_hook(self, n, names):
+        """GPT-NeoX projects q, k and v in one Linear, laid out per head as [q | k | v]."""
+        names += [n["q"], n["k"]]
+        c = self.cfg
+
+        def hook(module, args, output):
+            if not self._active:
+                return None
+            qkv = output.view(*output.shape[:-1], c.n_heads, 3, c.d_head)
+            q, k = qkv[..., 0, :], qkv[..., 1, :]  # (batch, pos, n_heads, d_head)
+            new_q, new_k = self._point(n["q"], q), self._point(n["k"], k)
+            if new_q is q and new_k is k:
+                return None
+            return torch.stack([new_q, new_k, qkv[..., 2, :]], -2).reshape(output.shape)
+        return hook
 
     def _resid_pre_hook(self, layer, n, names):
         names.append(n["resid_pre"])
@@ -590,11 +608,11 @@ class HookedModel(torch.nn.Module):
     @property
     def W_U(self) -> Tensor:
         """Unembedding (d_model, d_vocab)."""
-        return self.hf.lm_head.weight.T
+        return self.hf.get_output_embeddings().weight.T
 
     @property
     def b_U(self) -> Tensor:
-        bias = self.hf.lm_head.bias
+        bias = self.hf.get_output_embeddings().bias
         return bias if bias is not None else torch.zeros(self.cfg.d_vocab, device=self.W_U.device)
 
     def attention_weights(self, layer: int) -> dict[str, Tensor]:
@@ -677,6 +695,10 @@ def _find_parts(hf) -> dict:
                 "ln_final": t.ln_f}
     base = getattr(hf, "model", None)
     layers = getattr(base, "layers", None)
+    if arch == "gpt_neox":
+        t = hf.gpt_neox
+        return {"arch": "neox", "embed": t.embed_in, "pos_embed": None, "blocks": list(t.layers),
+                "ln_final": t.final_layer_norm}
     if arch in LLAMA_FAMILY and layers is not None:
         problem = _llama_family_problem(hf, arch)
         if problem:
@@ -684,8 +706,8 @@ def _find_parts(hf) -> dict:
         return {"arch": "llama", "embed": base.embed_tokens, "pos_embed": None,
                 "blocks": list(layers), "ln_final": base.norm}
     raise NotImplementedError(
-        f"model type {arch!r} is not supported yet: the course wraps GPT-2 and the Llama family "
-        f"({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
+        f"model type {arch!r} is not supported yet: the course wraps GPT-2, GPT-NeoX (Pythia) and "
+        f"the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
 
 
 # Model types whose blocks are Llama's: x + attn(ln1(x)), then + mlp(ln2(.)), a gated MLP. Others
@@ -723,6 +745,10 @@ def block_part(parts: dict, block, what: str):
     if parts["arch"] == "gpt2":
         return {"attn": block.attn, "mlp": block.mlp, "ln1": block.ln_1, "ln2": block.ln_2,
                 "mlp_in": block.mlp.c_fc, "mlp_down": block.mlp.c_proj}[what]
+    if parts["arch"] == "neox":
+        return {"attn": block.attention, "mlp": block.mlp, "ln1": block.input_layernorm,
+                "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.dense_h_to_4h,
+                "mlp_down": block.mlp.dense_4h_to_h}[what]
     return {"attn": block.self_attn, "mlp": block.mlp, "ln1": block.input_layernorm,
             "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.gate_proj,
             "mlp_down": block.mlp.down_proj}[what]
@@ -735,6 +761,11 @@ def _make_config(hf, parts, name) -> Config:
         return Config(name, c.n_layer, n_heads, n_heads, d_model, d_model // n_heads,
                       c.n_inner or 4 * d_model, c.vocab_size, c.n_positions, "gpt2", "LN",
                       "standard", c.activation_function, str(hf.device))
+    if parts["arch"] == "neox":
+        return Config(name, c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads,
+                      c.hidden_size, c.hidden_size // c.num_attention_heads, c.intermediate_size,
+                      c.vocab_size, c.max_position_embeddings, "neox", "LN", "rotary", c.hidden_act,
+                      str(hf.device))
     d_head = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     act_fn = getattr(c, "hidden_activation", None) or c.hidden_act  # Gemma names it so
     return Config(name, c.num_hidden_layers, c.num_attention_heads,
@@ -752,6 +783,16 @@ def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:
         wq, wk, wv = w.split(d, dim=1)
         bq, bk, bv = b.split(d, dim=0)
         w_o, b_o = attn.c_proj.weight, attn.c_proj.bias  # (d_model, d_model)
+    elif c.architecture == "neox":  # Linear (3 * d_model, d_model), per head [q | k | v]
+        w = attn.query_key_value.weight.view(h, 3, dh, d)
+        wq, wk, wv = (w[:, i].reshape(h * dh, d).T for i in range(3))
+        b = attn.query_key_value.bias
+        b = b.view(h, 3, dh) if b is not None else torch.zeros(h, 3, dh, device=w.device,
+                                                               dtype=w.dtype)
+        bq, bk, bv = (b[:, i].reshape(h * dh) for i in range(3))
+        w_o = attn.dense.weight.T
+        b_o = attn.dense.bias if attn.dense.bias is not None else torch.zeros(
+            d, device=w.device, dtype=w.dtype)
     else:
         wq, wk, wv = attn.q_proj.weight.T, attn.k_proj.weight.T, attn.v_proj.weight.T
         zeros = lambda n: torch.zeros(n * dh, device=wq.device, dtype=wq.dtype)  # noqa: E731

@@ -16,7 +16,12 @@ ATOL = 1e-5
 LLAMA_LIKE = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
                   num_key_value_heads=2, intermediate_size=128, max_position_embeddings=128,
                   head_dim=16)
+NEOX = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+            max_position_embeddings=128)  # rotary on a quarter of each head, by default
 SUPPORTED = {
+    "gpt_neox": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM, NEOX),  # Pythia: parallel blocks
+    "gpt_neox_sequential": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM,
+                            {**NEOX, "use_parallel_residual": False}),
     "mistral": (T.MistralConfig, T.MistralForCausalLM, LLAMA_LIKE),
     "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM, LLAMA_LIKE),  # biases on q, k and v
     "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM, LLAMA_LIKE),  # q and k norms
@@ -27,9 +32,6 @@ REFUSED = {
     "gemma3_text": (T.Gemma3TextConfig, T.Gemma3ForCausalLM, LLAMA_LIKE),
     "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM, LLAMA_LIKE),  # norms after the sublayers
     "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
-    "gpt_neox": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM,
-                 dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
-                      intermediate_size=128, max_position_embeddings=128)),  # parallel blocks
     "opt": (T.OPTConfig, T.OPTForCausalLM,
             dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
                  max_position_embeddings=128, word_embed_proj_dim=64)),
@@ -94,7 +96,9 @@ def test_the_wrapper_equals_the_model_it_wraps(family):
         torch.testing.assert_close(mid, cache["resid_mid", layer], atol=ATOL, rtol=0)
         torch.testing.assert_close(mid + cache["mlp_out", layer], cache["resid_post", layer],
                                    atol=ATOL, rtol=0)
-        act = ACT2FN[m.cfg.act_fn](cache["mlp_pre", layer]) * cache["mlp_pre_linear", layer]
+        act = ACT2FN[m.cfg.act_fn](cache["mlp_pre", layer])
+        if m.cfg.architecture == "llama":  # gated
+            act = act * cache["mlp_pre_linear", layer]
         torch.testing.assert_close(act, cache["mlp_post", layer], atol=ATOL, rtol=1e-4)
     torch.testing.assert_close(cache["ln_final"], out.hidden_states[n], atol=ATOL, rtol=0)
     # the embedding, scale included, is where the residual stream starts
@@ -126,11 +130,62 @@ def test_zeroing_a_heads_z_equals_zeroing_its_slice_of_o_proj(family):
     with torch.no_grad(), m.hooks({("z", layer): zero}):
         hooked_logits = m(toks)
     ref = eager_copy(m.hf)
+    out_proj = (ref.gpt_neox.layers[layer].attention.dense if name.startswith("gpt_neox")
+                else ref.model.layers[layer].self_attn.o_proj)
     with torch.no_grad():
-        ref.model.layers[layer].self_attn.o_proj.weight[:, head * dh:(head + 1) * dh] = 0
+        out_proj.weight[:, head * dh:(head + 1) * dh] = 0
         want = ref(toks).logits
     torch.testing.assert_close(hooked_logits, want, atol=ATOL, rtol=1e-5)
     assert not torch.allclose(hooked_logits, m(toks), atol=1e-3), f"{name}: nothing changed"
+
+
+@pytest.mark.parametrize("key", ["q", "k"])
+def test_a_hook_on_q_or_k_reaches_its_head_only(family, key):
+    """Zeroing one head's q (or k) before rotary makes that head's scores zero, so it attends
+    evenly over the prefix, and leaves the other heads' patterns alone (for GPT-NeoX this
+    writes back into a slice of the fused q/k/v projection)."""
+    name, m, _ = family
+    toks, head = tokens(m), 1
+    kv_head = head // (m.cfg.n_heads // m.cfg.n_kv_heads) if key == "k" else head
+
+    def zero(x):
+        x = x.clone()
+        x[:, :, kv_head] = 0
+        return x
+    with torch.no_grad():
+        _, clean = m.run_with_cache(toks, names=[("pattern", 0)])
+        with m.hooks({(key, 0): zero}):
+            _, cache = m.run_with_cache(toks, names=[("pattern", 0)])
+    pattern, before = cache["pattern", 0], clean["pattern", 0]
+    n = toks.shape[1]
+    even = torch.ones(n, n).tril() / torch.arange(1, n + 1)[:, None]
+    changed = [h for h in range(m.cfg.n_heads) if not torch.allclose(pattern[:, h], before[:, h])]
+    for h in changed:
+        torch.testing.assert_close(pattern[:, h], even.expand_as(pattern[:, h]), atol=ATOL,
+                                   rtol=0, msg=lambda s: f"{name}: head {h} {s}")
+    assert head in changed and len(changed) == m.cfg.n_heads // (
+        m.cfg.n_kv_heads if key == "k" else m.cfg.n_heads), f"{name}: heads changed {changed}"
+
+
+def test_resid_mid_and_ln2_where_blocks_are_parallel(family):
+    """In a parallel block (GPT-NeoX, Pythia) the MLP reads ln2(resid_pre), not resid_mid:
+    resid_mid is resid_pre + attn_out, the sum the MLP's output is added to. A patch of
+    resid_mid is kept, and the MLP still sees the block's input."""
+    name, m, _ = family
+    toks, layer = tokens(m), 0
+    block = m.parts["blocks"][layer]
+    parallel = getattr(block, "use_parallel_residual", False)
+    with torch.no_grad():
+        _, clean = m.run_with_cache(toks)
+        read = clean["resid_pre" if parallel else "resid_mid", layer]
+        ln2 = block.post_attention_layernorm
+        torch.testing.assert_close(clean["ln2", layer], ln2(read), atol=ATOL, rtol=0)
+        patch = clean["resid_mid", layer].flip(0)
+        with m.hooks({("resid_mid", layer): lambda x: patch}):
+            _, cache = m.run_with_cache(toks)
+        mlp_reads = clean["resid_pre", layer] if parallel else patch
+        torch.testing.assert_close(cache["resid_post", layer], patch + block.mlp(ln2(mlp_reads)),
+                                   atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("family_name", sorted(REFUSED))
@@ -160,3 +215,35 @@ def test_an_old_gemma_without_a_scaled_embedding_module_is_refused(tokenizer, mo
     hf.model.embed_tokens = torch.nn.Embedding.from_pretrained(hf.model.embed_tokens.weight)
     with pytest.raises(NotImplementedError, match="upgrade transformers"):
         HookedModel(hf, tokenizer)
+
+
+@pytest.mark.parametrize("family_name", ["gpt_neox", "qwen3"])
+def test_load_model_takes_a_local_folder_of_each_family(family_name, tokenizer, tmp_path):
+    import mechinterp_course as mc
+
+    hf = build(family_name, tokenizer)
+    hf.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    m = mc.load_model(str(tmp_path), device="cpu")
+    toks = m.to_tokens("The capital of Texas is")
+    with torch.no_grad():
+        torch.testing.assert_close(m(toks), hf(toks).logits, atol=ATOL, rtol=1e-5)
+
+
+def test_the_hand_written_attention_matches_or_refuses(family):
+    """attention.attention_layer recomputes a layer from its weights: equal to the cache where
+    the family's attention is GPT-2's or Llama's, a clear refusal where it is not."""
+    from mechinterp_course import attention
+
+    name, m, _ = family
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens(m))
+        if name.startswith("gpt_neox") or name == "qwen3":
+            with pytest.raises(NotImplementedError, match="run_with_cache"):
+                attention.attention_layer(m, 0, cache["ln1", 0])
+            return
+        for layer in range(m.cfg.n_layers):
+            mine = attention.attention_layer(m, layer, cache["ln1", layer])
+            for key in ("rot_q", "rot_k", "pattern", "z", "attn_out"):
+                torch.testing.assert_close(mine[key], cache[key, layer], atol=1e-4, rtol=1e-4,
+                                           msg=lambda s: f"{name} {key}{layer}: {s}")
