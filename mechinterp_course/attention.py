@@ -73,16 +73,24 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x * cos + rotate_half(x) * sin
 
 
-def _check_by_hand(model, layer: int) -> None:
+def _check_by_hand(model, layer: int, n_positions: int = 0) -> None:
     """The attention written by hand here is GPT-2's and Llama's: refuse a model whose attention
-    differs (GPT-NeoX's partial rotary, Qwen3's q and k norms) rather than recompute it wrongly."""
+    differs (GPT-NeoX's partial rotary, q and k norms, Gemma 2's capped scores and post-norms),
+    or a sliding window shorter than the n_positions attended over, rather than recompute it
+    wrongly."""
     attn = model.parts["blocks"][layer]
     attn = getattr(attn, "self_attn", None) or getattr(attn, "attn", None)
-    if model.cfg.architecture not in ("gpt2", "llama") or hasattr(attn, "q_norm"):
+    if model.cfg.architecture not in ("gpt2", "llama") or hasattr(attn, "q_norm") or \
+            model.cfg.block_norms != "pre":
         raise NotImplementedError(
             f"{model.cfg.model_name}: the hand-written attention follows GPT-2 and Llama; this "
-            f"model's attention differs (GPT-NeoX's partial rotary, or q and k norms). Read its "
-            f"q, k, v, pattern and z from run_with_cache instead")
+            f"model's differs (GPT-NeoX's partial rotary, q and k norms, or norms after the "
+            f"sublayers). Read its q, k, v, pattern and z from run_with_cache instead")
+    window = getattr(model.hf.config, "sliding_window", None)
+    if window and getattr(model.hf.config, "use_sliding_window", True) and n_positions > window:
+        raise NotImplementedError(
+            f"{model.cfg.model_name} attends over a sliding window of {window} positions; the "
+            f"hand-written attention attends over all {n_positions}: use at most {window}")
 
 
 def project_qkv(model, layer: int, x: Tensor, start: int = 0) -> dict[str, Tensor]:
@@ -90,7 +98,7 @@ def project_qkv(model, layer: int, x: Tensor, start: int = 0) -> dict[str, Tenso
     named as in the cache: q (b, pos, heads, d_head), k and v (b, pos, kv_heads, d_head), and for
     rotary models rot_q and rot_k, rotated for positions start .. start + pos - 1 (start > 0 when
     earlier positions sit in a KV cache)."""
-    _check_by_hand(model, layer)
+    _check_by_hand(model, layer, start + x.shape[1])
     w = model.attention_weights(layer)
     q = torch.einsum("bpm,hmd->bphd", x, w["W_Q"]) + w["b_Q"]  # (b, pos, h, d_head)
     k = torch.einsum("bpm,hmd->bphd", x, w["W_K"]) + w["b_K"]  # (b, pos, kv, d_head)

@@ -79,6 +79,7 @@ class Config:
     positional_embedding_type: str  # "standard" or "rotary"
     act_fn: str
     device: str = "cpu"
+    block_norms: str = "pre"   # "pre" (GPT-2, Llama), "sandwich" (Gemma 2, 3) or "post" (OLMo 2)
 
 
 @dataclass
@@ -138,6 +139,9 @@ def hooked_attention(module, query, key, value, attention_mask, scaling=None, dr
         key = key.repeat_interleave(n_rep, dim=1)
         value = value.repeat_interleave(n_rep, dim=1)
     scores = torch.matmul(query, key.transpose(-1, -2)) * scaling  # (b, h, q, k)
+    softcap = kwargs.get("softcap")
+    if softcap is not None:  # Gemma 2 caps its scores: attn_scores are the capped ones
+        scores = torch.tanh(scores / softcap) * softcap
     if attention_mask is not None:
         if attention_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
@@ -189,6 +193,7 @@ class HookedModel(torch.nn.Module):
         self._cache_filter: Callable[[str], bool] | None = None
         self._active = False
         self._resid_pre: dict[int, Tensor] = {}
+        self._missing: dict[str, str] = {}  # names this family lacks, and why
         if prepend_bos is None:  # GPT-2 style: as TransformerLens does; else as the tokenizer does
             bos = tokenizer.bos_token_id
             prepend_bos = bos is not None and (
@@ -208,7 +213,10 @@ class HookedModel(torch.nn.Module):
             if short not in LAYER_NAMES:
                 raise KeyError(f"unknown activation {short!r}; per-layer names are "
                                f"{sorted(LAYER_NAMES)}")
-            return LAYER_NAMES[short].format(l=self.layer_index(layer, error=KeyError))
+            name = LAYER_NAMES[short].format(l=self.layer_index(layer, error=KeyError))
+            if name in self._missing:
+                raise KeyError(self._missing[name])
+            return name
         if isinstance(key, str):
             if key in GLOBAL_NAMES:
                 return GLOBAL_NAMES[key]
@@ -216,6 +224,8 @@ class HookedModel(torch.nn.Module):
                 raise KeyError(f"{key!r} is per-layer: index it as ({key!r}, layer)")
             if key in self._name_set:
                 return key
+            if key in self._missing:
+                raise KeyError(self._missing[key])
         raise KeyError(f"unknown activation {key!r}; use ('resid_post', 3), 'embed', or a full "
                        f"name such as 'blocks.0.hook_resid_post'")
 
@@ -290,6 +300,14 @@ class HookedModel(torch.nn.Module):
                 return args, {**kwargs, "hidden_states": self._point(name, kwargs["hidden_states"])}
             return hook
 
+        def norm_hook(norm, block, n):
+            if block_part(p, block, norm) is None:  # OLMo 2 normalises after, not before
+                self._missing[n[norm]] = (
+                    f"{self.cfg.model_name} has no {norm}: its blocks normalise the sublayers' "
+                    f"outputs, not their inputs (block_norms {self.cfg.block_norms!r})")
+            else:
+                block_part(p, block, norm).register_forward_hook(out_hook(n[norm]))
+
         p["embed"].register_forward_hook(out_hook("hook_embed"))
         if p.get("pos_embed") is not None:
             p["pos_embed"].register_forward_hook(out_hook("hook_pos_embed"))
@@ -298,7 +316,7 @@ class HookedModel(torch.nn.Module):
             n = {k: v.format(l=layer) for k, v in LAYER_NAMES.items()}
             attn, mlp = block_part(p, block, "attn"), block_part(p, block, "mlp")
             block.register_forward_pre_hook(self._resid_pre_hook(layer, n, names), with_kwargs=True)
-            block_part(p, block, "ln1").register_forward_hook(out_hook(n["ln1"]))
+            norm_hook("ln1", block, n)
             rotary = c.positional_embedding_type == "rotary"
             if c.architecture == "neox":  # pre-rotary q and k are slices of the fused output
                 attn.query_key_value.register_forward_hook(self._fused_qk_hook(n, names))
@@ -310,8 +328,9 @@ class HookedModel(torch.nn.Module):
                               "k_in": n["rot_k" if rotary else "k"], **n}
             names += [attn._mc_names[k] for k in ("q_in", "k_in", "v", "attn_scores", "pattern",
                                                    "z")]
-            attn.register_forward_hook(self._attn_out_hook(layer, n, names))
-            block_part(p, block, "ln2").register_forward_hook(out_hook(n["ln2"]))
+            block_part(p, block, "attn_out").register_forward_hook(
+                self._attn_out_hook(layer, n, names))
+            norm_hook("ln2", block, n)
             block_part(p, block, "mlp_in").register_forward_hook(out_hook(n["mlp_pre"]))
             if c.architecture == "llama":
                 mlp.up_proj.register_forward_hook(out_hook(n["mlp_pre_linear"]))
@@ -319,7 +338,7 @@ class HookedModel(torch.nn.Module):
                 lambda m, args, name=n["mlp_post"]: (self._point(name, args[0]), *args[1:])
                 if self._active else None)
             names.append(n["mlp_post"])
-            mlp.register_forward_hook(out_hook(n["mlp_out"]))
+            block_part(p, block, "mlp_out").register_forward_hook(out_hook(n["mlp_out"]))
             block.register_forward_hook(out_hook(n["resid_post"]))
         p["ln_final"].register_forward_hook(out_hook("ln_final.hook_normalized"))
         order = {name: i for i, name in enumerate(names)}
@@ -710,24 +729,23 @@ def _find_parts(hf) -> dict:
         f"the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
 
 
-# Model types whose blocks are Llama's: x + attn(ln1(x)), then + mlp(ln2(.)), a gated MLP. Others
-# are refused rather than wrapped by their module names, where a post-norm, a parallel block or
-# a residual multiplier would make resid_mid or attn_out silently wrong.
-LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3", "gemma")
+# Model types whose blocks are Llama's, x + attn(ln1(x)) then + mlp(ln2(.)) with a gated MLP, or
+# that with norms after the sublayers as well (Gemma 2 and 3) or instead (OLMo 2): attn_out and
+# mlp_out are then what is added to the residual stream, after the norm. Others are refused
+# rather than wrapped by their module names, where a parallel block or a residual multiplier
+# would make resid_mid or attn_out silently wrong.
+LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2")
 
 
 def _llama_family_problem(hf, arch: str) -> str | None:
     """Why a model of a Llama-family type cannot be wrapped as Llama, or None."""
     block = hf.model.layers[0]
-    missing = [name for name in ("self_attn", "mlp", "input_layernorm",
-                                 "post_attention_layernorm") if not hasattr(block, name)]
+    missing = [name for name in ("self_attn", "mlp", "post_attention_layernorm")
+               if not hasattr(block, name)]
+    if not hasattr(block, "input_layernorm") and not hasattr(block, "post_feedforward_layernorm"):
+        missing.append("input_layernorm")
     if missing or not hasattr(block.mlp, "gate_proj"):
         return f"its blocks lack {', '.join(missing) or 'a gated MLP'}"
-    extra = [name for name in ("pre_feedforward_layernorm", "post_feedforward_layernorm")
-             if hasattr(block, name)]
-    if extra:
-        return (f"its blocks have {', '.join(extra)}, so resid_mid, attn_out and ln2 would not "
-                f"mean what they mean in Llama")
     if arch.startswith("gemma") and not hasattr(hf.model.embed_tokens, "embed_scale"):
         return (f"with transformers {_transformers_version()} Gemma scales its embeddings outside "
                 f"the embedding module, so hook_embed would not be the residual stream's start: "
@@ -744,14 +762,27 @@ def block_part(parts: dict, block, what: str):
     """The attention, MLP, norm or MLP projection module of one block."""
     if parts["arch"] == "gpt2":
         return {"attn": block.attn, "mlp": block.mlp, "ln1": block.ln_1, "ln2": block.ln_2,
-                "mlp_in": block.mlp.c_fc, "mlp_down": block.mlp.c_proj}[what]
+                "mlp_in": block.mlp.c_fc, "mlp_down": block.mlp.c_proj, "attn_out": block.attn,
+                "mlp_out": block.mlp}[what]
     if parts["arch"] == "neox":
         return {"attn": block.attention, "mlp": block.mlp, "ln1": block.input_layernorm,
                 "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.dense_h_to_4h,
-                "mlp_down": block.mlp.dense_4h_to_h}[what]
-    return {"attn": block.self_attn, "mlp": block.mlp, "ln1": block.input_layernorm,
-            "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.gate_proj,
-            "mlp_down": block.mlp.down_proj}[what]
+                "mlp_down": block.mlp.dense_4h_to_h, "attn_out": block.attention,
+                "mlp_out": block.mlp}[what]
+    post = hasattr(block, "post_feedforward_layernorm")  # norms after the sublayers
+    if what in ("attn", "mlp", "mlp_in", "mlp_down"):
+        return {"attn": block.self_attn, "mlp": block.mlp, "mlp_in": block.mlp.gate_proj,
+                "mlp_down": block.mlp.down_proj}[what]
+    if what == "ln1":
+        return getattr(block, "input_layernorm", None)
+    if what == "ln2":  # what the MLP reads: Gemma 2's pre_feedforward_layernorm; none in OLMo 2
+        return getattr(block, "pre_feedforward_layernorm", None) if post else \
+            block.post_attention_layernorm
+    if what == "attn_out":  # what is added to the residual stream
+        return block.post_attention_layernorm if post else block.self_attn
+    if what == "mlp_out":
+        return block.post_feedforward_layernorm if post else block.mlp
+    raise KeyError(what)
 
 
 def _make_config(hf, parts, name) -> Config:
@@ -768,10 +799,13 @@ def _make_config(hf, parts, name) -> Config:
                       str(hf.device))
     d_head = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
     act_fn = getattr(c, "hidden_activation", None) or c.hidden_act  # Gemma names it so
+    block = parts["blocks"][0]
+    block_norms = "pre" if not hasattr(block, "post_feedforward_layernorm") else \
+        "sandwich" if hasattr(block, "input_layernorm") else "post"
     return Config(name, c.num_hidden_layers, c.num_attention_heads,
                   getattr(c, "num_key_value_heads", None) or c.num_attention_heads, c.hidden_size,
                   d_head, c.intermediate_size, c.vocab_size, c.max_position_embeddings, "llama",
-                  "RMS", "rotary", act_fn, str(hf.device))
+                  "RMS", "rotary", act_fn, str(hf.device), block_norms)
 
 
 def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:

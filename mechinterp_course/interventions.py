@@ -241,9 +241,10 @@ def sender_swap(model, base: Tensor, source: Tensor, sender: tuple[int, int], th
 def receiver_inputs(model, layer: int, resid: Tensor) -> dict[str, Tensor]:
     """Layer `layer`'s queries, keys and values if its residual stream input were `resid`
     (batch, pos, d_model): normed by the layer's own norm, then projected (`project_qkv`)."""
-    from .attention import project_qkv
+    from .attention import _check_by_hand, project_qkv
     from .hooked import block_part
 
+    _check_by_hand(model, layer, resid.shape[1])
     norm = block_part(model.parts, model.parts["blocks"][layer], "ln1")
     return project_qkv(model, layer, norm(resid))
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .attention import project_qkv, repeat_kv
+from .attention import _check_by_hand, project_qkv, repeat_kv
 
 
 def append_kv(past_k: Tensor | None, past_v: Tensor | None, k: Tensor, v: Tensor):
@@ -64,6 +64,7 @@ def forward_with_cache(model, tokens: Tensor, cache: KVCache,
     """Logits (batch, new, d_vocab) for `tokens` (batch, new), which follow the len(cache)
     positions already cached; the cache grows by `new` positions."""
     start, new = len(cache), tokens.shape[1]
+    _check_by_hand(model, 0, start + new)  # GPT-2's and Llama's blocks, by hand
     positions = torch.arange(start, start + new, device=tokens.device)
     parts = model.parts
     x = parts["embed"](tokens)  # (b, new, d_model)

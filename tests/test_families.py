@@ -10,7 +10,7 @@ import transformers as T
 from transformers.activations import ACT2FN
 
 from mechinterp_course import hooked
-from mechinterp_course.hooked import HookedModel
+from mechinterp_course.hooked import HookedModel, block_part
 
 ATOL = 1e-5
 LLAMA_LIKE = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
@@ -26,11 +26,15 @@ SUPPORTED = {
     "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM, LLAMA_LIKE),  # biases on q, k and v
     "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM, LLAMA_LIKE),  # q and k norms
     "gemma": (T.GemmaConfig, T.GemmaForCausalLM, LLAMA_LIKE),  # scaled embeddings, GeGLU
+    # sandwich norms, capped scores (capped hard here, so that it shows), a sliding window
+    # shorter than the test's prompts, capped logits
+    "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM,
+               {**LLAMA_LIKE, "attn_logit_softcapping": 1.0, "sliding_window": 4}),
+    "gemma3_text": (T.Gemma3TextConfig, T.Gemma3ForCausalLM,  # and q and k norms
+                    {**LLAMA_LIKE, "sliding_window": 4}),
+    "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM, LLAMA_LIKE),  # norms after the sublayers only
 }
 REFUSED = {
-    "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM, LLAMA_LIKE),  # sandwich norms
-    "gemma3_text": (T.Gemma3TextConfig, T.Gemma3ForCausalLM, LLAMA_LIKE),
-    "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM, LLAMA_LIKE),  # norms after the sublayers
     "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
     "opt": (T.OPTConfig, T.OPTForCausalLM,
             dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
@@ -106,18 +110,30 @@ def test_the_wrapper_equals_the_model_it_wraps(family):
     torch.testing.assert_close(cache["embed"], cache["resid_pre", 0], atol=0, rtol=0)
 
 
+def attention_input(m, cache, layer):
+    """What attention reads: ln1's output, or the residual stream itself where there is no ln1
+    (OLMo 2)."""
+    if block_part(m.parts, m.parts["blocks"][layer], "ln1") is None:
+        with pytest.raises(KeyError, match="has no ln1"):
+            cache["ln1", layer]
+        return cache["resid_pre", layer]
+    return cache["ln1", layer]
+
+
 def test_attention_weights_rebuild_q_k_v_from_ln1(family):
     name, m, _ = family
     with torch.no_grad():
         _, cache = m.run_with_cache(tokens(m))
         for layer in range(m.cfg.n_layers):
-            w, x = m.attention_weights(layer), cache["ln1", layer]
+            w, x = m.attention_weights(layer), attention_input(m, cache, layer)
             for key in ("q", "k", "v"):
                 rebuilt = torch.einsum("bpd,hde->bphe", x, w[f"W_{key.upper()}"]) + \
                     w[f"b_{key.upper()}"]
                 torch.testing.assert_close(rebuilt, cache[key, layer], atol=ATOL, rtol=1e-4,
                                            msg=lambda s: f"{name} {key}{layer}: {s}")
             out = torch.einsum("bqhe,hed->bqd", cache["z", layer], w["W_O"]) + w["b_O"]
+            if m.cfg.block_norms != "pre":  # Gemma 2, OLMo 2: normalised before it is added
+                out = block_part(m.parts, m.parts["blocks"][layer], "attn_out")(out)
             torch.testing.assert_close(out, cache["attn_out", layer], atol=ATOL, rtol=1e-4)
 
 
@@ -157,35 +173,44 @@ def test_a_hook_on_q_or_k_reaches_its_head_only(family, key):
         with m.hooks({(key, 0): zero}):
             _, cache = m.run_with_cache(toks, names=[("pattern", 0)])
     pattern, before = cache["pattern", 0], clean["pattern", 0]
-    n = toks.shape[1]
-    even = torch.ones(n, n).tril() / torch.arange(1, n + 1)[:, None]
     changed = [h for h in range(m.cfg.n_heads) if not torch.allclose(pattern[:, h], before[:, h])]
-    for h in changed:
-        torch.testing.assert_close(pattern[:, h], even.expand_as(pattern[:, h]), atol=ATOL,
+    for h in [head] if name == "olmo2" else changed:
+        seen = (before[:, h] > 0).float()  # the causal prefix, or the sliding window
+        torch.testing.assert_close(pattern[:, h], seen / seen.sum(-1, keepdim=True), atol=ATOL,
                                    rtol=0, msg=lambda s: f"{name}: head {h} {s}")
+    if name == "olmo2":  # its q and k norms span all heads: the others move too
+        return
     assert head in changed and len(changed) == m.cfg.n_heads // (
         m.cfg.n_kv_heads if key == "k" else m.cfg.n_heads), f"{name}: heads changed {changed}"
 
 
-def test_resid_mid_and_ln2_where_blocks_are_parallel(family):
-    """In a parallel block (GPT-NeoX, Pythia) the MLP reads ln2(resid_pre), not resid_mid:
-    resid_mid is resid_pre + attn_out, the sum the MLP's output is added to. A patch of
-    resid_mid is kept, and the MLP still sees the block's input."""
+def test_resid_mid_and_ln2_where_blocks_are_parallel_or_post_normed(family):
+    """ln2 is what the MLP reads and resid_mid is resid_pre + attn_out, the sum the MLP's output
+    is added to. In a parallel block (GPT-NeoX, Pythia) the MLP reads ln2(resid_pre), so a patch
+    of resid_mid is kept and the MLP still sees the block's input; OLMo 2 has no ln2 (its MLP
+    reads resid_mid itself) and says so; Gemma 2's mlp_out is normalised before it is added."""
     name, m, _ = family
     toks, layer = tokens(m), 0
     block = m.parts["blocks"][layer]
     parallel = getattr(block, "use_parallel_residual", False)
+    ln2 = block_part(m.parts, block, "ln2")
+    mlp, after = block_part(m.parts, block, "mlp"), block_part(m.parts, block, "mlp_out")
     with torch.no_grad():
         _, clean = m.run_with_cache(toks)
         read = clean["resid_pre" if parallel else "resid_mid", layer]
-        ln2 = block.post_attention_layernorm
-        torch.testing.assert_close(clean["ln2", layer], ln2(read), atol=ATOL, rtol=0)
+        if ln2 is None:
+            with pytest.raises(KeyError, match="has no ln2"):
+                clean["ln2", layer]
+            ln2 = torch.nn.Identity()
+        else:
+            torch.testing.assert_close(clean["ln2", layer], ln2(read), atol=ATOL, rtol=0)
         patch = clean["resid_mid", layer].flip(0)
         with m.hooks({("resid_mid", layer): lambda x: patch}):
             _, cache = m.run_with_cache(toks)
-        mlp_reads = clean["resid_pre", layer] if parallel else patch
-        torch.testing.assert_close(cache["resid_post", layer], patch + block.mlp(ln2(mlp_reads)),
-                                   atol=ATOL, rtol=0)
+        mlp_out = mlp(ln2(clean["resid_pre", layer] if parallel else patch))
+        if after is not mlp:
+            mlp_out = after(mlp_out)
+        torch.testing.assert_close(cache["resid_post", layer], patch + mlp_out, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("family_name", sorted(REFUSED))
@@ -195,14 +220,15 @@ def test_other_families_are_refused_by_name(family_name, tokenizer):
         HookedModel(hf, tokenizer)
 
 
-def test_the_refusal_matters(tokenizer, monkeypatch):
-    """Gemma 2 has Llama's module names but norms after its sublayers: wrapped as Llama anyway,
-    its residual stream would not add up. The refusal is what keeps that number out."""
-    hf = build("gemma2", tokenizer)
-    monkeypatch.setattr(hooked, "LLAMA_FAMILY", hooked.LLAMA_FAMILY + ("gemma2",))
-    with pytest.raises(NotImplementedError, match="post_feedforward_layernorm"):
-        HookedModel(hf, tokenizer)
-    monkeypatch.setattr(hooked, "_llama_family_problem", lambda hf, arch: None)
+def test_post_norms_matter(tokenizer, monkeypatch):
+    """OLMo 2 (like Gemma 2) has Llama's module names but norms after its sublayers: read by
+    Llama's mapping (attn_out and mlp_out the sublayers' own outputs), its residual stream would
+    not add up."""
+    hf = build("olmo2", tokenizer)
+    llama_mapping = {"attn_out": "attn", "mlp_out": "mlp"}
+    real = hooked.block_part
+    monkeypatch.setattr(hooked, "block_part",
+                        lambda parts, block, what: real(parts, block, llama_mapping.get(what, what)))
     m = HookedModel(hf, tokenizer)
     with torch.no_grad():
         _, cache = m.run_with_cache(tokens(m))
@@ -238,12 +264,26 @@ def test_the_hand_written_attention_matches_or_refuses(family):
     name, m, _ = family
     with torch.no_grad():
         _, cache = m.run_with_cache(tokens(m))
-        if name.startswith("gpt_neox") or name == "qwen3":
+        if name.startswith("gpt_neox") or name in ("qwen3", "gemma2", "gemma3_text", "olmo2"):
             with pytest.raises(NotImplementedError, match="run_with_cache"):
-                attention.attention_layer(m, 0, cache["ln1", 0])
+                attention.attention_layer(m, 0, attention_input(m, cache, 0))
             return
         for layer in range(m.cfg.n_layers):
             mine = attention.attention_layer(m, layer, cache["ln1", layer])
             for key in ("rot_q", "rot_k", "pattern", "z", "attn_out"):
                 torch.testing.assert_close(mine[key], cache[key, layer], atol=1e-4, rtol=1e-4,
                                            msg=lambda s: f"{name} {key}{layer}: {s}")
+
+
+def test_the_hand_written_attention_refuses_past_a_sliding_window(tokenizer):
+    from mechinterp_course import attention
+
+    hf = build("mistral", tokenizer)
+    hf.config.sliding_window = 4
+    m = HookedModel(hf, tokenizer, "mistral")
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens(m))
+        short = attention.attention_layer(m, 0, cache["ln1", 0][:, :4])
+        torch.testing.assert_close(short["pattern"], cache["pattern", 0][:, :, :4, :4])
+        with pytest.raises(NotImplementedError, match="sliding window of 4"):
+            attention.attention_layer(m, 0, cache["ln1", 0])
