@@ -74,7 +74,7 @@ class Config:
     d_mlp: int
     d_vocab: int
     n_ctx: int
-    architecture: str          # "gpt2", "llama" or "neox"
+    architecture: str          # "gpt2", "llama", "neox" or "phi3"
     normalization_type: str    # "LN" or "RMS"
     positional_embedding_type: str  # "standard" or "rotary"
     act_fn: str
@@ -318,8 +318,20 @@ class HookedModel(torch.nn.Module):
             block.register_forward_pre_hook(self._resid_pre_hook(layer, n, names), with_kwargs=True)
             norm_hook("ln1", block, n)
             rotary = c.positional_embedding_type == "rotary"
-            if c.architecture == "neox":  # pre-rotary q and k are slices of the fused output
-                attn.query_key_value.register_forward_hook(self._fused_qk_hook(n, names))
+            h, kv, dh = c.n_heads, c.n_kv_heads, c.d_head
+            if c.architecture == "neox":  # pre-rotary q and k: slices of [q | k | v] per head
+                attn.query_key_value.register_forward_hook(self._fused_hook(
+                    [n["q"], n["k"]], names,
+                    lambda o: list(o.view(*o.shape[:-1], h, 3, dh).unbind(-2)),
+                    lambda pieces, o: torch.stack(pieces, -2).reshape(o.shape)))
+            elif c.architecture == "phi3":  # pre-rotary q and k: slices of [q | k | v]
+                attn.qkv_proj.register_forward_hook(self._fused_hook(
+                    [n["q"], n["k"]], names,
+                    lambda o: [o[..., :h * dh].view(*o.shape[:-1], h, dh),
+                               o[..., h * dh:(h + kv) * dh].view(*o.shape[:-1], kv, dh),
+                               o[..., (h + kv) * dh:]],
+                    lambda pieces, o: torch.cat([pieces[0].flatten(-2), pieces[1].flatten(-2),
+                                                 pieces[2]], -1)))
             elif rotary:  # pre-rotary q and k are the projections' outputs
                 attn.q_proj.register_forward_hook(out_hook(n["q"], (c.n_heads, c.d_head)))
                 attn.k_proj.register_forward_hook(out_hook(n["k"], (c.n_kv_heads, c.d_head)))
@@ -331,7 +343,12 @@ class HookedModel(torch.nn.Module):
             block_part(p, block, "attn_out").register_forward_hook(
                 self._attn_out_hook(layer, n, names))
             norm_hook("ln2", block, n)
-            block_part(p, block, "mlp_in").register_forward_hook(out_hook(n["mlp_pre"]))
+            if c.architecture == "phi3":  # gate and up in one projection, [gate | up]
+                mlp.gate_up_proj.register_forward_hook(self._fused_hook(
+                    [n["mlp_pre"], n["mlp_pre_linear"]], names,
+                    lambda o: list(o.chunk(2, -1)), lambda pieces, o: torch.cat(pieces, -1)))
+            else:
+                block_part(p, block, "mlp_in").register_forward_hook(out_hook(n["mlp_pre"]))
             if c.architecture == "llama":
                 mlp.up_proj.register_forward_hook(out_hook(n["mlp_pre_linear"]))
             block_part(p, block, "mlp_down").register_forward_pre_hook(
@@ -345,20 +362,20 @@ class HookedModel(torch.nn.Module):
         self._all_names = sorted(set(names), key=order.get)
         self._name_set = frozenset(self._all_names)
 
-    def _fused_qk_hook(self, n, names):
-        """GPT-NeoX projects q, k and v in one Linear, laid out per head as [q | k | v]."""
-        names += [n["q"], n["k"]]
-        c = self.cfg
+    def _fused_hook(self, point_names, names, split, join):
+        """A hook on a fused projection (GPT-NeoX's and Phi-3's q/k/v, Phi-3's gate/up): split
+        its output into pieces, the first ones named hook points; join them back only when a
+        hook changed one, so that an unhooked run is untouched."""
+        names += point_names
 
         def hook(module, args, output):
             if not self._active:
                 return None
-            qkv = output.view(*output.shape[:-1], c.n_heads, 3, c.d_head)
-            q, k = qkv[..., 0, :], qkv[..., 1, :]  # (batch, pos, n_heads, d_head)
-            new_q, new_k = self._point(n["q"], q), self._point(n["k"], k)
-            if new_q is q and new_k is k:
+            pieces = split(output)
+            new = [self._point(name, x) for name, x in zip(point_names, pieces)]
+            if all(a is b for a, b in zip(new, pieces)):
                 return None
-            return torch.stack([new_q, new_k, qkv[..., 2, :]], -2).reshape(output.shape)
+            return join(new + pieces[len(new):], output)
         return hook
 
     def _resid_pre_hook(self, layer, n, names):
@@ -718,6 +735,9 @@ def _find_parts(hf) -> dict:
         t = hf.gpt_neox
         return {"arch": "neox", "embed": t.embed_in, "pos_embed": None, "blocks": list(t.layers),
                 "ln_final": t.final_layer_norm}
+    if arch == "phi3" and layers is not None:
+        return {"arch": "phi3", "embed": base.embed_tokens, "pos_embed": None,
+                "blocks": list(layers), "ln_final": base.norm}
     if arch in LLAMA_FAMILY and layers is not None:
         problem = _llama_family_problem(hf, arch)
         if problem:
@@ -725,8 +745,8 @@ def _find_parts(hf) -> dict:
         return {"arch": "llama", "embed": base.embed_tokens, "pos_embed": None,
                 "blocks": list(layers), "ln_final": base.norm}
     raise NotImplementedError(
-        f"model type {arch!r} is not supported yet: the course wraps GPT-2, GPT-NeoX (Pythia) and "
-        f"the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
+        f"model type {arch!r} is not supported yet: the course wraps GPT-2, GPT-NeoX (Pythia), "
+        f"Phi-3 and the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
 
 
 # Model types whose blocks are Llama's, x + attn(ln1(x)) then + mlp(ln2(.)) with a gated MLP, or
@@ -771,7 +791,8 @@ def block_part(parts: dict, block, what: str):
                 "mlp_out": block.mlp}[what]
     post = hasattr(block, "post_feedforward_layernorm")  # norms after the sublayers
     if what in ("attn", "mlp", "mlp_in", "mlp_down"):
-        return {"attn": block.self_attn, "mlp": block.mlp, "mlp_in": block.mlp.gate_proj,
+        gate = block.mlp.gate_up_proj if parts["arch"] == "phi3" else block.mlp.gate_proj
+        return {"attn": block.self_attn, "mlp": block.mlp, "mlp_in": gate,
                 "mlp_down": block.mlp.down_proj}[what]
     if what == "ln1":
         return getattr(block, "input_layernorm", None)
@@ -804,7 +825,8 @@ def _make_config(hf, parts, name) -> Config:
         "sandwich" if hasattr(block, "input_layernorm") else "post"
     return Config(name, c.num_hidden_layers, c.num_attention_heads,
                   getattr(c, "num_key_value_heads", None) or c.num_attention_heads, c.hidden_size,
-                  d_head, c.intermediate_size, c.vocab_size, c.max_position_embeddings, "llama",
+                  d_head, c.intermediate_size, c.vocab_size, c.max_position_embeddings,
+                  "phi3" if parts["arch"] == "phi3" else "llama",
                   "RMS", "rotary", act_fn, str(hf.device), block_norms)
 
 
@@ -827,6 +849,16 @@ def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:
         w_o = attn.dense.weight.T
         b_o = attn.dense.bias if attn.dense.bias is not None else torch.zeros(
             d, device=w.device, dtype=w.dtype)
+    elif c.architecture == "phi3":  # Linear ((h + 2 kv) * d_head, d_model): [q | k | v]
+        wq, wk, wv = attn.qkv_proj.weight.split([h * dh, kv * dh, kv * dh], dim=0)
+        wq, wk, wv = wq.T, wk.T, wv.T
+        zeros = lambda n: torch.zeros(n * dh, device=wq.device, dtype=wq.dtype)  # noqa: E731
+        b = attn.qkv_proj.bias
+        bq, bk, bv = b.split([h * dh, kv * dh, kv * dh]) if b is not None else (
+            zeros(h), zeros(kv), zeros(kv))
+        w_o = attn.o_proj.weight.T
+        b_o = attn.o_proj.bias if attn.o_proj.bias is not None else torch.zeros(
+            d, device=wq.device, dtype=wq.dtype)
     else:
         wq, wk, wv = attn.q_proj.weight.T, attn.k_proj.weight.T, attn.v_proj.weight.T
         zeros = lambda n: torch.zeros(n * dh, device=wq.device, dtype=wq.dtype)  # noqa: E731

@@ -33,9 +33,11 @@ SUPPORTED = {
     "gemma3_text": (T.Gemma3TextConfig, T.Gemma3ForCausalLM,  # and q and k norms
                     {**LLAMA_LIKE, "sliding_window": 4}),
     "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM, LLAMA_LIKE),  # norms after the sublayers only
+    "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
 }
 REFUSED = {
-    "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
+    "gptj": (T.GPTJConfig, T.GPTJForCausalLM,
+             dict(n_layer=2, n_embd=64, n_head=4, n_positions=128, rotary_dim=8)),
     "opt": (T.OPTConfig, T.OPTForCausalLM,
             dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
                  max_position_embeddings=128, word_embed_proj_dim=64)),
@@ -101,7 +103,7 @@ def test_the_wrapper_equals_the_model_it_wraps(family):
         torch.testing.assert_close(mid + cache["mlp_out", layer], cache["resid_post", layer],
                                    atol=ATOL, rtol=0)
         act = ACT2FN[m.cfg.act_fn](cache["mlp_pre", layer])
-        if m.cfg.architecture == "llama":  # gated
+        if m.cfg.architecture in ("llama", "phi3"):  # gated
             act = act * cache["mlp_pre_linear", layer]
         torch.testing.assert_close(act, cache["mlp_post", layer], atol=ATOL, rtol=1e-4)
     torch.testing.assert_close(cache["ln_final"], out.hidden_states[n], atol=ATOL, rtol=0)
@@ -264,7 +266,8 @@ def test_the_hand_written_attention_matches_or_refuses(family):
     name, m, _ = family
     with torch.no_grad():
         _, cache = m.run_with_cache(tokens(m))
-        if name.startswith("gpt_neox") or name in ("qwen3", "gemma2", "gemma3_text", "olmo2"):
+        if name.startswith("gpt_neox") or name in ("qwen3", "gemma2", "gemma3_text", "olmo2",
+                                                    "phi3"):
             with pytest.raises(NotImplementedError, match="run_with_cache"):
                 attention.attention_layer(m, 0, attention_input(m, cache, 0))
             return
@@ -287,3 +290,26 @@ def test_the_hand_written_attention_refuses_past_a_sliding_window(tokenizer):
         torch.testing.assert_close(short["pattern"], cache["pattern", 0][:, :, :4, :4])
         with pytest.raises(NotImplementedError, match="sliding window of 4"):
             attention.attention_layer(m, 0, cache["ln1", 0])
+
+
+@pytest.mark.parametrize("key", ["mlp_pre", "mlp_post"])
+def test_zeroing_a_neuron_equals_zeroing_its_column_of_the_down_projection(family, key):
+    """Every family's activation is 0 at 0 (SiLU, GELU), so a neuron zeroed before it (mlp_pre,
+    a slice of Phi-3's fused gate/up projection) or after it (mlp_post) writes nothing."""
+    name, m, _ = family
+    toks, layer, neuron = tokens(m), 1, 5
+
+    def zero(x):
+        x = x.clone()
+        x[..., neuron] = 0
+        return x
+    with torch.no_grad(), m.hooks({(key, layer): zero}):
+        hooked_logits = m(toks)
+    ref = eager_copy(m.hf)
+    ref_block = (ref.gpt_neox if name.startswith("gpt_neox") else ref.model).layers[layer]
+    down = block_part(m.parts, ref_block, "mlp_down")
+    with torch.no_grad():
+        down.weight[:, neuron] = 0
+        want = ref(toks).logits
+    torch.testing.assert_close(hooked_logits, want, atol=ATOL, rtol=1e-5)
+    assert not torch.allclose(hooked_logits, m(toks), atol=1e-4), f"{name}: nothing changed"
