@@ -188,12 +188,14 @@ class HookedModel(torch.nn.Module):
         self.tokenizer = tokenizer
         self.parts = _find_parts(hf_model)
         self.cfg = _make_config(hf_model, self.parts, name)
+        self.cfg.device = _input_device(hf_model, self.parts["embed"])
         self._hook_fns: dict[str, list] = {}
         self._cache: dict[str, Tensor] | None = None
         self._cache_filter: Callable[[str], bool] | None = None
         self._active = False
         self._resid_pre: dict[int, Tensor] = {}
         self._missing: dict[str, str] = {}  # names this family lacks, and why
+        self._cache_device: torch.device | None = None
         if prepend_bos is None:  # GPT-2 style: as TransformerLens does; else as the tokenizer does
             bos = tokenizer.bos_token_id
             prepend_bos = bos is not None and (
@@ -258,14 +260,13 @@ class HookedModel(torch.nn.Module):
                 if not isinstance(out, Tensor) or out.shape != x.shape:
                     raise ValueError(f"hook on {name} must return None or a tensor of shape "
                                      f"{tuple(x.shape)}, got {getattr(out, 'shape', type(out))}")
-                if out.dtype != x.dtype or out.device != x.device:
-                    raise ValueError(f"hook on {name} returned {out.dtype} on {out.device}; the "
-                                     f"activation is {x.dtype} on {x.device}: return "
-                                     f"out.to(x.dtype) (a tensor built inside the hook takes "
-                                     f"dtype=x.dtype, device=x.device)")
-                x = out
+                if out.dtype != x.dtype:
+                    raise ValueError(f"hook on {name} returned {out.dtype}; the activation is "
+                                     f"{x.dtype}: return out.to(x.dtype) (a tensor built inside "
+                                     f"the hook takes dtype=x.dtype)")
+                x = out.to(x.device)  # a patch from a gathered cache goes back where x lives
         if self._cache is not None and self._cache_filter(name):
-            self._cache[name] = x.detach()
+            self._cache[name] = x.detach().to(self._cache_device or x.device)
         return x
 
     def _wants(self, name: str) -> bool:
@@ -423,20 +424,26 @@ class HookedModel(torch.nn.Module):
             self._resid_pre.clear()
         return out.logits
 
-    def run_with_cache(self, input, names=None, attention_mask: Tensor | None = None):
+    def run_with_cache(self, input, names=None, attention_mask: Tensor | None = None,
+                       device=None):
         """Run the model and return (logits, cache). ``names``: None for every activation, a list
         of names (``"resid_post"`` means every layer's), or a function of the full name.
+        ``device``: where the cache keeps its activations; by default where each was made, and
+        for a model spread over devices (``device_map``) where the tokens go in.
 
         On Linux, the first call tells malloc to keep freed memory for reuse, which makes a full
         cache nearly free (see `mechinterp_course.memory`)."""
         keep_freed_memory()
         self._cache_filter = self._make_filter(names)
         self._cache = {}
+        spread = len(set(getattr(self.hf, "hf_device_map", {}).values())) > 1
+        self._cache_device = torch.device(device) if device is not None else (
+            torch.device(self.cfg.device) if spread else None)
         try:
             logits = self.forward(input, attention_mask=attention_mask)
             store = self._cache
         finally:
-            self._cache, self._cache_filter = None, None
+            self._cache, self._cache_filter, self._cache_device = None, None, None
         return logits, ActivationCache(store, self)
 
     def _make_filter(self, names) -> Callable[[str], bool]:
@@ -681,6 +688,20 @@ class HookedModel(torch.nn.Module):
         c = self.cfg
         return (f"HookedModel({c.model_name}: {c.n_layers} layers, {c.n_heads} heads "
                 f"({c.n_kv_heads} kv), d_model {c.d_model}, d_vocab {c.d_vocab}, on {c.device})")
+
+
+def _input_device(hf, embed) -> str:
+    """Where the tokens go in: the embedding's device, or for a model spread over devices by
+    accelerate (device_map) the device its embedding runs on ("disk" and "cpu" run on the CPU)."""
+    placed = getattr(hf, "hf_device_map", None)
+    if not placed:
+        return str(embed.weight.device)
+    name = next(n for n, m in hf.named_modules() if m is embed)
+    where = next((d for prefix, d in placed.items()
+                  if prefix == "" or name == prefix or name.startswith(prefix + ".")), "cpu")
+    if where in ("cpu", "disk"):
+        return "cpu"
+    return f"cuda:{where}" if isinstance(where, int) else str(where)
 
 
 def _two_arg(fn):

