@@ -433,14 +433,19 @@ class HookedModel(torch.nn.Module):
 
         On Linux, the first call tells malloc to keep freed memory for reuse, which makes a full
         cache nearly free (see `mechinterp_course.memory`)."""
+        from .planner import warn_if_too_big  # the same arithmetic as planner.plan
+
         keep_freed_memory()
-        self._cache_filter = self._make_filter(names)
-        self._cache = {}
+        tokens = self._as_tokens(input)
+        wanted = self._make_filter(names)
         spread = len(set(getattr(self.hf, "hf_device_map", {}).values())) > 1
-        self._cache_device = torch.device(device) if device is not None else (
+        cache_device = torch.device(device) if device is not None else (
             torch.device(self.cfg.device) if spread else None)
+        warn_if_too_big(self, [n for n in self._all_names if wanted(n)], *tokens.shape,
+                        cache_device or self.cfg.device)
+        self._cache, self._cache_filter, self._cache_device = {}, wanted, cache_device
         try:
-            logits = self.forward(input, attention_mask=attention_mask)
+            logits = self.forward(tokens, attention_mask=attention_mask)
             store = self._cache
         finally:
             self._cache, self._cache_filter, self._cache_device = None, None, None

