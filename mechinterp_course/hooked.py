@@ -74,7 +74,7 @@ class Config:
     d_mlp: int
     d_vocab: int
     n_ctx: int
-    architecture: str          # "gpt2", "llama", "neox" or "phi3"
+    architecture: str          # "gpt2", "gptj", "llama", "neox" or "phi3"
     normalization_type: str    # "LN" or "RMS"
     positional_embedding_type: str  # "standard" or "rotary"
     act_fn: str
@@ -302,10 +302,11 @@ class HookedModel(torch.nn.Module):
             return hook
 
         def norm_hook(norm, block, n):
-            if block_part(p, block, norm) is None:  # OLMo 2 normalises after, not before
-                self._missing[n[norm]] = (
-                    f"{self.cfg.model_name} has no {norm}: its blocks normalise the sublayers' "
-                    f"outputs, not their inputs (block_norms {self.cfg.block_norms!r})")
+            if block_part(p, block, norm) is None:
+                why = ("its attention and MLP both read ln1's output" if p["arch"] == "gptj"
+                       else f"its blocks normalise the sublayers' outputs, not their inputs "
+                            f"(block_norms {self.cfg.block_norms!r})")  # OLMo 2
+                self._missing[n[norm]] = f"{self.cfg.model_name} has no {norm}: {why}"
             else:
                 block_part(p, block, norm).register_forward_hook(out_hook(n[norm]))
 
@@ -749,14 +750,33 @@ def _layer_of(name: str) -> int | None:
 # --- architectures --------------------------------------------------------------------------
 
 def _find_parts(hf) -> dict:
-    """Locate the modules we hook, for the two families we support."""
+    """Locate the modules we hook, for the families we support."""
     arch = getattr(hf.config, "model_type", "")
+    parts = _find_family_parts(hf, arch)
+    attn = block_part(parts, parts["blocks"][0], "attn")
+    try:
+        source = inspect.getsource(type(attn).forward)
+    except (OSError, TypeError):
+        source = "attention_interface"  # cannot read it: trust the family tests
+    if "attention_interface" not in source and "ALL_ATTENTION_FUNCTIONS" not in source:
+        raise NotImplementedError(
+            f"model type {arch!r} with transformers {_transformers_version()} computes attention "
+            f"itself, not through transformers' attention interface, so q, k, pattern and z "
+            f"could not be hooked: upgrade transformers")
+    return parts
+
+
+def _find_family_parts(hf, arch: str) -> dict:
     if arch == "gpt2":
         t = hf.transformer
         return {"arch": "gpt2", "embed": t.wte, "pos_embed": t.wpe, "blocks": list(t.h),
                 "ln_final": t.ln_f}
     base = getattr(hf, "model", None)
     layers = getattr(base, "layers", None)
+    if arch == "gptj":
+        t = hf.transformer
+        return {"arch": "gptj", "embed": t.wte, "pos_embed": None, "blocks": list(t.h),
+                "ln_final": t.ln_f}
     if arch == "gpt_neox":
         t = hf.gpt_neox
         return {"arch": "neox", "embed": t.embed_in, "pos_embed": None, "blocks": list(t.layers),
@@ -771,8 +791,8 @@ def _find_parts(hf) -> dict:
         return {"arch": "llama", "embed": base.embed_tokens, "pos_embed": None,
                 "blocks": list(layers), "ln_final": base.norm}
     raise NotImplementedError(
-        f"model type {arch!r} is not supported yet: the course wraps GPT-2, GPT-NeoX (Pythia), "
-        f"Phi-3 and the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
+        f"model type {arch!r} is not supported yet: the course wraps GPT-2, GPT-J, GPT-NeoX "
+        f"(Pythia), Phi-3 and the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
 
 
 # Model types whose blocks are Llama's, x + attn(ln1(x)) then + mlp(ln2(.)) with a gated MLP, or
@@ -810,6 +830,10 @@ def block_part(parts: dict, block, what: str):
         return {"attn": block.attn, "mlp": block.mlp, "ln1": block.ln_1, "ln2": block.ln_2,
                 "mlp_in": block.mlp.c_fc, "mlp_down": block.mlp.c_proj, "attn_out": block.attn,
                 "mlp_out": block.mlp}[what]
+    if parts["arch"] == "gptj":  # parallel: attention and MLP read ln_1's output
+        return {"attn": block.attn, "mlp": block.mlp, "ln1": block.ln_1, "ln2": None,
+                "mlp_in": block.mlp.fc_in, "mlp_down": block.mlp.fc_out, "attn_out": block.attn,
+                "mlp_out": block.mlp}[what]
     if parts["arch"] == "neox":
         return {"attn": block.attention, "mlp": block.mlp, "ln1": block.input_layernorm,
                 "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.dense_h_to_4h,
@@ -839,6 +863,10 @@ def _make_config(hf, parts, name) -> Config:
         return Config(name, c.n_layer, n_heads, n_heads, d_model, d_model // n_heads,
                       c.n_inner or 4 * d_model, c.vocab_size, c.n_positions, "gpt2", "LN",
                       "standard", c.activation_function, str(hf.device))
+    if parts["arch"] == "gptj":
+        return Config(name, c.n_layer, c.n_head, c.n_head, c.n_embd, c.n_embd // c.n_head,
+                      c.n_inner or 4 * c.n_embd, c.vocab_size, c.n_positions, "gptj", "LN",
+                      "rotary", c.activation_function, str(hf.device))
     if parts["arch"] == "neox":
         return Config(name, c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads,
                       c.hidden_size, c.hidden_size // c.num_attention_heads, c.intermediate_size,
@@ -891,9 +919,10 @@ def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:
         bq = attn.q_proj.bias if attn.q_proj.bias is not None else zeros(h)
         bk = attn.k_proj.bias if attn.k_proj.bias is not None else zeros(kv)
         bv = attn.v_proj.bias if attn.v_proj.bias is not None else zeros(kv)
-        w_o = attn.o_proj.weight.T
-        b_o = attn.o_proj.bias if attn.o_proj.bias is not None else torch.zeros(
-            d, device=wq.device, dtype=wq.dtype)
+        out = attn.out_proj if c.architecture == "gptj" else attn.o_proj
+        w_o = out.weight.T
+        b_o = out.bias if out.bias is not None else torch.zeros(d, device=wq.device,
+                                                                dtype=wq.dtype)
     return {
         "W_Q": wq.reshape(d, h, dh).permute(1, 0, 2), "W_K": wk.reshape(d, kv, dh).permute(1, 0, 2),
         "W_V": wv.reshape(d, kv, dh).permute(1, 0, 2), "W_O": w_o.reshape(h, dh, d),

@@ -61,6 +61,8 @@ def layer_names(cfg) -> list[str]:
         names.remove("mlp_pre_linear")
     if cfg.block_norms == "post":  # OLMo 2
         names = [n for n in names if n not in ("ln1", "ln2")]
+    if cfg.architecture == "gptj":  # one norm for attention and MLP
+        names.remove("ln2")
     return names
 
 

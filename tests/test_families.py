@@ -34,10 +34,10 @@ SUPPORTED = {
                     {**LLAMA_LIKE, "sliding_window": 4}),
     "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM, LLAMA_LIKE),  # norms after the sublayers only
     "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
+    "gptj": (T.GPTJConfig, T.GPTJForCausalLM,  # parallel, one norm, interleaved partial rotary
+             dict(n_layer=2, n_embd=64, n_head=4, n_positions=128, rotary_dim=8)),
 }
 REFUSED = {
-    "gptj": (T.GPTJConfig, T.GPTJForCausalLM,
-             dict(n_layer=2, n_embd=64, n_head=4, n_positions=128, rotary_dim=8)),
     "opt": (T.OPTConfig, T.OPTForCausalLM,
             dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
                  max_position_embeddings=128, word_embed_proj_dim=64)),
@@ -154,6 +154,7 @@ def test_zeroing_a_heads_z_equals_zeroing_its_slice_of_o_proj(family):
         hooked_logits = m(toks)
     ref = eager_copy(m.hf)
     out_proj = (ref.gpt_neox.layers[layer].attention.dense if name.startswith("gpt_neox")
+                else ref.transformer.h[layer].attn.out_proj if name == "gptj"
                 else ref.model.layers[layer].self_attn.o_proj)
     with torch.no_grad():
         out_proj.weight[:, head * dh:(head + 1) * dh] = 0
@@ -193,22 +194,23 @@ def test_a_hook_on_q_or_k_reaches_its_head_only(family, key):
 
 def test_resid_mid_and_ln2_where_blocks_are_parallel_or_post_normed(family):
     """ln2 is what the MLP reads and resid_mid is resid_pre + attn_out, the sum the MLP's output
-    is added to. In a parallel block (GPT-NeoX, Pythia) the MLP reads ln2(resid_pre), so a patch
-    of resid_mid is kept and the MLP still sees the block's input; OLMo 2 has no ln2 (its MLP
-    reads resid_mid itself) and says so; Gemma 2's mlp_out is normalised before it is added."""
+    is added to. In a parallel block (GPT-NeoX, Pythia; GPT-J) the MLP reads ln2(resid_pre) (GPT-J:
+    ln1's output, it has no ln2), so a patch of resid_mid is kept and the MLP still sees the
+    block's input; OLMo 2 has no ln2 (its MLP reads resid_mid itself) and says so; Gemma 2's
+    mlp_out is normalised before it is added."""
     name, m, _ = family
     toks, layer = tokens(m), 0
     block = m.parts["blocks"][layer]
-    parallel = getattr(block, "use_parallel_residual", False)
+    parallel = getattr(block, "use_parallel_residual", name == "gptj")
     ln2 = block_part(m.parts, block, "ln2")
     mlp, after = block_part(m.parts, block, "mlp"), block_part(m.parts, block, "mlp_out")
     with torch.no_grad():
         _, clean = m.run_with_cache(toks)
         read = clean["resid_pre" if parallel else "resid_mid", layer]
-        if ln2 is None:
+        if ln2 is None:  # OLMo 2's MLP reads resid_mid itself; GPT-J's reads ln1's output
             with pytest.raises(KeyError, match="has no ln2"):
                 clean["ln2", layer]
-            ln2 = torch.nn.Identity()
+            ln2 = block.ln_1 if name == "gptj" else torch.nn.Identity()
         else:
             torch.testing.assert_close(clean["ln2", layer], ln2(read), atol=ATOL, rtol=0)
         patch = clean["resid_mid", layer].flip(0)
@@ -272,7 +274,7 @@ def test_the_hand_written_attention_matches_or_refuses(family):
     with torch.no_grad():
         _, cache = m.run_with_cache(tokens(m))
         if name.startswith("gpt_neox") or name in ("qwen3", "gemma2", "gemma3_text", "olmo2",
-                                                    "phi3"):
+                                                    "phi3", "gptj"):
             with pytest.raises(NotImplementedError, match="run_with_cache"):
                 attention.attention_layer(m, 0, attention_input(m, cache, 0))
             return
@@ -311,7 +313,8 @@ def test_zeroing_a_neuron_equals_zeroing_its_column_of_the_down_projection(famil
     with torch.no_grad(), m.hooks({(key, layer): zero}):
         hooked_logits = m(toks)
     ref = eager_copy(m.hf)
-    ref_block = (ref.gpt_neox if name.startswith("gpt_neox") else ref.model).layers[layer]
+    ref_block = (ref.gpt_neox.layers if name.startswith("gpt_neox") else ref.transformer.h
+                 if name == "gptj" else ref.model.layers)[layer]
     down = block_part(m.parts, ref_block, "mlp_down")
     with torch.no_grad():
         down.weight[:, neuron] = 0
@@ -362,3 +365,14 @@ def test_device_and_device_map_are_not_both_given():
         mc.load_model("course", device="cpu", device_map="auto")
     with pytest.raises(ValueError, match="give a device_map too"):
         mc.load_model("course", offload_folder="offload")
+
+
+def test_attention_computed_outside_the_interface_is_refused(tokenizer, monkeypatch):
+    """Our hook points for q, k, pattern and z live in the attention function transformers
+    calls; a family version that computes attention itself (GPT-J before transformers 5) would
+    run without them, its patterns silently missing from every cache. Refused by name."""
+    hf = build("mistral", tokenizer)
+    monkeypatch.setattr(hooked.inspect, "getsource",
+                        lambda obj: "def forward(self, x):\n    return self._attn(x)\n")
+    with pytest.raises(NotImplementedError, match="computes attention itself"):
+        HookedModel(hf, tokenizer)
