@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 
+import torch
+
 # Where each per-layer name is, under one block: (module path below the block, "input" or
 # "output", whether the value is the first item of a tuple), in the order a forward pass makes
 # them. resid_mid is no module's input or output (it is resid_pre + attn_out).
@@ -98,6 +100,36 @@ def trace_cache(lm, tokens, keys, remote=False) -> dict:
     return dict(zip(wanted, saved))
 
 
+def residual_stack(trace: dict, n_layers: int):
+    """(n_layers + 1, batch, pos, d_model): the residual stream before each block, then after the
+    last, from a trace with those keys (`trace_cache`); what `lens.accumulated_resid` gives
+    from a cache (chapter 13's exercise)."""
+    return torch.stack([trace["resid_pre", layer] for layer in range(n_layers)]
+                       + [trace["resid_post", n_layers - 1]])
+
+
+FINAL = {"gpt2": ("transformer.ln_f", "lm_head"), "llama": ("model.norm", "lm_head")}
+
+
+def logit_lens(lm, tokens, answer: int, remote=False):
+    """(n_layers,): the log-probability of token `answer` at the last position of the first
+    sequence, read through the final norm and the unembedding after each block (chapter 03's
+    logit lens). Computed inside the trace, so remotely only n_layers numbers come back."""
+    import nnsight
+
+    fam = family(lm.config.model_type)
+    blocks, (norm, unembed) = _envoy(lm, BLOCKS[fam]), (_envoy(lm, p) for p in FINAL[fam])
+    n_layers = len(blocks)
+    with lm.trace(tokens, remote=remote):
+        lensed = nnsight.save([])
+        for layer in range(n_layers):
+            out = blocks[layer].output
+            resid = out[0] if isinstance(out, tuple) else out  # transformers 4 returns a tuple
+            logits = unembed(norm(resid[:1, -1]))
+            lensed.append(logits.float().log_softmax(-1)[0, answer])
+    return [float(x.detach()) for x in lensed]
+
+
 def available() -> tuple[bool, str]:
     """Whether NDIF's remote execution can be used from here, and if not, why (one line)."""
     if importlib.util.find_spec("nnsight") is None:
@@ -107,7 +139,7 @@ def available() -> tuple[bool, str]:
     from .models import is_online
 
     if not (os.environ.get("NDIF_API_KEY") or _configured_key()):
-        return False, "no NDIF API key: get one at https://login.ndif.us and set NDIF_API_KEY"
+        return False, "no NDIF API key: get one at https://ndif.us and set NDIF_API_KEY"
     if not is_online():
         return False, "offline: NDIF cannot be reached from here"
     return True, "NDIF is reachable and a key is set"

@@ -60,3 +60,22 @@ def test_available_says_why_not(monkeypatch):
     monkeypatch.delenv("NDIF_API_KEY", raising=False)
     ok, why = remote.available()
     assert not ok and why
+
+
+@pytest.mark.parametrize("which", ["course_model", "llama_model"])
+def test_the_remote_logit_lens_is_chapter_03s(which, request):
+    """remote.logit_lens computes inside the trace, through the same block the server would run
+    (nnsight's local simulation of NDIF): after each block, what lens.unembed gives from the
+    course's cache."""
+    nnsight = pytest.importorskip("nnsight")
+    from mechinterp_course import lens
+
+    m = request.getfixturevalue(which)
+    lm = nnsight.LanguageModel(m.hf, tokenizer=m.tokenizer)
+    tokens = m.to_tokens(["The capital of Texas is"])
+    answer = 7
+    got = remote.logit_lens(lm, tokens, answer, remote="local")
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens)
+        want = lens.unembed(m, cache.stack("resid_post")[:, 0, -1]).log_softmax(-1)[:, answer]
+    torch.testing.assert_close(torch.tensor(got), want, atol=1e-4, rtol=1e-4)

@@ -1,0 +1,186 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # 13 Appendix: models larger than your machine
+#
+# Every chapter so far ran on a model that fits a laptop. The papers study Llama-3.1-70B and
+# larger, which fit no learner's machine. **nnsight** (Fiotto-Kaufman et al. 2025) reads and
+# edits a model's activations inside a `with lm.trace(...)` block, and with `remote=True` it
+# sends that block to **NDIF**, the National Deep Inference Fabric, which runs it on its own
+# GPUs next to models that large and sends back what the block saved. The course's names
+# (`("resid_post", 40)`) are TransformerLens's; nnsight's are the model's own module paths
+# (`model.layers.40.output`). This appendix maps one onto the other, checks on the course model
+# that nnsight reads what the course's cache holds, and then runs the same logit lens on
+# Llama-3.1-70B, when you have an NDIF key and a network.
+#
+# **You will be able to:** find where a course name lives in a model's modules; read
+# activations through nnsight in the order the model makes them; rebuild chapter 03's logit
+# lens from them; and run it remotely.
+#
+# **Time:** about 15 minutes (the remote run: a few minutes more, NDIF's queue permitting).
+# **Prerequisites:** chapter 03, and nnsight (`pip install nnsight`, or the course's `remote`
+# extra; the cells that need it say so and are skipped without it).
+
+# %%
+import importlib.util
+import warnings
+
+from mechinterp_course import lens, remote
+from mechinterp_course.checks import ch13
+
+model = mc.load_model("course", device=device)
+if importlib.util.find_spec("nnsight") is None:
+    nnsight = None
+    print("nnsight is not installed (pip install nnsight): the cells that use it are skipped")
+else:
+    with warnings.catch_warnings():  # its import and LanguageModel's deprecation: noise here
+        warnings.simplefilter("ignore")
+        import nnsight
+
+        lm = nnsight.LanguageModel(model.hf, tokenizer=model.tokenizer)
+
+# %% [markdown]
+# ## 1. Where the names live
+#
+# A name is a module's input or output: `resid_pre` is a block's input, `attn_out` the first
+# item of its attention's output, `z` the input of the attention's output projection (the heads
+# side by side), `mlp_post` the input of the MLP's down projection. `resid_mid` is no module's
+# input or output; it is `resid_pre + attn_out`. `remote.module_path` gives the path for the
+# course model's family (GPT-2) and for Llama's, the family of the models NDIF serves.
+
+# %%
+def shown(model_type, name, layer):
+    path, kind = remote.module_path(model_type, name, layer)
+    return f"{path}.{'output[0]' if kind == 'output0' else kind}"
+
+
+for name, layer in [("resid_pre", 2), ("z", 2), ("attn_out", 2), ("mlp_post", 2),
+                    ("resid_post", 2), ("ln_final", None)]:
+    print(f"{name:>10} {'' if layer is None else layer:>2}  GPT-2: "
+          f"{shown('gpt2', name, layer):<32}  Llama: {shown('llama', name, layer)}")
+
+# %% [markdown]
+# nnsight runs the block's reads *while* the model runs, so it can only hand over an activation
+# the model has not yet passed: ask for layer 3 before layer 1 and it refuses. `remote.
+# trace_cache(lm, tokens, keys)` sorts the keys into the order the forward pass makes them,
+# reads them in one trace, and returns a dict with those keys. The same call runs locally, on
+# NDIF (`remote=True`), or in nnsight's local simulation of NDIF (`remote="local"`), which
+# packs the block up exactly as for the server and unpacks it here: a block that passes it
+# will run there.
+#
+# First the check that the two tools agree. What nnsight reads at each path must be what the
+# course's cache holds under the name (asserted; an identity, so a wrong path, not the model,
+# is what it can catch).
+
+# %%
+text = "The capital of Texas is"
+tokens = model.to_tokens(text)
+n_layers = model.cfg.n_layers
+keys = [("resid_pre", layer) for layer in range(n_layers)] + [("resid_post", n_layers - 1)]
+if nnsight is not None:
+    trace = remote.trace_cache(lm, tokens, keys, remote="local")
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    largest = max(float((trace[key] - cache[key]).abs().max()) for key in keys)
+    print(f"nnsight against the course's cache, {len(keys)} activations: largest difference "
+          f"{largest:.1e}")
+    assert largest < 1e-4
+
+# %% [markdown]
+# ## 2. The logit lens, rebuilt from a trace
+#
+# Chapter 03's logit lens reads the residual stream before each block and after the last,
+# (n_layers + 1, batch, pos, d_model), through the final norm and the unembedding
+# (`lens.unembed`). From a cache that stack is `lens.accumulated_resid(model, cache)`; from a
+# trace you build it.
+#
+# ### Exercise 13.1: the residual stack from a trace
+# 🟢 Easy, 5 minutes. Write `residual_stack(trace, n_layers)`: from a dict with the keys
+# `("resid_pre", layer)` for every layer and `("resid_post", n_layers - 1)`, each (batch, pos,
+# d_model), the stack (n_layers + 1, batch, pos, d_model) in the order the model makes them.
+#
+# *Nudge:* how many residual streams does a model of n blocks have, and which is the last?
+
+# %%
+def residual_stack(trace, n_layers):
+    # BEGIN SOLUTION
+    return torch.stack([trace["resid_pre", layer] for layer in range(n_layers)]
+                       + [trace["resid_post", n_layers - 1]])
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch13.check_residual_stack(residual_stack, model)
+
+# %% [markdown]
+# `remote.residual_stack` is the package's version of your function; the chapter uses it.
+#
+# Through the lens, the answer's log-probability at the last position, before each block and
+# after the last (printed). Read it as in chapter 03: where " Austin" becomes readable, not how.
+
+# %%
+answer = model.to_single_token(" Austin")
+
+
+def lens_logprobs(stack, lens_model):
+    """(n_layers + 1,): the answer's log-probability at the last position of the first prompt."""
+    with torch.no_grad():
+        return lens.unembed(lens_model, stack[:, 0, -1]).log_softmax(-1)[:, answer]
+
+
+if nnsight is not None:
+    by_layer = lens_logprobs(remote.residual_stack(trace, n_layers), model)
+    print("log P(' Austin') through the lens, before each block and after the last:",
+          [round(float(x), 2) for x in by_layer])
+
+# %% [markdown]
+# ## 3. The same lens on Llama-3.1-70B, on NDIF
+#
+# NDIF's list of models changes (ndif.us lists them); the cell asks for Llama-3.1-70B. Running
+# there needs an API key (from ndif.us, set as `NDIF_API_KEY`) and a network; without either the
+# cell says which is missing and does nothing. Nothing of the model comes to your
+# machine but its config and tokenizer (`dispatch=False` keeps the weights away), so the lens
+# is computed inside the block, on the server (`remote.logit_lens`: the final norm and the
+# unembedding applied to each block's output there), and only one number per layer comes back.
+# The tests run that same block through nnsight's local simulation of NDIF on the course model
+# and a Llama, and check it against `lens.unembed`.
+
+# %%
+ok, why = remote.available() if nnsight is not None else (False, "nnsight is not installed")
+print("NDIF:", why)
+if ok:
+    big = nnsight.LanguageModel("meta-llama/Llama-3.1-70B", dispatch=False)
+    big_tokens = big.tokenizer(text, return_tensors="pt")["input_ids"]
+    big_answer = big.tokenizer(" Austin", add_special_tokens=False)["input_ids"][0]
+    lensed = remote.logit_lens(big, big_tokens, big_answer, remote=True)
+    print("Llama-3.1-70B, log P(' Austin') through the lens after every 10th block:",
+          [round(x, 2) for x in lensed[::10]], "and after the last:", round(lensed[-1], 2))
+
+# %% [markdown]
+# Read the remote numbers as you read chapter 03's: the lens says where the answer becomes
+# readable in the residual stream of one prompt, not how it got there. For *how*, patch: chapter
+# 07's grid is a loop of traces of this kind, each with one activation replaced
+# (`big.model.layers[l].output[:, pos] = clean[l]` inside the block), and chapter 10's
+# attribution patching is one trace with a backward pass. Each is a claim to test the way the
+# course tests it, with its control and its null, and NDIF's queue is the cost of each run.
+#
+# ## Summary
+#
+# - A course name is a module's input or output; `remote.module_path` says which, for GPT-2 and
+#   Llama. `resid_mid` is no module's: it is `resid_pre + attn_out`.
+# - nnsight reads activations during the run, so in the order the model makes them;
+#   `remote.trace_cache` asks in that order and returns a dict like the course's cache.
+# - On the course model nnsight reads what the course's cache holds, through nnsight's local
+#   simulation of NDIF, so the same block runs remotely.
+# - With a key and a network the same lens runs on Llama-3.1-70B; without, the cell says which
+#   is missing.
+#
+# **Further reading:** Fiotto-Kaufman et al. (2025), *NNsight and NDIF: Democratizing Access
+# to Open-Weight Foundation Model Internals*; nostalgebraist (2020), *interpreting GPT: the
+# logit lens*.
