@@ -21,9 +21,9 @@
 # **You will be able to:** check that a model learns a task in context before looking for it,
 # and what its demonstrations teach; rank heads by their indirect effect on prompts with no
 # demonstrations, estimated by attribution patching; build a function vector from the top
-# heads; and judge it on
-# held-out countries against random directions, random heads and another task's vector, and
-# its accuracy against a null that keeps its answers and breaks their link to the countries.
+# heads; and judge it on held-out countries against random directions, random heads and
+# another task's vector, and its accuracy against a null that keeps its answers and breaks
+# their link to the countries.
 #
 # **Time:** about 30 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
 # set-up line installs it): the course model barely learns these tasks in context
@@ -125,11 +125,11 @@ assert all(by_shots["five shuffled"] >= 0.5 for by_shots in premise.values())
 # the right answer's log-probability rises: the head's indirect effect. Here section 1 showed
 # that shuffling leaves the task in place: SmolLM2 is as often right with shuffled answers.
 # So the prompts patched into have **no demonstrations** ("Spain:"), where SmolLM2 is never
-# right (printed in section 1): the format is there, the task is not. SmolLM2 has hundreds of heads (printed), a forward pass each; `steering.head_attributions`
-# estimates all of them from one forward and one backward pass, by chapter 10's attribution
-# patching. It is a linear estimate, used here only to rank. The ten heads ranked highest make
-# the vector (the sum of what each writes when its z is its mean over the training countries'
-# in-context prompts).
+# right (printed in section 1): the format is there, the task is not. SmolLM2 has hundreds of
+# heads (printed), a forward pass each; `steering.head_attributions` estimates all of them
+# from one forward and one backward pass, by chapter 10's attribution patching. It is a linear
+# estimate, used here only to rank. The ten heads ranked highest make the vector (the sum of
+# what each writes when its z is its mean over the training countries' in-context prompts).
 #
 # ### Exercise 12.1: a function vector
 # 🟢 Easy, 10 minutes. Write `function_vector(model, mean_z, scores, k)`: the sum, over the `k`
