@@ -15,8 +15,8 @@ import importlib.util
 
 import torch
 
-# Where each per-layer name is, under one block: (module path below the block, "input" or
-# "output", whether the value is the first item of a tuple), in the order a forward pass makes
+# Where each per-layer name is, under one block: (module path below the block, "input",
+# "output", or "output0", the first item of a tuple output), in the order a forward pass makes
 # them. resid_mid is no module's input or output (it is resid_pre + attn_out).
 BLOCK_PATHS = {
     "gpt2": {"resid_pre": ("", "input"), "ln1": ("ln_1", "output"),
