@@ -67,12 +67,13 @@ for name, layer in [("resid_pre", 2), ("z", 2), ("attn_out", 2), ("mlp_post", 2)
 
 # %% [markdown]
 # nnsight runs the block's reads *while* the model runs, so it can only hand over an activation
-# the model has not yet passed: ask for layer 3 before layer 1 and it refuses. `remote.
-# trace_cache(lm, tokens, keys)` sorts the keys into the order the forward pass makes them,
-# reads them in one trace, and returns a dict with those keys. The same call runs locally, on
-# NDIF (`remote=True`), or in nnsight's local simulation of NDIF (`remote="local"`), which
-# packs the block up exactly as for the server and unpacks it here: a block that passes it
-# will run there.
+# the model has not yet passed: ask for layer 3 before layer 1 and it refuses.
+# `remote.trace_cache(lm, tokens, keys)` sorts the keys into the order the forward pass makes
+# them, reads them in one trace, and returns a dict with those keys. The same call runs
+# locally, on NDIF (`remote=True`), or in nnsight's local simulation of NDIF
+# (`remote="local"`), which packs the block up as for the server and unpacks it here with your
+# own modules hidden: a block that fails there would fail on the server, and nnsight's
+# documentation calls a pass strong evidence that it will run there.
 #
 # First the check that the two tools agree. What nnsight reads at each path must be what the
 # course's cache holds under the name (asserted; an identity, so a wrong path, not the model,
