@@ -78,8 +78,9 @@ def _check_by_hand(model, layer: int, n_positions: int = 0) -> None:
     differs (GPT-NeoX's partial rotary, q and k norms, Gemma 2's capped scores and post-norms),
     or a sliding window shorter than the n_positions attended over, rather than recompute it
     wrongly."""
-    attn = model.parts["blocks"][layer]
-    attn = getattr(attn, "self_attn", None) or getattr(attn, "attn", None)
+    from .hooked import block_part
+
+    attn = block_part(model.parts, model.parts["blocks"][layer], "attn")
     if model.cfg.architecture not in ("gpt2", "llama") or hasattr(attn, "q_norm") or \
             model.cfg.block_norms != "pre":
         raise NotImplementedError(

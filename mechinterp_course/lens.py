@@ -48,7 +48,8 @@ def unembed(model, resid: Tensor) -> Tensor:
 
 
 def accumulated_resid(model, cache) -> Tensor:
-    """(n_layers + 1, batch, pos, d_model): the residual before each block, then after the last."""
+    """(n_layers + 1, batch, pos, d_model): the residual before each block, then after the last,
+    from a cache or any mapping with those keys (a `remote.trace_cache` trace)."""
     last = model.cfg.n_layers - 1
     return torch.stack([cache["resid_pre", i] for i in range(model.cfg.n_layers)]
                        + [cache["resid_post", last]])

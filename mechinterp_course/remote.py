@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 
-import torch
-
 # Where each per-layer name is, under one block: (module path below the block, "input",
 # "output", or "output0", the first item of a tuple output), in the order a forward pass makes
 # them. resid_mid is no module's input or output (it is resid_pre + attn_out).
@@ -100,25 +98,15 @@ def trace_cache(lm, tokens, keys, remote=False) -> dict:
     return dict(zip(wanted, saved))
 
 
-def residual_stack(trace: dict, n_layers: int):
-    """(n_layers + 1, batch, pos, d_model): the residual stream before each block, then after the
-    last, from a trace with those keys (`trace_cache`); what `lens.accumulated_resid` gives
-    from a cache (chapter 13's exercise)."""
-    return torch.stack([trace["resid_pre", layer] for layer in range(n_layers)]
-                       + [trace["resid_post", n_layers - 1]])
-
-
-FINAL = {"gpt2": ("transformer.ln_f", "lm_head"), "llama": ("model.norm", "lm_head")}
-
-
 def logit_lens(lm, tokens, answer: int, remote=False):
-    """(n_layers,): the log-probability of token `answer` at the last position of the first
+    """n_layers floats: the log-probability of token `answer` at the last position of the first
     sequence, read through the final norm and the unembedding after each block (chapter 03's
     logit lens). Computed inside the trace, so remotely only n_layers numbers come back."""
     import nnsight
 
     fam = family(lm.config.model_type)
-    blocks, (norm, unembed) = _envoy(lm, BLOCKS[fam]), (_envoy(lm, p) for p in FINAL[fam])
+    blocks, norm = _envoy(lm, BLOCKS[fam]), _envoy(lm, GLOBAL_PATHS[fam]["ln_final"])
+    unembed = lm.lm_head
     n_layers = len(blocks)
     with lm.trace(tokens, remote=remote):
         lensed = nnsight.save([])

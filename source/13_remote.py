@@ -120,7 +120,8 @@ def residual_stack(trace, n_layers):
 ch13.check_residual_stack(residual_stack, model)
 
 # %% [markdown]
-# `remote.residual_stack` is the package's version of your function; the chapter uses it.
+# `lens.accumulated_resid` is the package's version of your function: it takes a trace as well
+# as a cache, since both are indexed by ("resid_pre", layer). The chapter uses it.
 #
 # Through the lens, the answer's log-probability at the last position, before each block and
 # after the last (printed). Read it as in chapter 03: where " Austin" becomes readable, not how.
@@ -136,7 +137,7 @@ def lens_logprobs(stack, lens_model):
 
 
 if nnsight is not None:
-    by_layer = lens_logprobs(remote.residual_stack(trace, n_layers), model)
+    by_layer = lens_logprobs(lens.accumulated_resid(model, trace), model)
     print("log P(' Austin') through the lens, before each block and after the last:",
           [round(float(x), 2) for x in by_layer])
 
