@@ -74,7 +74,7 @@ class Config:
     d_mlp: int
     d_vocab: int
     n_ctx: int
-    architecture: str          # "gpt2", "gptj", "llama", "neox" or "phi3"
+    architecture: str          # "gpt2", "gptj", "llama", "neox", "opt" or "phi3"
     normalization_type: str    # "LN" or "RMS"
     positional_embedding_type: str  # "standard" or "rotary"
     act_fn: str
@@ -131,7 +131,8 @@ def hooked_attention(module, query, key, value, attention_mask, scaling=None, dr
         scaling = query.size(-1) ** -0.5
     if point is not None:
         names = module._mc_names
-        query = point(names["q_in"], query.transpose(1, 2)).transpose(1, 2)
+        if names["q_in"] is not None:  # OPT's is hooked before it scales q
+            query = point(names["q_in"], query.transpose(1, 2)).transpose(1, 2)
         key = point(names["k_in"], key.transpose(1, 2)).transpose(1, 2)
         value = point(names["v"], value.transpose(1, 2)).transpose(1, 2)
     n_rep = query.shape[1] // key.shape[1]  # grouped-query attention: kv heads are shared
@@ -196,6 +197,7 @@ class HookedModel(torch.nn.Module):
         self._resid_pre: dict[int, Tensor] = {}
         self._missing: dict[str, str] = {}  # names this family lacks, and why
         self._cache_device: torch.device | None = None
+        self._block_shape: tuple = ()
         if prepend_bos is None:  # GPT-2 style: as TransformerLens does; else as the tokenizer does
             bos = tokenizer.bos_token_id
             prepend_bos = bos is not None and (
@@ -276,14 +278,17 @@ class HookedModel(torch.nn.Module):
         """Attach the module hooks once; they return at once unless a cache or hook is active."""
         p, names = self.parts, []
 
-        def out_hook(name, reshape=None):
+        def out_hook(name, reshape=None, flat=False):
             names.append(name)
 
             def hook(module, args, output):
                 if not self._active:
                     return None
                 x = _first(output)
-                if reshape is not None:
+                if flat:  # OPT runs its MLP on (batch * pos, d): the hook sees (batch, pos, d)
+                    new = self._point(name, x.view(*self._block_shape, x.shape[-1]))
+                    new = new.reshape(x.shape)
+                elif reshape is not None:
                     new = self._point(name, x.view(*x.shape[:-1], *reshape)).reshape(x.shape)
                 else:
                     new = self._point(name, x)
@@ -308,12 +313,14 @@ class HookedModel(torch.nn.Module):
                             f"(block_norms {self.cfg.block_norms!r})")  # OLMo 2
                 self._missing[n[norm]] = f"{self.cfg.model_name} has no {norm}: {why}"
             else:
-                block_part(p, block, norm).register_forward_hook(out_hook(n[norm]))
+                block_part(p, block, norm).register_forward_hook(
+                    out_hook(n[norm], flat=flat and norm == "ln2"))
 
         p["embed"].register_forward_hook(out_hook("hook_embed"))
         if p.get("pos_embed") is not None:
             p["pos_embed"].register_forward_hook(out_hook("hook_pos_embed"))
         c = self.cfg
+        flat = c.architecture == "opt"
         for layer, block in enumerate(p["blocks"]):
             n = {k: v.format(l=layer) for k, v in LAYER_NAMES.items()}
             attn, mlp = block_part(p, block, "attn"), block_part(p, block, "mlp")
@@ -337,11 +344,14 @@ class HookedModel(torch.nn.Module):
             elif rotary:  # pre-rotary q and k are the projections' outputs
                 attn.q_proj.register_forward_hook(out_hook(n["q"], (c.n_heads, c.d_head)))
                 attn.k_proj.register_forward_hook(out_hook(n["k"], (c.n_kv_heads, c.d_head)))
+            elif c.architecture == "opt":  # q before OPT scales it by 1/sqrt(d_head), as in TL
+                attn.q_proj.register_forward_hook(out_hook(n["q"], (c.n_heads, c.d_head)))
             object.__setattr__(attn, "_mc_owner", self)  # a plain reference, not a child module
-            attn._mc_names = {"q_in": n["rot_q" if rotary else "q"],
+            attn._mc_names = {"q_in": None if c.architecture == "opt" else
+                              n["rot_q" if rotary else "q"],
                               "k_in": n["rot_k" if rotary else "k"], **n}
             names += [attn._mc_names[k] for k in ("q_in", "k_in", "v", "attn_scores", "pattern",
-                                                   "z")]
+                                                   "z") if attn._mc_names[k] is not None]
             block_part(p, block, "attn_out").register_forward_hook(
                 self._attn_out_hook(layer, n, names))
             norm_hook("ln2", block, n)
@@ -350,19 +360,26 @@ class HookedModel(torch.nn.Module):
                     [n["mlp_pre"], n["mlp_pre_linear"]], names,
                     lambda o: list(o.chunk(2, -1)), lambda pieces, o: torch.cat(pieces, -1)))
             else:
-                block_part(p, block, "mlp_in").register_forward_hook(out_hook(n["mlp_pre"]))
+                block_part(p, block, "mlp_in").register_forward_hook(
+                    out_hook(n["mlp_pre"], flat=flat))
             if c.architecture == "llama":
                 mlp.up_proj.register_forward_hook(out_hook(n["mlp_pre_linear"]))
             block_part(p, block, "mlp_down").register_forward_pre_hook(
-                lambda m, args, name=n["mlp_post"]: (self._point(name, args[0]), *args[1:])
-                if self._active else None)
+                lambda m, args, name=n["mlp_post"]: (self._point_flat(name, args[0], flat),
+                                                     *args[1:]) if self._active else None)
             names.append(n["mlp_post"])
-            block_part(p, block, "mlp_out").register_forward_hook(out_hook(n["mlp_out"]))
+            block_part(p, block, "mlp_out").register_forward_hook(
+                out_hook(n["mlp_out"], flat=flat))
             block.register_forward_hook(out_hook(n["resid_post"]))
         p["ln_final"].register_forward_hook(out_hook("ln_final.hook_normalized"))
         order = {name: i for i, name in enumerate(names)}
         self._all_names = sorted(set(names), key=order.get)
         self._name_set = frozenset(self._all_names)
+
+    def _point_flat(self, name: str, x: Tensor, flat: bool) -> Tensor:
+        if not flat:
+            return self._point(name, x)
+        return self._point(name, x.view(*self._block_shape, x.shape[-1])).reshape(x.shape)
 
     def _fused_hook(self, point_names, names, split, join):
         """A hook on a fused projection (GPT-NeoX's and Phi-3's q/k/v, Phi-3's gate/up): split
@@ -388,6 +405,7 @@ class HookedModel(torch.nn.Module):
                 return None
             x = args[0] if args else kwargs["hidden_states"]
             x = self._point(n["resid_pre"], x)
+            self._block_shape = x.shape[:-1]  # (batch, pos), for OPT's flattened MLP
             if self._wants(n["resid_mid"]):
                 self._resid_pre[layer] = x
             if args:
@@ -649,10 +667,13 @@ class HookedModel(torch.nn.Module):
 
     @property
     def W_pos(self) -> Tensor:
-        """Learned position embedding (n_ctx, d_model); rotary models have none."""
-        if self.parts.get("pos_embed") is None:
+        """Learned position embedding (n_ctx, d_model): row i is what position i adds (OPT's
+        table starts two rows early, an offset it adds to every position); rotary models have
+        none."""
+        pos_embed = self.parts.get("pos_embed")
+        if pos_embed is None:
             raise AttributeError("this model has rotary position embeddings, no W_pos")
-        return self.parts["pos_embed"].weight
+        return pos_embed.weight[getattr(pos_embed, "offset", 0):]
 
     @property
     def W_U(self) -> Tensor:
@@ -781,6 +802,13 @@ def _find_family_parts(hf, arch: str) -> dict:
         t = hf.gpt_neox
         return {"arch": "neox", "embed": t.embed_in, "pos_embed": None, "blocks": list(t.layers),
                 "ln_final": t.final_layer_norm}
+    if arch == "opt":
+        d = hf.model.decoder
+        problem = _opt_problem(hf.config, d)
+        if problem:
+            raise NotImplementedError(f"model type 'opt' is not supported with {problem}")
+        return {"arch": "opt", "embed": d.embed_tokens, "pos_embed": d.embed_positions,
+                "blocks": list(d.layers), "ln_final": d.final_layer_norm}
     if arch == "phi3" and layers is not None:
         return {"arch": "phi3", "embed": base.embed_tokens, "pos_embed": None,
                 "blocks": list(layers), "ln_final": base.norm}
@@ -792,7 +820,7 @@ def _find_family_parts(hf, arch: str) -> dict:
                 "blocks": list(layers), "ln_final": base.norm}
     raise NotImplementedError(
         f"model type {arch!r} is not supported yet: the course wraps GPT-2, GPT-J, GPT-NeoX "
-        f"(Pythia), Phi-3 and the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
+        f"(Pythia), OPT, Phi-3 and the Llama family ({', '.join(LLAMA_FAMILY)}; SmolLM is Llama)")
 
 
 # Model types whose blocks are Llama's, x + attn(ln1(x)) then + mlp(ln2(.)) with a gated MLP, or
@@ -819,6 +847,23 @@ def _llama_family_problem(hf, arch: str) -> str | None:
     return None
 
 
+def _opt_problem(config, decoder) -> str | None:
+    """Why an OPT model cannot be wrapped, or None. OPT-350m normalises after each sublayer's
+    residual sum (so resid_pre + attn_out is not what the MLP's block reads) and projects its
+    embeddings in and out of a smaller width (so hook_embed is not the residual stream)."""
+    if not config.do_layer_norm_before:
+        return ("do_layer_norm_before=False (OPT-350m): it normalises the residual stream "
+                "itself after each sublayer, so resid_mid and resid_post would not be sums of "
+                "sublayer outputs")
+    if decoder.project_in is not None or decoder.project_out is not None:
+        return (f"word_embed_proj_dim {config.word_embed_proj_dim} != hidden_size "
+                f"{config.hidden_size}: its embeddings are projected into the residual stream, "
+                f"so hook_embed would not be where the stream starts")
+    if decoder.final_layer_norm is None:
+        return "no final layer norm (_remove_final_layer_norm), so ln_final has no module"
+    return None
+
+
 def _transformers_version() -> str:
     import transformers
     return transformers.__version__
@@ -834,6 +879,10 @@ def block_part(parts: dict, block, what: str):
         return {"attn": block.attn, "mlp": block.mlp, "ln1": block.ln_1, "ln2": None,
                 "mlp_in": block.mlp.fc_in, "mlp_down": block.mlp.fc_out, "attn_out": block.attn,
                 "mlp_out": block.mlp}[what]
+    if parts["arch"] == "opt":  # no MLP module: fc1 and fc2 are the block's own, on (b * p, d)
+        return {"attn": block.self_attn, "mlp": None, "ln1": block.self_attn_layer_norm,
+                "ln2": block.final_layer_norm, "mlp_in": block.fc1, "mlp_down": block.fc2,
+                "attn_out": block.self_attn, "mlp_out": block.fc2}[what]
     if parts["arch"] == "neox":
         return {"attn": block.attention, "mlp": block.mlp, "ln1": block.input_layernorm,
                 "ln2": block.post_attention_layernorm, "mlp_in": block.mlp.dense_h_to_4h,
@@ -867,6 +916,11 @@ def _make_config(hf, parts, name) -> Config:
         return Config(name, c.n_layer, c.n_head, c.n_head, c.n_embd, c.n_embd // c.n_head,
                       c.n_inner or 4 * c.n_embd, c.vocab_size, c.n_positions, "gptj", "LN",
                       "rotary", c.activation_function, str(hf.device))
+    if parts["arch"] == "opt":
+        return Config(name, c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads,
+                      c.hidden_size, c.hidden_size // c.num_attention_heads, c.ffn_dim,
+                      c.vocab_size, c.max_position_embeddings, "opt", "LN", "standard",
+                      c.activation_function, str(hf.device))
     if parts["arch"] == "neox":
         return Config(name, c.num_hidden_layers, c.num_attention_heads, c.num_attention_heads,
                       c.hidden_size, c.hidden_size // c.num_attention_heads, c.intermediate_size,
@@ -919,7 +973,7 @@ def _attention_weights(model: HookedModel, layer: int) -> dict[str, Tensor]:
         bq = attn.q_proj.bias if attn.q_proj.bias is not None else zeros(h)
         bk = attn.k_proj.bias if attn.k_proj.bias is not None else zeros(kv)
         bv = attn.v_proj.bias if attn.v_proj.bias is not None else zeros(kv)
-        out = attn.out_proj if c.architecture == "gptj" else attn.o_proj
+        out = attn.out_proj if c.architecture in ("gptj", "opt") else attn.o_proj
         w_o = out.weight.T
         b_o = out.bias if out.bias is not None else torch.zeros(d, device=wq.device,
                                                                 dtype=wq.dtype)

@@ -18,6 +18,8 @@ LLAMA_LIKE = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4,
                   head_dim=16)
 NEOX = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128,
             max_position_embeddings=128)  # rotary on a quarter of each head, by default
+OPT = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
+           max_position_embeddings=128, word_embed_proj_dim=64)
 SUPPORTED = {
     "gpt_neox": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM, NEOX),  # Pythia: parallel blocks
     "gpt_neox_sequential": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM,
@@ -36,11 +38,12 @@ SUPPORTED = {
     "phi3": (T.Phi3Config, T.Phi3ForCausalLM, LLAMA_LIKE),  # fused qkv and gate-up
     "gptj": (T.GPTJConfig, T.GPTJForCausalLM,  # parallel, one norm, interleaved partial rotary
              dict(n_layer=2, n_embd=64, n_head=4, n_positions=128, rotary_dim=8)),
+    # learned positions with an offset of 2, q scaled before attention, a flattened MLP
+    "opt": (T.OPTConfig, T.OPTForCausalLM, OPT),
 }
-REFUSED = {
-    "opt": (T.OPTConfig, T.OPTForCausalLM,
-            dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
-                 max_position_embeddings=128, word_embed_proj_dim=64)),
+REFUSED = {  # OPT-350m: norms after the residual sums, and embeddings projected in and out
+    "opt_post_norm": (T.OPTConfig, T.OPTForCausalLM, {**OPT, "do_layer_norm_before": False}),
+    "opt_projected": (T.OPTConfig, T.OPTForCausalLM, {**OPT, "word_embed_proj_dim": 32}),
 }
 
 
@@ -114,7 +117,11 @@ def test_the_wrapper_equals_the_model_it_wraps(family):
     torch.testing.assert_close(cache["ln_final"], out.hidden_states[n], atol=ATOL, rtol=0)
     # the embedding, scale included, is where the residual stream starts
     torch.testing.assert_close(m.W_E[toks], cache["embed"], atol=ATOL, rtol=1e-5)
-    torch.testing.assert_close(cache["embed"], cache["resid_pre", 0], atol=0, rtol=0)
+    start = cache["embed"]
+    if m.cfg.positional_embedding_type == "standard":  # OPT: W_pos row i is position i
+        torch.testing.assert_close(cache["pos_embed"][0], m.W_pos[:toks.shape[1]], atol=0, rtol=0)
+        start = start + cache["pos_embed"]
+    torch.testing.assert_close(start, cache["resid_pre", 0], atol=0, rtol=0)
 
 
 def attention_input(m, cache, layer):
@@ -155,6 +162,7 @@ def test_zeroing_a_heads_z_equals_zeroing_its_slice_of_o_proj(family):
     ref = eager_copy(m.hf)
     out_proj = (ref.gpt_neox.layers[layer].attention.dense if name.startswith("gpt_neox")
                 else ref.transformer.h[layer].attn.out_proj if name == "gptj"
+                else ref.model.decoder.layers[layer].self_attn.out_proj if name == "opt"
                 else ref.model.layers[layer].self_attn.o_proj)
     with torch.no_grad():
         out_proj.weight[:, head * dh:(head + 1) * dh] = 0
@@ -204,6 +212,8 @@ def test_resid_mid_and_ln2_where_blocks_are_parallel_or_post_normed(family):
     parallel = getattr(block, "use_parallel_residual", name == "gptj")
     ln2 = block_part(m.parts, block, "ln2")
     mlp, after = block_part(m.parts, block, "mlp"), block_part(m.parts, block, "mlp_out")
+    if name == "opt":  # no MLP module: the block's fc1 and fc2
+        mlp = after = torch.nn.Sequential(block.fc1, block.activation_fn, block.fc2)
     with torch.no_grad():
         _, clean = m.run_with_cache(toks)
         read = clean["resid_pre" if parallel else "resid_mid", layer]
@@ -225,8 +235,50 @@ def test_resid_mid_and_ln2_where_blocks_are_parallel_or_post_normed(family):
 @pytest.mark.parametrize("family_name", sorted(REFUSED))
 def test_other_families_are_refused_by_name(family_name, tokenizer):
     hf = build(family_name, tokenizer)
-    with pytest.raises(NotImplementedError, match=f"'{family_name}' is not supported"):
+    with pytest.raises(NotImplementedError, match="'opt' is not supported with (do_layer_norm"
+                                                   "_before=False|word_embed_proj_dim 32)"):
         HookedModel(hf, tokenizer)
+
+
+def test_an_unknown_family_is_refused_by_name(tokenizer):
+    config = T.BloomConfig(n_layer=2, hidden_size=64, n_head=4, vocab_size=len(tokenizer))
+    with pytest.raises(NotImplementedError, match="'bloom' is not supported yet"):
+        HookedModel(T.BloomForCausalLM(config).eval(), tokenizer)
+
+
+def test_opt_unscaled_q_gives_the_scores(tokenizer):
+    """OPT multiplies q by 1/sqrt(d_head) before attention and tells attention not to scale;
+    hook_q is taken before that, as TransformerLens defines it, so scores = q.k / sqrt(d_head)
+    (a q hooked after the scaling would be off by sqrt(d_head) = 4 here)."""
+    _, m, _ = make_family("opt", tokenizer)
+    with torch.no_grad():
+        _, cache = m.run_with_cache(tokens(m))
+    for layer in range(m.cfg.n_layers):
+        scores = torch.einsum("bqhe,bkhe->bhqk", cache["q", layer], cache["k", layer])
+        scores = scores / m.cfg.d_head ** 0.5
+        causal = torch.ones(scores.shape[-2:], dtype=torch.bool).tril()
+        torch.testing.assert_close(scores[..., causal], cache["attn_scores", layer][..., causal],
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_opt_hooks_see_batch_and_positions(tokenizer):
+    """OPT runs its MLP on (batch * pos, d_model); ln2, mlp_pre, mlp_post and mlp_out are given
+    to hooks and caches as (batch, pos, d), and a patch of one position lands there only."""
+    _, m, _ = make_family("opt", tokenizer)
+    toks = tokens(m)
+    with torch.no_grad():
+        _, clean = m.run_with_cache(toks)
+        for key in ("ln2", "mlp_pre", "mlp_post", "mlp_out"):
+            assert clean[key, 0].shape[:2] == toks.shape, key
+
+        def bump(x):
+            x = x.clone()
+            x[1, 3] += 1.0
+            return x
+        with m.hooks({("mlp_out", 0): bump}):
+            _, cache = m.run_with_cache(toks)
+    moved = (cache["resid_post", 0] - clean["resid_post", 0]).abs().sum(-1) > 1e-4
+    assert moved.nonzero().tolist() == [[1, 3]]
 
 
 def test_post_norms_matter(tokenizer, monkeypatch):
@@ -274,7 +326,7 @@ def test_the_hand_written_attention_matches_or_refuses(family):
     with torch.no_grad():
         _, cache = m.run_with_cache(tokens(m))
         if name.startswith("gpt_neox") or name in ("qwen3", "gemma2", "gemma3_text", "olmo2",
-                                                    "phi3", "gptj"):
+                                                    "phi3", "gptj", "opt"):
             with pytest.raises(NotImplementedError, match="run_with_cache"):
                 attention.attention_layer(m, 0, attention_input(m, cache, 0))
             return
@@ -314,7 +366,8 @@ def test_zeroing_a_neuron_equals_zeroing_its_column_of_the_down_projection(famil
         hooked_logits = m(toks)
     ref = eager_copy(m.hf)
     ref_block = (ref.gpt_neox.layers if name.startswith("gpt_neox") else ref.transformer.h
-                 if name == "gptj" else ref.model.layers)[layer]
+                 if name == "gptj" else ref.model.decoder.layers if name == "opt"
+                 else ref.model.layers)[layer]
     down = block_part(m.parts, ref_block, "mlp_down")
     with torch.no_grad():
         down.weight[:, neuron] = 0
