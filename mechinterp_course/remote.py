@@ -118,6 +118,45 @@ def logit_lens(lm, tokens, answer: int, remote=False):
     return [float(x.detach()) for x in lensed]
 
 
+def patching_grid(lm, clean, corrupt, answer, wrong, layers=None, remote=False):
+    """Chapter 07's activation-patching grid in one trace: (len(layers), pos, n), the normalised
+    logit difference (0: the corrupted run's, 1: the clean run's) when resid_pre of one layer at
+    one position is put back from the clean prompt into the corrupted one.
+
+    clean, corrupt: (n, pos) token ids of equal length; answer, wrong: (n,) token ids; layers:
+    which layers (default all). The clean rows, the corrupted rows and one copy of the corrupted
+    rows per (layer, position) run as one batch, and each copy takes the clean rows' activation
+    at its cell, so the whole grid is one forward pass, and remotely one request that sends back
+    only the grid's numbers."""
+    import torch
+
+    clean, corrupt = torch.as_tensor(clean), torch.as_tensor(corrupt)
+    if clean.dim() != 2 or clean.shape != corrupt.shape:
+        raise ValueError(f"clean and corrupt must be (n, pos) token ids of one shape, got "
+                         f"{tuple(clean.shape)} and {tuple(corrupt.shape)}")
+    n, n_pos = clean.shape
+    blocks = _envoy(lm, BLOCKS[family(lm.config.model_type)])
+    layers = list(range(len(blocks))) if layers is None else list(layers)
+    if not all(isinstance(layer, int) and 0 <= layer < len(blocks) for layer in layers):
+        raise ValueError(f"layers must be whole numbers in [0, {len(blocks)}), got {layers}")
+    cells = [(layer, pos) for layer in layers for pos in range(n_pos)]
+    batch = torch.cat([clean, corrupt] + [corrupt] * len(cells))  # ((2 + cells) * n, pos)
+    rows = torch.arange(len(batch))
+    answer = torch.as_tensor(answer).repeat(len(cells) + 2)
+    wrong = torch.as_tensor(wrong).repeat(len(cells) + 2)
+    with torch.no_grad(), lm.trace(batch, remote=remote):
+        for layer in sorted(set(layers)):  # in the order the model runs them
+            resid = blocks[layer].input
+            for i, (at, pos) in enumerate(cells):
+                if at == layer:
+                    resid[(i + 2) * n:(i + 3) * n, pos] = resid[:n, pos]
+        logits = lm.lm_head.output[:, -1]
+        diff = (logits[rows, answer] - logits[rows, wrong]).save()
+    diff = diff.detach().float().view(len(cells) + 2, n)
+    restored = (diff[2:] - diff[1]) / (diff[0] - diff[1])
+    return restored.view(len(layers), n_pos, n)
+
+
 def available() -> tuple[bool, str]:
     """Whether NDIF's remote execution can be used from here, and if not, why (one line)."""
     if importlib.util.find_spec("nnsight") is None:

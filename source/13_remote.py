@@ -16,15 +16,16 @@
 # GPUs next to models that large and sends back what the block saved. The course's names
 # (`("resid_post", 40)`) are TransformerLens's; nnsight's are the model's own module paths
 # (`model.layers.40.output`). This appendix maps one onto the other, checks on the course model
-# that nnsight reads what the course's cache holds, and then runs the same logit lens on
-# Llama-3.1-70B, when you have an NDIF key and a network.
+# that nnsight reads what the course's cache holds, builds chapter 03's logit lens and chapter
+# 07's patching grid from traces, and then runs both on Llama-3.1-70B, when you have an NDIF
+# key and a network.
 #
 # **You will be able to:** find where a course name lives in a model's modules; read
 # activations through nnsight in the order the model makes them; rebuild chapter 03's logit
-# lens from them; and run it remotely.
+# lens and chapter 07's patching grid from them; and run both remotely.
 #
 # **Time:** about 15 minutes (the remote run: a few minutes more, NDIF's queue permitting).
-# **Prerequisites:** chapter 03, and nnsight (`pip install nnsight`, or the course's `remote`
+# **Prerequisites:** chapters 03 and 07, and nnsight (`pip install nnsight`, or the course's `remote`
 # extra; the cells that need it say so and are skipped without it).
 
 # %%
@@ -142,16 +143,56 @@ if nnsight is not None:
           [round(float(x), 2) for x in by_layer])
 
 # %% [markdown]
-# ## 3. The same lens on Llama-3.1-70B, on NDIF
+# ## 3. A patching grid in one trace
+#
+# Chapter 07's grid patches `resid_pre` of one layer at one position from a clean prompt into
+# a corrupted one, one forward pass per cell. Remotely each pass is a request in NDIF's queue,
+# so `remote.patching_grid` makes the grid one pass: the clean rows, the corrupted rows and one
+# copy of the corrupted rows per (layer, position) go in as one batch, and at each layer every
+# copy whose cell is there takes the clean rows' activation at its position. The metric
+# (chapter 07's normalised logit difference) is computed inside the block, so only the grid
+# comes back.
+#
+# The check: it must equal chapter 07's `interventions.patch_positions`, which runs one hooked
+# pass per cell (asserted; like the first check, an identity that catches a wrong path or a
+# patch put in the wrong rows, not a claim about the model).
+
+# %%
+from mechinterp_course import interventions
+
+pairs = interventions.capital_pairs(model)[0]
+n_pairs = 4
+pairs = interventions.PatchingPairs(pairs.clean[:n_pairs], pairs.corrupt[:n_pairs],
+                                    pairs.answer[:n_pairs], pairs.wrong[:n_pairs],
+                                    pairs.subject[:n_pairs], pairs.prompts[:n_pairs])
+hooked_grid = interventions.patch_positions(model, pairs)
+if nnsight is not None:
+    traced_grid = remote.patching_grid(lm, pairs.clean, pairs.corrupt, pairs.answer,
+                                       pairs.wrong, remote="local")
+    worst = float((traced_grid - hooked_grid).abs().max())
+    print(f"one trace against one hooked pass per cell, {hooked_grid.numel()} numbers: largest "
+          f"difference {worst:.1e}")
+    assert worst < 1e-4
+    print("restored, averaged over", n_pairs, "pairs (layers down, positions across):")
+    print(traced_grid.mean(-1).numpy().round(2))
+
+# %% [markdown]
+# What the grid shows for the course model, and what it does not, is chapter 07's to say (with
+# its controls); here it is the same grid by another route. The cost is memory, not passes: a
+# batch of (2 + layers x positions) x pairs rows, which is why the remote cell below patches
+# every 10th layer only.
+#
+# ## 4. The same lens and grid on Llama-3.1-70B, on NDIF
 #
 # NDIF's list of models changes (ndif.us lists them); the cell asks for Llama-3.1-70B. Running
 # there needs an API key (from ndif.us, set as `NDIF_API_KEY`) and a network; without either the
 # cell says which is missing and does nothing. Nothing of the model comes to your
 # machine but its config and tokenizer (`dispatch=False` keeps the weights away), so the lens
 # is computed inside the block, on the server (`remote.logit_lens`: the final norm and the
-# unembedding applied to each block's output there), and only one number per layer comes back.
-# The tests run that same block through nnsight's local simulation of NDIF on the course model
-# and a Llama, and check it against `lens.unembed`.
+# unembedding applied to each block's output there), and only one number per layer comes back;
+# then the patching grid with "Ohio" as the corrupting subject, every 10th layer. The tests
+# run those same blocks through nnsight's local simulation of NDIF on the course model and a
+# Llama, and check them against `lens.unembed` and `interventions.patch_positions`.
 
 # %%
 ok, why = remote.available() if nnsight is not None else (False, "nnsight is not installed")
@@ -163,14 +204,22 @@ if ok:
     lensed = remote.logit_lens(big, big_tokens, big_answer, remote=True)
     print("Llama-3.1-70B, log P(' Austin') through the lens after every 10th block:",
           [round(x, 2) for x in lensed[::10]], "and after the last:", round(lensed[-1], 2))
+    big_corrupt = big.tokenizer("The capital of Ohio is", return_tensors="pt")["input_ids"]
+    big_wrong = big.tokenizer(" Columbus", add_special_tokens=False)["input_ids"][0]
+    if big_corrupt.shape != big_tokens.shape:
+        print("the two prompts tokenise to different lengths here: pick another pair")
+    else:
+        big_grid = remote.patching_grid(big, big_tokens, big_corrupt, [big_answer], [big_wrong],
+                                        layers=list(range(0, len(lensed), 10)), remote=True)
+        print("Llama-3.1-70B, restored (every 10th layer down, positions across):")
+        print(big_grid[..., 0].numpy().round(2))
 
 # %% [markdown]
-# Read the remote numbers as you read chapter 03's: the lens says where the answer becomes
-# readable in the residual stream of one prompt, not how it got there. For *how*, patch: chapter
-# 07's grid is a loop of traces of this kind, each with one activation replaced
-# (`big.model.layers[l].output[:, pos] = clean[l]` inside the block), and chapter 10's
-# attribution patching is one trace with a backward pass. Each is a claim to test the way the
-# course tests it, with its control and its null, and NDIF's queue is the cost of each run.
+# Read the remote numbers as you read chapters 03 and 07: the lens says where the answer becomes
+# readable in the residual stream of one prompt, not how it got there; the grid says where
+# the subject's information sits for one pair of prompts, and one pair is an anecdote. Each is
+# a claim to test the way the course tests it, with more pairs, a control and a null, and
+# NDIF's queue is the cost of each run.
 #
 # ## Summary
 #
@@ -180,8 +229,10 @@ if ok:
 #   `remote.trace_cache` asks in that order and returns a dict like the course's cache.
 # - On the course model nnsight reads what the course's cache holds, through nnsight's local
 #   simulation of NDIF, so the same block runs remotely.
-# - With a key and a network the same lens runs on Llama-3.1-70B; without, the cell says which
-#   is missing.
+# - Chapter 07's patching grid is one trace: a batch with a corrupted copy per cell, patched
+#   inside the block; it equals one hooked pass per cell.
+# - With a key and a network the same lens and grid run on Llama-3.1-70B; without, the cell
+#   says which is missing.
 #
 # **Further reading:** Fiotto-Kaufman et al. (2025), *NNsight and NDIF: Democratizing Access
 # to Open-Weight Foundation Model Internals*; nostalgebraist (2020), *interpreting GPT: the

@@ -79,3 +79,37 @@ def test_the_remote_logit_lens_is_chapter_03s(which, request):
         _, cache = m.run_with_cache(tokens)
         want = lens.unembed(m, cache.stack("resid_post")[:, 0, -1]).log_softmax(-1)[:, answer]
     torch.testing.assert_close(torch.tensor(got), want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("which", ["course_model", "llama_model"])
+def test_the_remote_patching_grid_is_chapter_07s(which, request):
+    """remote.patching_grid (one trace, through nnsight's local simulation of NDIF) equals
+    interventions.patch_positions (one hooked run per cell), on all layers and on a subset."""
+    nnsight = pytest.importorskip("nnsight")
+    from mechinterp_course import interventions
+
+    m = request.getfixturevalue(which)
+    lm = nnsight.LanguageModel(m.hf, tokenizer=m.tokenizer)
+    pairs = interventions.capital_pairs(m)[0]
+    n = 3
+    pairs = interventions.PatchingPairs(pairs.clean[:n], pairs.corrupt[:n], pairs.answer[:n],
+                                        pairs.wrong[:n], pairs.subject[:n], pairs.prompts[:n])
+    want = interventions.patch_positions(m, pairs)
+    assert want.abs().max() > 0.5  # a grid with something in it
+    got = remote.patching_grid(lm, pairs.clean, pairs.corrupt, pairs.answer, pairs.wrong,
+                               remote="local")
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    last = m.cfg.n_layers - 1
+    some = remote.patching_grid(lm, pairs.clean, pairs.corrupt, pairs.answer, pairs.wrong,
+                                layers=[last, 0])
+    torch.testing.assert_close(some, want[[last, 0]], atol=1e-4, rtol=1e-4)
+
+
+def test_the_patching_grid_refuses_bad_input(course_model):
+    nnsight = pytest.importorskip("nnsight")
+    lm = nnsight.LanguageModel(course_model.hf, tokenizer=course_model.tokenizer)
+    tokens = course_model.to_tokens("The capital of Texas is")
+    with pytest.raises(ValueError, match="one shape"):
+        remote.patching_grid(lm, tokens, tokens[:, :-1], [0], [1])
+    with pytest.raises(ValueError, match="layers must be"):
+        remote.patching_grid(lm, tokens, tokens, [0], [1], layers=[course_model.cfg.n_layers])
