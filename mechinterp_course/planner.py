@@ -40,7 +40,8 @@ LAYER_SHAPES = {
 }
 GLOBAL_SHAPES = {
     "hook_embed": lambda c, b, p: (b, p, c.d_model),
-    "hook_pos_embed": lambda c, b, p: (b, p, c.d_model),
+    # GPT-2 embeds positions once for the batch; OPT per row, from the attention mask
+    "hook_pos_embed": lambda c, b, p: (1 if c.architecture == "gpt2" else b, p, c.d_model),
     "ln_final.hook_normalized": lambda c, b, p: (b, p, c.d_model),
 }
 

@@ -21,6 +21,9 @@ NEOX = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermed
 OPT = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, ffn_dim=128,
            max_position_embeddings=128, word_embed_proj_dim=64)
 SUPPORTED = {
+    "gpt2": (T.GPT2Config, T.GPT2LMHeadModel,  # learned positions, Conv1D weights (in, out)
+             dict(n_layer=2, n_embd=64, n_head=4, n_positions=128, n_inner=128)),
+    "llama": (T.LlamaConfig, T.LlamaForCausalLM, LLAMA_LIKE),  # Llama 2 and 3
     "gpt_neox": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM, NEOX),  # Pythia: parallel blocks
     "gpt_neox_sequential": (T.GPTNeoXConfig, T.GPTNeoXForCausalLM,
                             {**NEOX, "use_parallel_residual": False}),
@@ -163,9 +166,13 @@ def test_zeroing_a_heads_z_equals_zeroing_its_slice_of_o_proj(family):
     out_proj = (ref.gpt_neox.layers[layer].attention.dense if name.startswith("gpt_neox")
                 else ref.transformer.h[layer].attn.out_proj if name == "gptj"
                 else ref.model.decoder.layers[layer].self_attn.out_proj if name == "opt"
+                else ref.transformer.h[layer].attn.c_proj if name == "gpt2"
                 else ref.model.layers[layer].self_attn.o_proj)
     with torch.no_grad():
-        out_proj.weight[:, head * dh:(head + 1) * dh] = 0
+        if name == "gpt2":  # Conv1D: (in, out)
+            out_proj.weight[head * dh:(head + 1) * dh] = 0
+        else:
+            out_proj.weight[:, head * dh:(head + 1) * dh] = 0
         want = ref(toks).logits
     torch.testing.assert_close(hooked_logits, want, atol=ATOL, rtol=1e-5)
     assert not torch.allclose(hooked_logits, m(toks), atol=1e-3), f"{name}: nothing changed"
@@ -332,7 +339,8 @@ def test_the_hand_written_attention_matches_or_refuses(family):
             return
         for layer in range(m.cfg.n_layers):
             mine = attention.attention_layer(m, layer, cache["ln1", layer])
-            for key in ("rot_q", "rot_k", "pattern", "z", "attn_out"):
+            rotary = m.cfg.positional_embedding_type == "rotary"
+            for key in ("rot_q", "rot_k") * rotary + ("q", "k", "pattern", "z", "attn_out"):
                 torch.testing.assert_close(mine[key], cache[key, layer], atol=1e-4, rtol=1e-4,
                                            msg=lambda s: f"{name} {key}{layer}: {s}")
 
@@ -366,11 +374,14 @@ def test_zeroing_a_neuron_equals_zeroing_its_column_of_the_down_projection(famil
         hooked_logits = m(toks)
     ref = eager_copy(m.hf)
     ref_block = (ref.gpt_neox.layers if name.startswith("gpt_neox") else ref.transformer.h
-                 if name == "gptj" else ref.model.decoder.layers if name == "opt"
+                 if name in ("gptj", "gpt2") else ref.model.decoder.layers if name == "opt"
                  else ref.model.layers)[layer]
     down = block_part(m.parts, ref_block, "mlp_down")
     with torch.no_grad():
-        down.weight[:, neuron] = 0
+        if name == "gpt2":  # Conv1D: (in, out)
+            down.weight[neuron] = 0
+        else:
+            down.weight[:, neuron] = 0
         want = ref(toks).logits
     torch.testing.assert_close(hooked_logits, want, atol=ATOL, rtol=1e-5)
     assert not torch.allclose(hooked_logits, m(toks), atol=1e-4), f"{name}: nothing changed"
