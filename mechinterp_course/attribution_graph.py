@@ -1,0 +1,204 @@
+"""Attribution graphs on the local replacement model (Ameisen et al. 2025, "Circuit Tracing";
+the method of Anthropic's circuit-tracer library), for one prompt of a GPT-2-style model with
+one transcoder a layer.
+
+The local replacement model is the model on this prompt with its nonlinearities other than the
+transcoders frozen: attention patterns and the layer norms' scales are taken from the model's
+own run, each MLP is replaced by its transcoder's active latents plus an error node (what the
+transcoder misses here, a constant). What is left is linear in the latents' activations, so the
+direct effect of one node on another is exact:
+
+    edge(s -> t) = a_s * d(pre_t)/d(a_s)   with every other node held at its value,
+
+where pre_t is a latent's pre-activation (or the answer's logit, less the mean logit) and a_s is
+a latent's activation (for an error or an embedding node, its vector dotted with the gradient).
+Influence sums the edges' normalised absolute weights over every path to the answer.
+
+Shapes: a prompt is (1, pos); nodes are listed as ("feature", layer, pos, latent),
+("error", layer, pos), ("embed", pos) and ("logit", token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+def _sigma(x: Tensor, eps: float) -> Tensor:
+    return (x.var(-1, keepdim=True, unbiased=False) + eps).sqrt()
+
+
+def frozen_norm(x: Tensor, scale: Tensor, norm) -> Tensor:
+    """A LayerNorm whose scale (its 1/std) is frozen at `scale`, (1, pos, 1): linear in x."""
+    return (x - x.mean(-1, keepdim=True)) / scale * norm.weight + norm.bias
+
+
+class LocalReplacement:
+    """The model frozen on one prompt: `forward(embed, features, errors)` is linear in its
+    arguments and, at the prompt's own values, gives the model's logits."""
+
+    def __init__(self, model, transcoders: dict, tokens: Tensor):
+        if model.cfg.architecture != "gpt2":
+            raise NotImplementedError(
+                f"attribution graphs are written for GPT-2-style blocks (the course model); "
+                f"{model.cfg.model_name} is {model.cfg.architecture!r}")
+        if sorted(transcoders) != list(range(model.cfg.n_layers)):
+            raise ValueError(f"need one transcoder for every layer 0..{model.cfg.n_layers - 1}, "
+                             f"got layers {sorted(transcoders)}")
+        tokens = model._as_tokens(tokens)
+        if tokens.shape[0] != 1:
+            raise ValueError(f"one prompt at a time: tokens are {tuple(tokens.shape)}")
+        self.model, self.transcoders, self.tokens = model, transcoders, tokens
+        n = model.cfg.n_layers
+        with torch.no_grad():
+            _, cache = model.run_with_cache(tokens)
+        blocks = model.parts["blocks"]
+        eps = blocks[0].ln_1.eps
+        self.ln1_scale = [_sigma(cache["resid_pre", layer], eps) for layer in range(n)]
+        self.ln2_scale = [_sigma(cache["resid_mid", layer], eps) for layer in range(n)]
+        self.final_scale = _sigma(cache["resid_post", n - 1], eps)
+        self.patterns = [cache["pattern", layer] for layer in range(n)]
+        self.weights = [model.attention_weights(layer) for layer in range(n)]
+        self.embed = cache["resid_pre", 0]  # token + position, (1, pos, d_model)
+        with torch.no_grad():
+            self.features = [transcoders[layer].encode(cache["ln2", layer]) for layer in range(n)]
+            self.errors = [cache["mlp_out", layer] - transcoders[layer](cache["ln2", layer])[0]
+                           for layer in range(n)]
+
+    def forward(self, embed: Tensor, features: list[Tensor], errors: list[Tensor]):
+        """(pre-activations of every latent per layer [(1, pos, d_tc)], logits (1, pos, d_vocab))
+        with attention patterns and norm scales frozen."""
+        m, x, pre = self.model, embed, []
+        for layer, block in enumerate(m.parts["blocks"]):
+            w, tc = self.weights[layer], self.transcoders[layer]
+            ln1 = frozen_norm(x, self.ln1_scale[layer], block.ln_1)
+            v = torch.einsum("bpd,hde->bphe", ln1, w["W_V"]) + w["b_V"]
+            z = torch.einsum("bhqk,bkhe->bqhe", self.patterns[layer], v)
+            x = x + torch.einsum("bqhe,hed->bqd", z, w["W_O"]) + w["b_O"]
+            pre.append(tc.pre_acts(frozen_norm(x, self.ln2_scale[layer], block.ln_2)))
+            x = x + features[layer] @ tc.W_dec + tc.b_dec + errors[layer]
+        return pre, frozen_norm(x, self.final_scale, m.parts["ln_final"]) @ m.W_U + m.b_U
+
+
+def logit_target(logits: Tensor, answer: int) -> Tensor:
+    """The answer's logit at the last position less the mean logit there (what softmax sees of
+    it, without the part that lifts every token)."""
+    last = logits[0, -1]
+    return last[answer] - last.mean()
+
+
+@dataclass
+class Graph:
+    """One prompt's attribution graph."""
+
+    tokens: Tensor              # (1, pos)
+    answer: int                 # the token whose logit is the graph's target
+    nodes: list[tuple]          # features, then errors, embeddings, and last the logit
+    activations: Tensor         # (n_features,) the active latents' values
+    adjacency: Tensor           # (n_nodes, n_nodes): [t, s] is the direct effect of s on t
+    influence: Tensor           # (n_nodes,) each node's share of the paths into the logit
+
+    @property
+    def n_features(self) -> int:
+        return len(self.activations)
+
+    def top(self, k: int, kind: str = "feature") -> list[tuple]:
+        """The k nodes of one kind with the most influence, most first."""
+        idx = [i for i, node in enumerate(self.nodes) if node[0] == kind]
+        order = sorted(idx, key=lambda i: -float(self.influence[i]))
+        return [self.nodes[i] for i in order[:k]]
+
+
+def attribute(model, transcoders: dict, tokens, answer: int) -> Graph:
+    """The attribution graph of `tokens` (one prompt) for the logit of `answer` at its last
+    position: every edge into every active latent and into the logit, by one batched backward
+    pass through the local replacement model."""
+    local = LocalReplacement(model, transcoders, tokens)
+    n_layers, n_pos = model.cfg.n_layers, local.tokens.shape[1]
+    features = [(layer, pos, latent) for layer in range(n_layers)
+                for pos, latent in (local.features[layer][0] != 0).nonzero().tolist()]
+    with torch.enable_grad():
+        embed = local.embed.detach().clone().requires_grad_(True)
+        acts = [f.detach().clone().requires_grad_(True) for f in local.features]
+        errs = [e.detach().clone().requires_grad_(True) for e in local.errors]
+        pre, logits = local.forward(embed, acts, errs)
+        targets = torch.stack([pre[layer][0, pos, latent] for layer, pos, latent in features]
+                              + [logit_target(logits, answer)])
+        grads = torch.autograd.grad(targets, [embed, *acts, *errs], torch.eye(len(targets)),
+                                    is_grads_batched=True)  # each (targets, 1, pos, ...)
+    g_embed, g_acts, g_errs = grads[0], grads[1:1 + n_layers], grads[1 + n_layers:]
+    values = torch.stack([local.features[layer][0, pos, latent]
+                          for layer, pos, latent in features])
+    from_features = torch.stack([g_acts[layer][:, 0, pos, latent]
+                                 for layer, pos, latent in features], 1) * values
+    from_errors = torch.stack([g_errs[layer][:, 0, pos] @ local.errors[layer][0, pos]
+                               for layer in range(n_layers) for pos in range(n_pos)], 1)
+    from_embed = torch.stack([g_embed[:, 0, pos] @ local.embed[0, pos]
+                              for pos in range(n_pos)], 1)
+    nodes = ([("feature", *f) for f in features]
+             + [("error", layer, pos) for layer in range(n_layers) for pos in range(n_pos)]
+             + [("embed", pos) for pos in range(n_pos)] + [("logit", answer)])
+    n_f, n = len(features), len(nodes)
+    adjacency = torch.zeros(n, n)
+    rows = list(range(n_f)) + [n - 1]  # the targets: features, and the logit
+    adjacency[rows, :n - 1] = torch.cat([from_features, from_errors, from_embed], 1).detach()
+    return Graph(local.tokens, answer, nodes, values.detach(), adjacency,
+                 influence(adjacency, n - 1))
+
+
+def influence(adjacency: Tensor, target: int) -> Tensor:
+    """(n,): each node's influence on `target`, summed over all paths: with each node's incoming
+    absolute edges normalised to sum to 1 (A), the target's row of A + A^2 + ... =
+    (I - A)^-1 - I. The graph is acyclic (edges run forward), so the sum ends."""
+    a = adjacency.abs()
+    a = a / a.sum(1, keepdim=True).clamp(min=1e-12)
+    eye = torch.eye(len(a))
+    total = torch.linalg.solve(eye - a.T, eye[target])  # row `target` of (I - A)^-1
+    total[target] -= 1
+    return total
+
+
+def prune(graph: Graph, share: float = 0.8) -> list[int]:
+    """Indices of the fewest nodes (the logit always) whose influence adds up to `share` of
+    the total: the nodes a drawing keeps."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must lie in (0, 1], got {share}")
+    order = graph.influence.argsort(descending=True).tolist()
+    total, kept, running = float(graph.influence.sum()), [], 0.0
+    for i in order:
+        if running >= share * total:
+            break
+        kept.append(i)
+        running += float(graph.influence[i])
+    logit = len(graph.nodes) - 1
+    return kept if logit in kept else kept + [logit]
+
+
+def intervene(model, transcoders: dict, tokens, edits: list[tuple[int, int, int, float]],
+              errors: list[Tensor] | None = None) -> Tensor:
+    """Logits (1, pos, d_vocab) of the model with every MLP replaced by its transcoder plus the
+    prompt's own error node, and latents set by `edits` [(layer, pos, latent, value)]. Unlike
+    the local replacement model nothing is frozen: attention and every later latent respond to
+    the edit. With no edits it is the model."""
+    tokens = model._as_tokens(tokens)
+    if errors is None:
+        errors = LocalReplacement(model, transcoders, tokens).errors
+    seen = {}
+    hooks = {}
+    for layer, tc in transcoders.items():
+        mine = [(pos, latent, value) for at, pos, latent, value in edits if at == layer]
+
+        def read(x, layer=layer):
+            seen[layer] = x
+
+        def write(x, layer=layer, tc=tc, mine=mine):
+            f = tc.encode(seen.pop(layer))
+            for pos, latent, value in mine:
+                f[:, pos, latent] = value
+            return (tc.decode(f) + errors[layer]).to(x.dtype)
+        hooks[("ln2", layer)] = read
+        hooks[("mlp_out", layer)] = write
+    with torch.no_grad(), model.hooks(hooks):
+        return model(tokens)
