@@ -167,3 +167,29 @@ def test_bad_input_is_refused(course_model, shipped, llama_model):
         ag.LocalReplacement(course_model, {0: shipped[0]}, TEXT)
     with pytest.raises(NotImplementedError, match="GPT-2-style"):
         ag.LocalReplacement(llama_model, shipped, TEXT)
+
+
+def test_the_graphs_subject_swap_moves_the_answer_and_its_control_does_not(course_model,
+                                                                           shipped):
+    """Issue 23's target, on the pairs after the DEV_PAIRS the design was chosen on: the swap
+    the graphs name makes the other subject's capital the answer for >= 90% of prompts, the
+    matched control (as many random latents, at the same places and values) for <= 10%, and
+    the paired gap's interval lies above 0.5. The same test with one latent swapped instead of
+    k fails (the target is not met by any swap)."""
+    from mechinterp_course.claims import bootstrap_ci
+
+    graphs = {}
+    swaps = ag.subject_swaps(course_model, shipped, progress=False, graphs=graphs)
+    held = ag.DEV_PAIRS
+    assert len(swaps.prompts) == len(world_capitals()) and len(graphs) == len(swaps.prompts)
+    assert swaps.rate("moved", held) >= 0.9
+    assert swaps.rate("control_moved", held) <= 0.1
+    gap = (swaps.moved.float() - swaps.control_moved.float())[held:]
+    assert bootstrap_ci(gap).low > 0.5
+    one = ag.subject_swaps(course_model, shipped, k=1, progress=False, graphs=graphs)
+    assert one.rate("moved", held) < 0.9
+
+
+def world_capitals():
+    from mechinterp_course import world
+    return world.capital_prompts()
