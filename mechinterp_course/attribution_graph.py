@@ -217,6 +217,7 @@ class Swaps:
 
     prompts: list[str]        # X's prompt
     wanted: list[int]         # Y's answer token
+    got: list[int]            # the top token after the graph's swap
     moved: Tensor             # (n,) bool: the graph's swap made Y's answer the top token
     control_moved: Tensor     # (n,) bool: the matched control did
 
@@ -239,7 +240,7 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
 
     g = torch.Generator().manual_seed(seed)
     graphs = {} if graphs is None else graphs
-    prompts, wanted, moved, control = [], [], [], []
+    prompts, wanted, got, moved, control = [], [], [], [], []
 
     def graph_of(tokens, answer):
         key = tuple(tokens[0].tolist())
@@ -259,8 +260,8 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
                       for _, layer, pos, latent in gy.top(k)]
                 off = [(layer, pos, latent, 0.0) for _, layer, pos, latent in gx.top(k)]
                 target = int(pairs.wrong[j])
-                moved.append(int(intervene(model, transcoders, x, off + on)[0, -1].argmax())
-                             == target)
+                got.append(int(intervene(model, transcoders, x, off + on)[0, -1].argmax()))
+                moved.append(got[-1] == target)
                 active = [node for node in gx.nodes if node[0] == "feature"]
                 pick = torch.randperm(len(active), generator=g)[:k].tolist()
                 d_tc = transcoders[0].W_dec.shape[0]
@@ -272,4 +273,4 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
                 prompts.append(pairs.prompts[j].text)
                 wanted.append(target)
                 bar.update(1)
-    return Swaps(prompts, wanted, torch.tensor(moved), torch.tensor(control))
+    return Swaps(prompts, wanted, got, torch.tensor(moved), torch.tensor(control))

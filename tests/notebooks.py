@@ -84,6 +84,7 @@ def exercise_functions(folder: str, name: str) -> dict:
     namespace = {"torch": torch, "mc": mc}  # and the package's modules, as notebooks import them
     namespace |= {m.name: importlib.import_module(f"mechinterp_course.{m.name}")
                   for m in pkgutil.iter_modules(mc.__path__) if not m.ispkg}
+    namespace["ag"] = namespace["attribution_graph"]  # chapter 14 imports it by this name
     for cell in nb.cells:
         if tag in cell.metadata.get("tags", []):
             exec(compile(cell.source, f"{name}:{tag}", "exec"), namespace)

@@ -189,6 +189,28 @@ if NULL:
 
     hooked.HookedModel.generate = _generate_without_cache
 """,
+    # chapter 14's claims are about transcoders and what graphs built from them predict: the
+    # model stays trained (the shipped transcoders are keyed to its weights); the shipped
+    # transcoders write each latent's direction shuffled among the latents (seed 0), and the one
+    # the chapter trains takes no steps
+    "14_circuit_tracing.ipynb": r"""
+if NULL:
+    mc.load_model = models.load_model = _load
+    import torch as _torch
+    from mechinterp_course import transcoders as _transcoders
+    _load_transcoders, _train_transcoder = _transcoders.load, _transcoders.train
+
+    def _shuffled_transcoders(*args, **kwargs):
+        out = _load_transcoders(*args, **kwargs)
+        g = _torch.Generator().manual_seed(0)
+        for _tc in out.values():
+            _tc.W_dec.data = _tc.W_dec.data[_torch.randperm(len(_tc.W_dec), generator=g)]
+        return out
+
+    _transcoders.load = _shuffled_transcoders
+    _transcoders.train = lambda tc, x, y, steps, *args, **kwargs: _train_transcoder(
+        tc, x, y, 0, *args, **kwargs)
+""",
 }
 
 # Why an assert that holds on the null is not a claim the null should break. The kinds:
@@ -356,6 +378,7 @@ NOT_CLAIMS = {
     "11_steering.ipynb": {},
     "12_function_vectors.ipynb": {},
     "13_remote.ipynb": {"largest < 0.0001": IDENTITY, "worst < 0.0001": IDENTITY},
+    "14_circuit_tracing.ipynb": {"gap < 0.001": IDENTITY},
 }
 
 # A negative claim (the model does not do X) holds on the untrained model too, so the null cannot

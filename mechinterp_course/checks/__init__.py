@@ -29,8 +29,9 @@ def _your_lines(error: BaseException) -> str:
     'line N in fn: source' lines, so a bug is found without reading the check."""
     lines = []
     for frame in traceback.extract_tb(error.__traceback__)[1:]:  # [0] is call() itself
-        if Path(frame.filename).resolve().is_relative_to(PACKAGE):
-            continue
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(PACKAGE) or {"site-packages", "dist-packages"} & set(path.parts):
+            continue  # the course's frames and the libraries' (torch's autograd, ...)
         lines.append(f"  line {frame.lineno} in {frame.name}: {(frame.line or '').strip()}")
     return "\n" + "\n".join(lines[-3:]) if lines else ""
 
