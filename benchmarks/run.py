@@ -24,6 +24,22 @@ import kv_cache  # noqa: E402
 import sae_training  # noqa: E402
 
 
+CIRCUIT_TRACER_INTRO = (
+    "## Attribution graphs against circuit-tracer\n\nChapter 14's graph and Anthropic's "
+    "circuit-tracer on the same prompt, model and transcoders (circuit-tracer's TransformerLens "
+    "backend, in its own environment: it needs transformers <= 4.57).\n")
+
+
+def circuit_tracer_section() -> str:
+    """benchmarks/circuit_tracer_graph.py, run in .venv-circuit-tracer when it is there."""
+    python = HERE.parent / ".venv-circuit-tracer" / "bin" / "python"
+    if not python.exists():
+        return ("Not run here: no `.venv-circuit-tracer` (its docstring says how to make one).\n")
+    done = subprocess.run([str(python), str(HERE / "circuit_tracer_graph.py")],
+                          capture_output=True, text=True, check=True)
+    return done.stdout[done.stdout.index("### "):]
+
+
 def versions() -> str:
     names = ["torch", "transformers", "mechinterp-course", "transformer-lens", "nnsight",
              "sae-lens"]
@@ -99,6 +115,7 @@ def main(argv=None) -> Path:
         sections += ["## Attribution patching against patching each head\n\nChapter 12 ranks "
                      "SmolLM2's heads by attribution patching's estimate; here every head is "
                      "also patched for real, on the same prompts.\n", head_patching.main([])]
+    sections += [CIRCUIT_TRACER_INTRO, circuit_tracer_section()]
     if torch.cuda.is_available():  # the same benchmarks again on the GPU
         gpu = ["--device", "cuda"]
         sections += [f"## On the GPU ({torch.cuda.get_device_name()})\n",

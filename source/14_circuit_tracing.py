@@ -196,7 +196,11 @@ ch14.check_edge(edge, model)
 # that is what the check compared against. `ag.attribute` computes every edge at once, into
 # every active latent and into the answer, by one batched backward pass, from the embeddings
 # and error nodes too; `ag.influence` then adds up, for each node, its share of every path into
-# the answer (each node's incoming absolute edges normalised to sum to one).
+# the answer (each node's incoming absolute edges normalised to sum to one). Anthropic's
+# `circuit-tracer`, given this model and these transcoders, computes the same edges
+# (`benchmarks/circuit_tracer_graph.py` compares them node by node; the table is in
+# `benchmarks/RESULTS.md`), except that its embedding nodes are the tokens' embeddings without
+# the position embeddings, and it leaves the first position's latents out.
 
 # %% tags=["timing"]
 graph = ag.attribute(model, shipped, text, answer)
