@@ -154,3 +154,72 @@ def heatmap(ax, grid: torch.Tensor, xlabels=None, ylabels=None, title: str = "",
     ax.set_yticks(range(rows), ylabels if ylabels is not None else range(rows), fontsize=8)
     ax.set_title(title, fontsize=10)
     return ax
+
+
+def node_label(model, transcoders, graph, node) -> str:
+    """A node's short label: a latent by layer.index and the token its decoder direction raises
+    most through the unembedding; an embedding by its token; the answer by its token."""
+    from .lens import direction_logits
+
+    kind = node[0]
+    if kind == "embed":
+        return repr(model.to_str_tokens(graph.tokens)[node[1]])
+    if kind == "error":
+        return f"err {node[1]}"
+    if kind == "logit":
+        return repr(model.to_string(node[1]))
+    _, layer, _, latent = node
+    writes = direction_logits(model, transcoders[layer].W_dec[latent].detach())
+    return f"{layer}.{latent}\n{model.to_string(int(writes.argmax()))!r}"
+
+
+def plot_attribution_graph(model, transcoders, graph, n_nodes: int = 16,
+                           edge_share: float = 0.05, highlight=None):
+    """An attribution graph (chapter 14) as a figure: positions across, MLP layers up, the
+    embeddings at the bottom and the answer on top; the n_nodes most influential nodes (and the
+    answer), sized by influence; edges between them larger than edge_share of the largest,
+    their width the edge's size, blue adding and red taking away. highlight: a node to ring."""
+    import matplotlib.pyplot as plt
+
+    str_tokens = model.to_str_tokens(graph.tokens)
+    n_layers, answer = model.cfg.n_layers, len(graph.nodes) - 1
+
+    def cell(node):
+        if node[0] == "embed":
+            return node[1], -1.0
+        if node[0] == "logit":
+            return len(str_tokens) - 1, n_layers + 0.2
+        return node[2], float(node[1])
+    order = graph.influence.argsort(descending=True).tolist()
+    shown = [i for i in order if i != answer][:n_nodes] + [answer]
+    sharing: dict = {}  # nodes in one cell sit side by side, their labels staggered
+    for i in shown:
+        sharing.setdefault(cell(graph.nodes[i]), []).append(i)
+    where = {i: (x + 0.8 * (k - (len(group) - 1) / 2) / len(group), y)
+             for (x, y), group in sharing.items() for k, i in enumerate(group)}
+    lift = {i: 8 + 16 * (k % 3) for group in sharing.values() for k, i in enumerate(group)}
+    fig, ax = plt.subplots(figsize=(12, 6))
+    weights = graph.adjacency[shown][:, shown]
+    biggest = float(weights.abs().max()) or 1.0
+    for a, t in enumerate(shown):
+        for b, s in enumerate(shown):
+            value = float(weights[a, b])
+            if abs(value) > edge_share * biggest:
+                (x0, y0), (x1, y1) = where[s], where[t]
+                ax.plot([x0, x1], [y0, y1], color="tab:blue" if value > 0 else "tab:red",
+                        lw=4 * abs(value) / biggest, alpha=0.6, zorder=1)
+    for i in shown:
+        x, y = where[i]
+        ring = highlight is not None and graph.nodes[i] == tuple(highlight)
+        ax.scatter([x], [y], s=60 + 600 * float(graph.influence[i]), color="white",
+                   edgecolor="tab:orange" if ring else "black", linewidth=3 if ring else 1,
+                   zorder=2)
+        ax.annotate(node_label(model, transcoders, graph, graph.nodes[i]), (x, y), fontsize=7,
+                    ha="center", va="bottom", xytext=(0, lift[i]), textcoords="offset points")
+    ax.set_xticks(range(len(str_tokens)), [repr(t) for t in str_tokens])
+    ax.set_yticks([-1, *range(n_layers), n_layers + 0.2],
+                  ["embed", *[f"MLP {layer}" for layer in range(n_layers)], "answer"])
+    ax.set_title(f"{model.to_string(graph.tokens[0])!r} -> "
+                 f"{model.to_string(graph.answer)!r}: the {len(shown) - 1} most influential nodes")
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,5 @@
 """ipywidgets explorers, each one line from a notebook: attention patterns, the logit lens, a
-generation stepper with its KV cache, and an SAE latent browser.
+generation stepper with its KV cache, an SAE latent browser, and an attribution graph explorer.
 
 Each view is drawn as a PNG into an `ipywidgets.Image`, so it shows the same in JupyterLab, Colab
 and Binder, needs no JavaScript beyond ipywidgets' own, and can be checked without a browser
@@ -237,6 +237,76 @@ class GenerationStepper(w.VBox):
         self.image.value = _png(self.static())
 
 
+class GraphExplorer(w.VBox):
+    """Pick a prompt and how many nodes to show; see its attribution graph for the model's own
+    answer (chapter 14), and pick a node to read: its influence, what it writes, and its
+    strongest edges in and out."""
+
+    def __init__(self, model, transcoders, prompts: list[str] | str, n_nodes: int = 16):
+        self.model, self.transcoders = model, transcoders
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        self.prompt = w.Dropdown(options=prompts, description="prompt",
+                                 layout=w.Layout(width="480px"))
+        self.n_nodes = w.IntSlider(value=n_nodes, min=4, max=40, description="nodes")
+        self.node = w.Dropdown(description="node", layout=w.Layout(width="480px"))
+        self.image = w.Image(format="png")
+        self.info = w.HTML()
+        self._graphs: dict = {}
+        self.prompt.observe(lambda _: self._new_graph(), names="value")
+        self.n_nodes.observe(lambda _: self._new_graph(), names="value")
+        self._quiet = False
+        self.node.observe(lambda _: None if self._quiet else self.show(), names="value")
+        super().__init__([self.prompt, self.n_nodes, self.node, self.info, self.image])
+        self._new_graph()
+
+    @property
+    def graph(self):
+        """The chosen prompt's graph, for the model's top next token (computed once a prompt)."""
+        from . import attribution_graph
+
+        text = self.prompt.value
+        if text not in self._graphs:
+            with torch.no_grad():
+                answer = int(self.model(text)[0, -1].argmax())
+            self._graphs[text] = attribution_graph.attribute(self.model, self.transcoders,
+                                                             text, answer)
+        return self._graphs[text]
+
+    def _new_graph(self):
+        g = self.graph
+        order = [i for i in g.influence.argsort(descending=True).tolist()
+                 if i != len(g.nodes) - 1][:self.n_nodes.value]
+        options = [(f"{g.nodes[i]}  influence {float(g.influence[i]):.3f}", i) for i in order]
+        self._quiet = True  # one drawing for the new options, not one per change
+        self.node.options = options
+        self.node.value = order[0]
+        self._quiet = False
+        self.show()
+
+    def static(self):
+        node = self.graph.nodes[self.node.value] if self.node.value is not None else None
+        return viz.plot_attribution_graph(self.model, self.transcoders, self.graph,
+                                          self.n_nodes.value, highlight=node)
+
+    def describe(self, i: int, k: int = 3) -> str:
+        """HTML: node i's influence, label, and its k strongest edges in and out."""
+        g = self.graph
+        label = html.escape(viz.node_label(self.model, self.transcoders, g, g.nodes[i]))
+
+        def strongest(row):
+            top = row.abs().topk(min(k, len(row))).indices.tolist()
+            return ", ".join(f"{html.escape(str(g.nodes[j]))} {float(row[j]):+.2f}"
+                             for j in top if float(row[j]) != 0) or "none"
+        return (f"<b>{html.escape(str(g.nodes[i]))}</b> {label}: influence "
+                f"{float(g.influence[i]):.3f}<br>strongest in: {strongest(g.adjacency[i])}"
+                f"<br>strongest out: {strongest(g.adjacency[:, i])}")
+
+    def show(self):
+        if self.node.value is not None:
+            self.info.value = self.describe(self.node.value)
+        self.image.value = _png(self.static())
+
+
 def attention_explorer(model, prompts, layer: int = 0, head: int = 0,
                        scores=None) -> AttentionExplorer:
     """An attention explorer (see `AttentionExplorer`)."""
@@ -251,6 +321,11 @@ def logit_lens_explorer(model, prompt: str, position: int = -1) -> LogitLensExpl
 def generation_stepper(model, prompt: str) -> GenerationStepper:
     """A generation stepper (see `GenerationStepper`)."""
     return GenerationStepper(model, prompt)
+
+
+def graph_explorer(model, transcoders, prompts, n_nodes: int = 16) -> GraphExplorer:
+    """An attribution graph explorer (see `GraphExplorer`)."""
+    return GraphExplorer(model, transcoders, prompts, n_nodes)
 
 
 def latent_browser(model, sae, data, latents=None, start: int = 0, labels=None) -> LatentBrowser:

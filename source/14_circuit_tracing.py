@@ -30,7 +30,7 @@
 import matplotlib.pyplot as plt
 
 from mechinterp_course import attribution_graph as ag
-from mechinterp_course import claims, lens, transcoders, world
+from mechinterp_course import claims, transcoders, viz, widgets
 from mechinterp_course.checks import ch14
 
 model = mc.load_model("course", device=device)
@@ -223,56 +223,16 @@ print("share of the influence on ' Austin': " + ", ".join(
 # their width the edge's size, blue adding and red taking away.
 
 # %%
-str_tokens = model.to_str_tokens(local.tokens)
-n_layers = model.cfg.n_layers
-
-
-def cell(node):
-    """(position, height) of the node's cell: embeddings at -1, MLP layers, the answer on top."""
-    if node[0] == "embed":
-        return node[1], -1.0
-    if node[0] == "logit":
-        return len(str_tokens) - 1, n_layers + 0.2
-    return node[2], float(node[1])
-
-
-def label(node):
-    if node[0] != "feature":
-        return {"embed": lambda n: repr(str_tokens[n[1]]), "error": lambda n: "err",
-                "logit": lambda n: repr(model.to_string(n[1]))}[node[0]](node)
-    _, layer, _, latent = node
-    writes = lens.direction_logits(model, shipped[layer].W_dec[latent].detach())
-    return f"{layer}.{latent}\n{model.to_string(int(writes.argmax()))!r}"
-
-
-top_nodes = sorted(kept, key=lambda i: -float(graph.influence[i]))[:16] + [len(graph.nodes) - 1]
-sharing = {}  # nodes in one cell sit side by side
-for i in top_nodes:
-    sharing.setdefault(cell(graph.nodes[i]), []).append(i)
-where = {i: (x + 0.8 * (k - (len(group) - 1) / 2) / max(len(group), 1), y)
-         for (x, y), group in sharing.items() for k, i in enumerate(group)}
-lift = {i: 8 + 16 * (k % 3) for group in sharing.values() for k, i in enumerate(group)}
-fig, ax = plt.subplots(figsize=(12, 6))
-weights = graph.adjacency[top_nodes][:, top_nodes]
-biggest = float(weights.abs().max())
-for a, t in enumerate(top_nodes):
-    for b, s in enumerate(top_nodes):
-        w = float(weights[a, b])
-        if abs(w) > 0.05 * biggest:
-            (x0_, y0_), (x1_, y1_) = where[s], where[t]
-            ax.plot([x0_, x1_], [y0_, y1_], color="tab:blue" if w > 0 else "tab:red",
-                    lw=4 * abs(w) / biggest, alpha=0.6, zorder=1)
-for i in top_nodes:
-    x, y = where[i]
-    ax.scatter([x], [y], s=60 + 600 * float(graph.influence[i]), color="white",
-               edgecolor="black", zorder=2)
-    ax.annotate(label(graph.nodes[i]), (x, y), fontsize=7, ha="center", va="bottom",
-                xytext=(0, lift[i]), textcoords="offset points")
-ax.set_xticks(range(len(str_tokens)), [repr(t) for t in str_tokens])
-ax.set_yticks([-1, *range(n_layers), n_layers + 0.2],
-              ["embed", *[f"MLP {layer}" for layer in range(n_layers)], "answer"])
-ax.set_title(f"{text!r} -> {model.to_string(answer)!r}: the 16 most influential nodes")
+fig = viz.plot_attribution_graph(model, shipped, graph, n_nodes=16)
 plt.show()
+
+# %% [markdown]
+# To explore: pick a prompt, how many nodes to show, and a node to read (its influence, its
+# label, its strongest edges in and out). The graph is for the model's own top answer.
+
+# %%
+widgets.graph_explorer(model, shipped, [text, "The capital of France is",
+                                        "The capital of Ohio is"])
 
 # %% [markdown]
 # Read it as a hypothesis, not a finding. The graph says which latents the answer's logit is

@@ -66,3 +66,28 @@ def test_generation_stepper_matches_greedy_generation_and_grows_the_cache(course
     assert sum(per_layer) == st.cache.nbytes() and len(set(per_layer)) == 1
     st.reset_button.click()
     assert st.tokens.shape[1] == n0 and len(st.cache) == n0
+
+
+def test_graph_explorer_draws_the_graph_and_reads_its_nodes(course_model):
+    import html
+
+    from mechinterp_course import attribution_graph, transcoders
+
+    shipped = transcoders.load(course_model)
+    prompts = ["The capital of Texas is", "The capital of France is"]
+    ex = widgets.graph_explorer(course_model, shipped, prompts, n_nodes=8)
+    first = ex.image.value
+    g = ex.graph
+    assert is_png(first) and g.answer == course_model.to_single_token(" Austin")
+    top = int(g.influence[:-1].argmax())
+    assert ex.node.value == top and html.escape(str(g.nodes[top])) in ex.info.value
+    ex.node.value = ex.node.options[2][1]
+    assert html.escape(str(g.nodes[ex.node.options[2][1]])) in ex.info.value
+    assert ex.image.value != first
+    ex.n_nodes.value = 20
+    assert len(ex.node.options) == 20
+    ex.prompt.value = prompts[1]
+    assert ex.graph.answer == course_model.to_single_token(" Paris")
+    want = attribution_graph.attribute(course_model, shipped, prompts[1], ex.graph.answer)
+    assert torch.equal(ex.graph.adjacency, want.adjacency)
+    assert len(ex.static().axes) == 1
