@@ -7,7 +7,8 @@ circuit-tracer 0.5 needs transformers <= 4.57 and TransformerLens, so it runs in
 environment:
 
     python -m venv .venv-circuit-tracer
-    .venv-circuit-tracer/bin/pip install torch==2.13.0 && .venv-circuit-tracer/bin/pip install circuit-tracer==0.5.0
+    .venv-circuit-tracer/bin/pip install torch==2.13.0
+    .venv-circuit-tracer/bin/pip install circuit-tracer==0.5.0
     .venv-circuit-tracer/bin/pip install -e . --no-deps
     .venv-circuit-tracer/bin/python benchmarks/circuit_tracer_graph.py
 

@@ -274,3 +274,46 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
                 wanted.append(target)
                 bar.update(1)
     return Swaps(prompts, wanted, got, torch.tensor(moved), torch.tensor(control))
+
+
+def subject_labels(model, transcoders: dict, graph: Graph, k: int = 10, n_perm: int = 1000,
+                   seed: int = 0) -> list[dict]:
+    """What the world says each latent is about. For every capital prompt of the world, each
+    latent's activation at its position counted from the end (the last token, the subject's
+    last token, ...); against each of the world's subject labels (a US state, a country, a
+    country of each continent), the AUROC; and a permutation p-value for the best label (the
+    activations shuffled among the prompts n_perm times, the best label's AUROC taken each
+    time, so picking the best label is paid for). The latents: the k most influential in
+    `graph`, the graph of a capital prompt."""
+    from . import world
+    from .neurons import auroc
+
+    prompts = world.capital_prompts()
+    continents = sorted({p.attrs["continent"] for p in prompts if "continent" in p.attrs})
+    names = ["a US state", "a country"] + [f"a country in {c}" for c in continents]
+    labels = torch.tensor([[p.attrs["kind"] == "state", p.attrs["kind"] == "country"]
+                           + [p.attrs.get("continent") == c for c in continents]
+                           for p in prompts])  # (prompts, labels)
+    latents = graph.top(k)
+    n_pos = {node: node[2] - graph.tokens.shape[1] for node in latents}  # counted from the end
+    layers = sorted({node[1] for node in latents})
+    acts = torch.zeros(len(prompts), len(latents))
+    with torch.no_grad():
+        for i, p in enumerate(prompts):
+            _, cache = model.run_with_cache(p.text, names=[("ln2", layer) for layer in layers])
+            for j, (_, layer, _, latent) in enumerate(latents):
+                x = cache["ln2", layer][0, n_pos[latents[j]]]
+                acts[i, j] = transcoders[layer].encode(x)[latent]
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for j, node in enumerate(latents):
+        observed = auroc(acts[:, j:j + 1], labels)[:, 0]  # (labels,)
+        shuffled = torch.stack([acts[torch.randperm(len(prompts), generator=g), j]
+                                for _ in range(n_perm)], 1)  # (prompts, n_perm)
+        null = auroc(shuffled, labels).max(0).values  # the best label's AUROC, each shuffle
+        best = int(observed.argmax())
+        p_value = (1 + int((null >= observed[best]).sum())) / (1 + n_perm)
+        out.append({"node": node, "label": names[best], "auroc": float(observed[best]),
+                    "p": p_value, "fires_on": int((acts[:, j] > 0).sum()),
+                    "prompts": len(prompts)})
+    return out

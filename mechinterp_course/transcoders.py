@@ -44,7 +44,8 @@ class Transcoder(torch.nn.Module):
         read = torch.randn(d_tc, d_in, generator=g)
         self.W_enc = torch.nn.Parameter(read.T / read.norm(dim=1) * 0.1)  # (d_in, d_tc)
         self.b_enc = torch.nn.Parameter(torch.zeros(d_tc))
-        self.W_dec = torch.nn.Parameter(torch.randn(d_tc, d_out, generator=g) * 0.01)  # (d_tc, d_out)
+        self.W_dec = torch.nn.Parameter(torch.randn(d_tc, d_out, generator=g) * 0.01)
+        # W_enc (d_in, d_tc) reads, W_dec (d_tc, d_out) writes
         self.b_dec = torch.nn.Parameter(torch.zeros(d_out))
         self.b_in = torch.nn.Parameter(torch.zeros(d_in))  # centres the input
         self.k = k

@@ -77,7 +77,8 @@ ch14.check_transcode(transcode)
 
 # %% tags=["timing"]
 x0, y0 = transcoders.collect_pairs(model, 0, "transcoder_activations", 60_000, seed=1)
-train_x, train_y, held_x, held_y = x0[:50_000], y0[:50_000], x0[50_000:].clone(), y0[50_000:].clone()
+train_x, train_y = x0[:50_000], y0[:50_000]
+held_x, held_y = x0[50_000:].clone(), y0[50_000:].clone()
 mine = transcoders.Transcoder(model.cfg.d_model, 512, model.cfg.d_model, k=16, seed=0)
 with torch.no_grad():
     mine.b_in.copy_(train_x.mean(0))
@@ -235,6 +236,31 @@ widgets.graph_explorer(model, shipped, [text, "The capital of France is",
                                         "The capital of Ohio is"])
 
 # %% [markdown]
+# ### What the world says the latents are about
+#
+# A label from what a latent writes is half of it. The other half is when it fires, and the
+# world knows every subject: for each capital prompt, the latent's activation at the same
+# place (counted from the end), against the world's subject labels (a US state, a country, a
+# country of each continent), by AUROC as in chapter 06. The null shuffles the activations
+# among the prompts and takes the best label each time, so picking the best of eight labels
+# is paid for; the ten latents are judged together, with Holm's correction at 0.05 (printed,
+# with how many of the prompts each latent fires on).
+
+# %%
+rows = ag.subject_labels(model, shipped, graph, k=10)
+named = claims.holm([row["p"] for row in rows])
+for row, ok in zip(rows, named):
+    writes = viz.node_label(model, shipped, graph, row["node"]).splitlines()[-1]
+    print(f"{str(row['node']):<26} writes {writes:<14} fires on {row['fires_on']:>3}/"
+          f"{row['prompts']}  best label: {row['label']:<28} AUROC {row['auroc']:.2f}  "
+          f"p {row['p']:.3f}  {'named' if ok else 'not named'}")
+
+# %% [markdown]
+# The world's labels are coarse: a latent that fires for a handful of states, or for the
+# subjects whose capitals share a first token, is not "a US state" and is left unnamed here,
+# which says the labels are too coarse, not that the latent means nothing. Finer labels (the
+# subjects themselves, the capitals' first tokens) are the bonus exercise below.
+#
 # Read it as a hypothesis, not a finding. The graph says which latents the answer's logit is
 # built from on this prompt, with attention frozen: which positions' latents matter, and what
 # they write. It says nothing yet about whether changing those latents changes the answer the
@@ -287,6 +313,10 @@ for i in (~swaps.moved[held:]).nonzero().flatten().tolist():
 # what "features that matter only through attention" means on this model: the subject's
 # identity reaches the answer by a route the transcoders never see. A graph of latents is a
 # partial account, and the error and embedding shares say how partial.
+#
+# **Bonus.** Label the top latents more finely: for each, list the subjects whose prompts it
+# fires on, and test whether those subjects' capitals share their first token more often than
+# the same number of subjects drawn at random (the null), with the same correction.
 #
 # ## Summary
 #

@@ -184,3 +184,23 @@ def test_subject_swaps_records_each_pair(course_model, shipped, monkeypatch):
     swaps = ag.subject_swaps(course_model, shipped, progress=False)
     assert len(swaps.prompts) == len(swaps.got) == len(swaps.moved) == 2
     assert swaps.moved.tolist() == [g == w for g, w in zip(swaps.got, swaps.wanted)]
+
+
+def test_subject_labels_pay_for_picking_the_best_label(course_model, shipped, graph):
+    rows = ag.subject_labels(course_model, shipped, graph, k=3, n_perm=99)
+    assert [r["node"] for r in rows] == graph.top(3)
+    for r in rows:
+        assert 0 < r["p"] <= 1 and 0 <= r["auroc"] <= 1 and r["fires_on"] <= r["prompts"] == 120
+        assert r["p"] >= 1 / 100  # 99 shuffles: no smaller p-value can be claimed
+    silent = ("feature", 0, graph.nodes[0][2], 0)  # a latent made never to fire
+    tcs = dict(shipped)
+    quiet = transcoders.Transcoder(128, 512, 128, 16)
+    quiet.load_state_dict(shipped[0].state_dict())
+    with torch.no_grad():
+        quiet.W_enc[:, 0] = 0
+        quiet.b_enc[0] = -1e3
+    tcs[0] = quiet
+    fake = ag.Graph(graph.tokens, graph.answer, [silent, ("logit", graph.answer)],
+                    torch.ones(1), torch.zeros(2, 2), torch.tensor([1.0, 0.0]))
+    row = ag.subject_labels(course_model, tcs, fake, k=1, n_perm=99)[0]
+    assert row["fires_on"] == 0 and row["auroc"] == 0.5 and row["p"] == 1.0
