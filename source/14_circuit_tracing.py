@@ -297,8 +297,7 @@ assert moved >= 0.9 and control <= 0.1 and gap_ci.low > 0.5
 # %% [markdown]
 # ## 6. Where the graph is wrong
 #
-# Where the swap fails, the answer usually does move, to a capital near Y's, or stays X's
-# (printed: the prompt, the capital wanted, what came out).
+# Where the swap fails (printed: the prompt, the capital wanted, and what came out instead):
 
 # %%
 for i in (~swaps.moved[held:]).nonzero().flatten().tolist():
@@ -307,12 +306,14 @@ for i in (~swaps.moved[held:]).nonzero().flatten().tolist():
           f"{model.to_string(swaps.got[j])!r}")
 
 # %% [markdown]
-# The graph says why, in the shares printed in section 3: a large part of the influence on the
-# answer comes from the embeddings themselves, the subject's token read by attention at later
-# layers, and from error nodes. Neither is a latent, so no swap of latents can move it. This is
-# what "features that matter only through attention" means on this model: the subject's
-# identity reaches the answer by a route the transcoders never see. A graph of latents is a
-# partial account, and the error and embedding shares say how partial.
+# The graph suggests where to look, in the shares printed in section 3: part of the influence
+# on the answer comes from the embeddings themselves (the subject's token, read by attention
+# without passing through any latent) and part from error nodes. Neither is a latent, so no
+# swap of latents can move that part; this is what "features that matter only through
+# attention" means here. That this route is why these particular swaps fail is a hypothesis,
+# not a finding: test it by also patching the subject's embedding in the failed pairs, against
+# patching another position's. A graph of latents is a partial account, and the error and
+# embedding shares say how partial.
 #
 # **Bonus.** Label the top latents more finely: for each, list the subjects whose prompts it
 # fires on, and test whether those subjects' capitals share their first token more often than
