@@ -734,11 +734,13 @@ def _input_device(hf, embed) -> str:
 def _two_arg(fn):
     """Accept hook functions written as fn(x) as well as TransformerLens's fn(x, hook). A
     function with one required argument is fn(x), even with defaults after it (the usual way to
-    bind a loop variable, ``lambda x, v=v: v``), unless its second argument is named ``hook``."""
+    bind a loop variable, ``lambda x, v=v: v``), unless its second argument is named ``hook``.
+    A builtin whose signature cannot be read (``torch.zeros_like``, ``torch.relu``) is fn(x): no
+    builtin takes the hook."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return fn
+        return lambda x, hook: fn(x)
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is p.empty]
     if any(p.kind == p.VAR_POSITIONAL for p in params) or len(required) > 1:

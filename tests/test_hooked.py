@@ -307,3 +307,17 @@ def test_hand_written_kv_cache_matches_generate(any_model):
     torch.testing.assert_close(logits, m(toks), atol=1e-4, rtol=1e-4)
     assert cache.nbytes() == kvcache.cache_bytes(m.cfg.n_layers, m.cfg.n_kv_heads, m.cfg.d_head,
                                                  12, bytes_per_value=4, batch=2)
+
+
+def test_a_builtin_is_a_hook_of_one_argument(course_model):
+    """torch.zeros_like and torch.neg have no readable signature; given as hooks they get the
+    activation alone, as a lambda of one argument would."""
+    toks = course_model.to_tokens("The capital of Texas is")
+    with torch.no_grad():
+        for builtin in (torch.zeros_like, torch.neg):
+            with course_model.hooks({("mlp_out", 1): builtin}):
+                got = course_model(toks)
+            with course_model.hooks({("mlp_out", 1): lambda x, f=builtin: f(x)}):
+                want = course_model(toks)
+            torch.testing.assert_close(got, want, atol=0, rtol=0)
+        assert not torch.allclose(got, course_model(toks), atol=1e-3)
