@@ -31,7 +31,8 @@ def _sigma(x: Tensor, eps: float) -> Tensor:
 
 
 def frozen_norm(x: Tensor, scale: Tensor, norm) -> Tensor:
-    """A LayerNorm whose scale (its 1/std) is frozen at `scale`, (1, pos, 1): linear in x."""
+    """A LayerNorm whose scale (the std it divides by) is frozen at `scale`, (1, pos, 1): linear
+    in x."""
     return (x - x.mean(-1, keepdim=True)) / scale * norm.weight + norm.bias
 
 

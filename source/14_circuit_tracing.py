@@ -139,11 +139,11 @@ assert agreement >= 0.95 and null_agreement < 0.5
 # ## 3. The local replacement model of one prompt
 #
 # To trace one prompt, freeze everything that is not a transcoder at its value on that prompt:
-# the attention patterns and the layer norms' scales (their 1/std). Add back, at each MLP and
-# position, what the transcoder misses there, an **error node**, a constant. What is left, the
-# **local replacement model**, is *linear* in the latents' activations: a latent's effect on a
-# later latent's pre-activation, or on the answer's logit, is one number, the same whatever
-# else is on. At the prompt's own values it is the model (asserted; an identity of the
+# the attention patterns and the layer norms' scales (the std each divides by). Add back, at
+# each MLP and position, what the transcoder misses there, an **error node**, a constant. What
+# is left, the **local replacement model**, is *linear* in the latents' activations: a
+# latent's effect on a later latent's pre-activation, or on the answer's logit, is one number,
+# the same whatever else is on. At the prompt's own values it is the model (asserted; an identity of the
 # construction, which catches a frozen scale or an error node put in the wrong place).
 
 # %%
