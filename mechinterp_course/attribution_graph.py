@@ -183,25 +183,13 @@ def intervene(model, transcoders: dict, tokens, edits: list[tuple[int, int, int,
     prompt's own error node, and latents set by `edits` [(layer, pos, latent, value)]. Unlike
     the local replacement model nothing is frozen: attention and every later latent respond to
     the edit. With no edits it is the model."""
+    from .transcoders import replacement_hooks
+
     tokens = model._as_tokens(tokens)
     if errors is None:
         errors = LocalReplacement(model, transcoders, tokens).errors
-    seen = {}
-    hooks = {}
-    for layer, tc in transcoders.items():
-        mine = [(pos, latent, value) for at, pos, latent, value in edits if at == layer]
-
-        def read(x, layer=layer):
-            seen[layer] = x
-
-        def write(x, layer=layer, tc=tc, mine=mine):
-            f = tc.encode(seen.pop(layer))
-            for pos, latent, value in mine:
-                f[:, pos, latent] = value
-            return (tc.decode(f) + errors[layer]).to(x.dtype)
-        hooks[("ln2", layer)] = read
-        hooks[("mlp_out", layer)] = write
-    with torch.no_grad(), model.hooks(hooks):
+    with torch.no_grad(), model.hooks(replacement_hooks(transcoders, dict(enumerate(errors)),
+                                                        edits)):
         return model(tokens)
 
 
@@ -247,7 +235,7 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
         key = tuple(tokens[0].tolist())
         if key not in graphs:
             graphs[key] = (attribute(model, transcoders, tokens, answer),
-                           LocalReplacement(model, transcoders, tokens).features)
+                           LocalReplacement(model, transcoders, tokens))
         return graphs[key]
     groups = capital_pairs(model)
     total = sum(len(p) for p in groups)
@@ -255,13 +243,15 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
         for pairs in groups:
             for j in range(len(pairs)):
                 x, y = pairs.clean[j:j + 1], pairs.corrupt[j:j + 1]
-                gx, _ = graph_of(x, int(pairs.answer[j]))
-                gy, fy = graph_of(y, int(pairs.wrong[j]))
+                gx, local_x = graph_of(x, int(pairs.answer[j]))
+                gy, local_y = graph_of(y, int(pairs.wrong[j]))
+                fy = local_y.features
                 on = [(layer, pos, latent, scale * float(fy[layer][0, pos, latent]))
                       for _, layer, pos, latent in gy.top(k)]
                 off = [(layer, pos, latent, 0.0) for _, layer, pos, latent in gx.top(k)]
                 target = int(pairs.wrong[j])
-                got.append(int(intervene(model, transcoders, x, off + on)[0, -1].argmax()))
+                got.append(int(intervene(model, transcoders, x, off + on,
+                                         local_x.errors)[0, -1].argmax()))
                 moved.append(got[-1] == target)
                 active = [node for node in gx.nodes if node[0] == "feature"]
                 pick = torch.randperm(len(active), generator=g)[:k].tolist()
@@ -269,7 +259,8 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
                 c_off = [(active[i][1], active[i][2], active[i][3], 0.0) for i in pick]
                 c_on = [(layer, pos, int(torch.randint(0, d_tc, (1,), generator=g)), value)
                         for layer, pos, _, value in on]
-                control.append(int(intervene(model, transcoders, x, c_off + c_on)[0, -1]
+                control.append(int(intervene(model, transcoders, x, c_off + c_on,
+                                             local_x.errors)[0, -1]
                                    .argmax()) == target)
                 prompts.append(pairs.prompts[j].text)
                 wanted.append(target)

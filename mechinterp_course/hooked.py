@@ -286,8 +286,7 @@ class HookedModel(torch.nn.Module):
                     return None
                 x = _first(output)
                 if flat:  # OPT runs its MLP on (batch * pos, d): the hook sees (batch, pos, d)
-                    new = self._point(name, x.view(*self._block_shape, x.shape[-1]))
-                    new = new.reshape(x.shape)
+                    new = self._point_flat(name, x, flat)
                 elif reshape is not None:
                     new = self._point(name, x.view(*x.shape[:-1], *reshape)).reshape(x.shape)
                 else:

@@ -152,9 +152,10 @@ def patching_grid(lm, clean, corrupt, answer, wrong, layers=None, remote=False):
                     resid[(i + 2) * n:(i + 3) * n, pos] = resid[:n, pos]
         logits = lm.lm_head.output[:, -1]
         diff = (logits[rows, answer] - logits[rows, wrong]).save()
+    from .interventions import normalised
+
     diff = diff.detach().float().view(len(cells) + 2, n)
-    restored = (diff[2:] - diff[1]) / (diff[0] - diff[1])
-    return restored.view(len(layers), n_pos, n)
+    return normalised(diff[2:], diff[0], diff[1]).view(len(layers), n_pos, n)
 
 
 def available() -> tuple[bool, str]:

@@ -135,19 +135,26 @@ def collect_pairs(model, layer: int, folder: str | Path, n_tokens: int, seed: in
     return x, y
 
 
-def replacement_hooks(transcoders: dict[int, Transcoder], errors: dict[int, Tensor] | None = None):
+def replacement_hooks(transcoders: dict[int, Transcoder], errors: dict[int, Tensor] | None = None,
+                      edits: list[tuple[int, int, int, float]] = ()):
     """Hooks that replace each listed layer's mlp_out by its transcoder's output on that layer's
     ln2: the replacement model. errors: {layer: (batch, pos, d_model)} added back to each
     output (`mlp_errors` of the same tokens), the error nodes of the local replacement model,
-    with which the replacement model is the model again."""
+    with which the replacement model is the model again. edits: latents set to a value before
+    decoding, [(layer, pos, latent, value)]."""
     seen: dict[int, Tensor] = {}
     hooks = {}
     for layer, tc in transcoders.items():
+        mine = [(pos, latent, value) for at, pos, latent, value in edits if at == layer]
+
         def read(x, layer=layer):
             seen[layer] = x
 
-        def write(x, layer=layer, tc=tc):
-            y_hat = tc(seen.pop(layer))[0].to(x.dtype)
+        def write(x, layer=layer, tc=tc, mine=mine):
+            f = tc.encode(seen.pop(layer))
+            for pos, latent, value in mine:
+                f[:, pos, latent] = value
+            y_hat = tc.decode(f).to(x.dtype)
             return y_hat if errors is None else y_hat + errors[layer].to(x.dtype)
         hooks[("ln2", layer)] = read
         hooks[("mlp_out", layer)] = write
@@ -188,6 +195,19 @@ def top1_agreement(model, transcoders: dict[int, Transcoder], tokens: Tensor) ->
     with model.hooks(replacement_hooks(transcoders)):
         replaced = model(tokens)[:, -1].argmax(-1)
     return float((clean == replaced).float().mean())
+
+
+def shuffled_writes(transcoders: dict[int, Transcoder], seed: int = 0) -> dict[int, Transcoder]:
+    """The null: copies in which each latent reads as before but writes another latent's
+    direction (W_dec's rows shuffled among the latents)."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for layer, tc in transcoders.items():
+        copy = Transcoder(tc.W_enc.shape[0], tc.W_enc.shape[1], tc.W_dec.shape[1], tc.k)
+        copy.load_state_dict(tc.state_dict())
+        copy.W_dec.data = copy.W_dec.data[torch.randperm(len(copy.W_dec), generator=g)]
+        out[layer] = copy.to(tc.W_dec.device).eval().requires_grad_(False)
+    return out
 
 
 # --- the shipped set ----------------------------------------------------------------------------

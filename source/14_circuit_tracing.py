@@ -115,20 +115,8 @@ for layer, f in record["fits"].items():
 # write directions shuffled (each latent reads as before and writes another's direction).
 
 # %%
-def shuffled_writes(tcs, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for layer, tc in tcs.items():
-        copy = transcoders.Transcoder(tc.W_enc.shape[0], tc.W_enc.shape[1], tc.W_dec.shape[1],
-                                      tc.k)
-        copy.load_state_dict(tc.state_dict())
-        copy.W_dec.data = copy.W_dec.data[torch.randperm(len(copy.W_dec), generator=g)]
-        out[layer] = copy
-    return out
-
-
 agreement = transcoders.capital_agreement(model, shipped)
-null_agreement = transcoders.capital_agreement(model, shuffled_writes(shipped))
+null_agreement = transcoders.capital_agreement(model, transcoders.shuffled_writes(shipped))
 spliced = transcoders.spliced_losses(model, shipped, transcoders.eval_tokens(model))
 print(f"top answer agrees on the capital prompts: {agreement:.1%} (shuffled writes: "
       f"{null_agreement:.1%})")

@@ -196,18 +196,11 @@ if NULL:
     "14_circuit_tracing.ipynb": r"""
 if NULL:
     mc.load_model = models.load_model = _load
-    import torch as _torch
     from mechinterp_course import transcoders as _transcoders
     _load_transcoders, _train_transcoder = _transcoders.load, _transcoders.train
 
-    def _shuffled_transcoders(*args, **kwargs):
-        out = _load_transcoders(*args, **kwargs)
-        g = _torch.Generator().manual_seed(0)
-        for _tc in out.values():
-            _tc.W_dec.data = _tc.W_dec.data[_torch.randperm(len(_tc.W_dec), generator=g)]
-        return out
-
-    _transcoders.load = _shuffled_transcoders
+    _transcoders.load = lambda *args, **kwargs: _transcoders.shuffled_writes(
+        _load_transcoders(*args, **kwargs))
     _transcoders.train = lambda tc, x, y, steps, *args, **kwargs: _train_transcoder(
         tc, x, y, 0, *args, **kwargs)
 """,

@@ -18,17 +18,6 @@ def shipped(course_model):
     return transcoders.load(course_model)
 
 
-def shuffled(tcs, seed=0):
-    """The null: each latent reads as before but writes another latent's direction."""
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for layer, tc in tcs.items():
-        tc = copy.deepcopy(tc)
-        tc.W_dec.data = tc.W_dec.data[torch.randperm(len(tc.W_dec), generator=g)]
-        out[layer] = tc
-    return out
-
-
 @pytest.fixture(scope="module")
 def fresh_pairs(course_model, tmp_path_factory):
     """ln2 and mlp_out of every layer on 8,000 tokens of a seed training never saw."""
@@ -43,13 +32,13 @@ def test_the_shipped_set_fits_each_mlp_on_fresh_tokens(shipped, fresh_pairs):
     for layer, (x, y) in fresh_pairs.items():
         fit = transcoders.evaluate(shipped[layer], x, y)
         assert fit.fve >= 0.8 and fit.l0 <= 32, (layer, fit)
-        null = transcoders.evaluate(shuffled(shipped)[layer], x, y)
+        null = transcoders.evaluate(transcoders.shuffled_writes(shipped)[layer], x, y)
         assert null.fve < 0.5, (layer, null)  # the target can fail
 
 
 def test_the_replacement_model_agrees_on_the_capital_prompts(course_model, shipped):
     assert transcoders.capital_agreement(course_model, shipped) >= 0.95
-    assert transcoders.capital_agreement(course_model, shuffled(shipped)) < 0.5
+    assert transcoders.capital_agreement(course_model, transcoders.shuffled_writes(shipped)) < 0.5
 
 
 def test_the_spliced_loss_recovers_what_the_mlps_do(course_model, shipped):
@@ -57,7 +46,7 @@ def test_the_spliced_loss_recovers_what_the_mlps_do(course_model, shipped):
     losses = transcoders.spliced_losses(course_model, shipped, tokens)
     assert losses["clean"] < losses["replaced"] < losses["zeroed"]
     assert losses["recovered"] > 0.9
-    assert transcoders.spliced_losses(course_model, shuffled(shipped), tokens)["recovered"] < 0.9
+    assert transcoders.spliced_losses(course_model, transcoders.shuffled_writes(shipped), tokens)["recovered"] < 0.9
 
 
 def test_the_file_says_how_it_was_made_and_matches_what_it_says(shipped):
