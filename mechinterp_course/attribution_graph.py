@@ -112,28 +112,38 @@ class Graph:
         return [self.nodes[i] for i in order[:k]]
 
 
-def attribute(model, transcoders: dict, tokens, answer: int) -> Graph:
+def attribute(model, transcoders: dict, tokens, answer: int,
+              local: LocalReplacement | None = None) -> Graph:
     """The attribution graph of `tokens` (one prompt) for the logit of `answer` at its last
     position: every edge into every active latent and into the logit, by one batched backward
-    pass through the local replacement model."""
-    local = LocalReplacement(model, transcoders, tokens)
+    pass through the local replacement model. local: that model, when already built for these
+    tokens (it costs a forward pass)."""
+    if local is None:
+        local = LocalReplacement(model, transcoders, tokens)
+    elif not torch.equal(local.tokens, model._as_tokens(tokens)) \
+            or local.transcoders is not transcoders or local.model is not model:
+        raise ValueError("`local` was built for another prompt, model or transcoders")
     n_layers, n_pos = model.cfg.n_layers, local.tokens.shape[1]
+    index = [(local.features[layer][0] != 0).nonzero() for layer in range(n_layers)]  # (n, 2)
     features = [(layer, pos, latent) for layer in range(n_layers)
-                for pos, latent in (local.features[layer][0] != 0).nonzero().tolist()]
+                for pos, latent in index[layer].tolist()]
     with torch.enable_grad():
         embed = local.embed.detach().clone().requires_grad_(True)
         acts = [f.detach().clone().requires_grad_(True) for f in local.features]
         errs = [e.detach().clone().requires_grad_(True) for e in local.errors]
         pre, logits = local.forward(embed, acts, errs)
-        targets = torch.stack([pre[layer][0, pos, latent] for layer, pos, latent in features]
-                              + [logit_target(logits, answer)])
+        # one gather a layer: a select per latent would cost a full-size zero tensor per target
+        # in the backward pass (quadratic; it was 95% of the time)
+        targets = torch.cat([pre[layer][0, index[layer][:, 0], index[layer][:, 1]]
+                             for layer in range(n_layers)]
+                            + [logit_target(logits, answer)[None]])
         grads = torch.autograd.grad(targets, [embed, *acts, *errs], torch.eye(len(targets)),
                                     is_grads_batched=True)  # each (targets, 1, pos, ...)
     g_embed, g_acts, g_errs = grads[0], grads[1:1 + n_layers], grads[1 + n_layers:]
-    values = torch.stack([local.features[layer][0, pos, latent]
-                          for layer, pos, latent in features])
-    from_features = torch.stack([g_acts[layer][:, 0, pos, latent]
-                                 for layer, pos, latent in features], 1) * values
+    values = torch.cat([local.features[layer][0, index[layer][:, 0], index[layer][:, 1]]
+                        for layer in range(n_layers)])  # (n_features,)
+    from_features = torch.cat([g_acts[layer][:, 0, index[layer][:, 0], index[layer][:, 1]]
+                               for layer in range(n_layers)], 1) * values
     from_errors = torch.stack([g_errs[layer][:, 0, pos] @ local.errors[layer][0, pos]
                                for layer in range(n_layers) for pos in range(n_pos)], 1)
     from_embed = torch.stack([g_embed[:, 0, pos] @ local.embed[0, pos]
@@ -234,8 +244,8 @@ def subject_swaps(model, transcoders: dict, k: int = SWAP["k"], scale: float = S
     def graph_of(tokens, answer):
         key = tuple(tokens[0].tolist())
         if key not in graphs:
-            graphs[key] = (attribute(model, transcoders, tokens, answer),
-                           LocalReplacement(model, transcoders, tokens))
+            local = LocalReplacement(model, transcoders, tokens)
+            graphs[key] = (attribute(model, transcoders, tokens, answer, local), local)
         return graphs[key]
     groups = capital_pairs(model)
     total = sum(len(p) for p in groups)
@@ -287,14 +297,14 @@ def subject_labels(model, transcoders: dict, graph: Graph, k: int = 10, n_perm: 
                            + [p.attrs.get("continent") == c for c in continents]
                            for p in prompts])  # (prompts, labels)
     latents = graph.top(k)
-    n_pos = {node: node[2] - graph.tokens.shape[1] for node in latents}  # counted from the end
+    from_end = {node: node[2] - graph.tokens.shape[1] for node in latents}  # -1: the last token
     layers = sorted({node[1] for node in latents})
     acts = torch.zeros(len(prompts), len(latents))
     with torch.no_grad():
         for i, p in enumerate(prompts):
             _, cache = model.run_with_cache(p.text, names=[("ln2", layer) for layer in layers])
             for j, (_, layer, _, latent) in enumerate(latents):
-                x = cache["ln2", layer][0, n_pos[latents[j]]]
+                x = cache["ln2", layer][0, from_end[latents[j]]]
                 acts[i, j] = transcoders[layer].encode(x)[latent]
     g = torch.Generator().manual_seed(seed)
     out = []

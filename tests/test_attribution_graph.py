@@ -167,6 +167,18 @@ def test_bad_input_is_refused(course_model, shipped, llama_model):
         ag.LocalReplacement(course_model, {0: shipped[0]}, TEXT)
     with pytest.raises(NotImplementedError, match="GPT-2-style"):
         ag.LocalReplacement(llama_model, shipped, TEXT)
+    other = ag.LocalReplacement(course_model, shipped, "The capital of Ohio is")
+    with pytest.raises(ValueError, match="built for another prompt"):
+        ag.attribute(course_model, shipped, TEXT, 0, local=other)
+    with pytest.raises(ValueError, match="built for another prompt"):
+        ag.attribute(course_model, dict(shipped), "The capital of Ohio is", 0, local=other)
+
+
+def test_a_local_replacement_built_beforehand_gives_the_same_graph(course_model, shipped, graph):
+    local = ag.LocalReplacement(course_model, shipped, TEXT)
+    again = ag.attribute(course_model, shipped, TEXT, graph.answer, local=local)
+    assert again.nodes == graph.nodes
+    assert torch.equal(again.adjacency, graph.adjacency)
 
 
 def test_subject_swaps_records_each_pair(course_model, shipped, monkeypatch):
