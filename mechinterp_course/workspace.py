@@ -59,17 +59,18 @@ def _write(dest: Path, text: str):
     os.replace(tmp, dest)  # whole or not at all
 
 
-def sync(checkout: Path, workspace: Path) -> list[str]:
-    """Bring `workspace` up to date with the checkout's chapters and solutions; return one line
-    for each notebook it copied, updated or kept. A new notebook is copied; an unedited copy of an
-    older version is replaced; an edited copy is left as it is and the newer version goes beside
-    it as `<name>.updated.ipynb`. Nothing the learner made or edited is ever removed."""
+def sync(source: Path, workspace: Path) -> list[str]:
+    """Bring `workspace` up to date with the chapters and solutions in `source` (a checkout, or
+    the notebooks a wheel carries); return one line for each notebook it copied, updated or
+    kept. A new notebook is copied; an unedited copy of an older version is replaced; an edited
+    copy is left as it is and the newer version goes beside it as `<name>.updated.ipynb`.
+    Nothing the learner made or edited is ever removed."""
     said = []
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / MARKER).write_text("A learner's copy of the course, made by mechinterp-course.\n")
     for folder in FOLDERS:
         (workspace / folder).mkdir(parents=True, exist_ok=True)
-        for src in sorted((checkout / folder).glob("*.ipynb")):
+        for src in sorted((source / folder).glob("*.ipynb")):
             text = src.read_text(encoding="utf-8")
             new = cells_digest(json.loads(text))
             dest = workspace / folder / src.name
@@ -89,7 +90,7 @@ def sync(checkout: Path, workspace: Path) -> list[str]:
             other = read(beside) if beside.exists() else None
             if beside.exists() and recorded_digest(other) != new and is_edited(other):
                 said.append(f"kept {rel} and {beside.name}, which hold your edits; the newest "
-                            f"version is {checkout / folder / src.name}")
+                            f"version is {source / folder / src.name}")
                 continue
             if not beside.exists() or recorded_digest(other) != new:
                 _write(beside, text)

@@ -30,9 +30,42 @@ def checkout(tmp_path):
 
 
 def test_outside_a_checkout_says_what_to_do(tmp_path, monkeypatch, capsys):
+    """An editable install carries no notebooks: outside the checkout there is nothing to copy."""
+    monkeypatch.setattr(cli, "packaged_notebooks", lambda: None)
     monkeypatch.chdir(tmp_path)
     assert cli.main([]) == 2
-    assert "Clone the course repository" in capsys.readouterr().err
+    assert "install the course's wheel" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # and nothing was written
+
+
+def test_installed_from_a_wheel_it_copies_into_a_folder_of_your_choice(checkout, tmp_path,
+                                                                       monkeypatch, capsys):
+    """The wheel's notebooks (here a copy laid out as the wheel lays them) go into
+    ./mechinterp-course, or the folder given with --into; a launch from inside a workspace
+    reuses it; --copy-only stops after copying."""
+    monkeypatch.setattr(cli, "packaged_notebooks", lambda: checkout)
+    launched = []
+    monkeypatch.setattr(cli.os, "execv", lambda exe, cmd: launched.append(cmd))
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: launched.append(cmd) or 0)
+    home = tmp_path / "anywhere"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    assert cli.main(["--copy-only"]) == 0 and not launched
+    ws = home / "mechinterp-course"
+    assert "copied chapters/00_forward_pass.ipynb" in capsys.readouterr().out
+    assert sorted(p.name for p in (ws / "solutions").iterdir()) == sorted(
+        p.name for p in (ROOT / "solutions").glob("*.ipynb"))
+    monkeypatch.chdir(ws / "chapters")
+    cli.main(["--no-browser"])  # from inside the workspace: that workspace, nothing copied
+    assert f"--notebook-dir={ws}" in launched[-1] and "copied" not in capsys.readouterr().out
+    assert not (ws / "chapters" / "mechinterp-course").exists()
+    mine = tmp_path / "my course"
+    cli.main(["--into", str(mine), "--port", "8890"])
+    assert f"--notebook-dir={mine}" in launched[-1] and launched[-1][-2:] == ["--port", "8890"]
+    assert (mine / "chapters" / "14_circuit_tracing.ipynb").exists()
+    assert cli.main(["--into", str(checkout)]) == 2  # never into the notebooks' own folder
+    assert "copy them into another folder" in capsys.readouterr().err
+    assert cli.main([str(mine), "--copy-only"]) == 2
 
 
 def test_jupyterlab_options_with_a_space_are_not_taken_for_the_folder(tmp_path, monkeypatch,
