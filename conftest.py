@@ -33,3 +33,26 @@ def pytest_runtest_makereport(item, call):
     runs.setdefault(Path(str(item.fspath)).name, []).append(dict(
         tags=item.cell.metadata.get("tags", []), source=item.cell.source, text=text,
         error=error, message=message))
+    executed = item.config.__dict__.setdefault("solution_outputs", {})
+    executed.setdefault(Path(str(item.fspath)), {})[item.cell.get("id")] = item.test_outputs or []
+
+
+EXECUTED = Path(__file__).parent / "build" / "executed"
+
+
+def pytest_sessionfinish(session):
+    """Each solution notebook nbval ran, written with its outputs to build/executed/ (ignored by
+    git): the site (`python -m mechinterp_course.site`) shows these runs instead of running every
+    notebook again. A notebook only part of which ran is not written."""
+    import nbformat
+
+    for path, outputs in session.config.__dict__.get("solution_outputs", {}).items():
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        if {c.get("id") for c in code} != set(outputs):
+            continue
+        for count, cell in enumerate(code, 1):
+            cell.outputs = [nbformat.from_dict(o) for o in outputs[cell.get("id")]]
+            cell.execution_count = count
+        EXECUTED.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, EXECUTED / path.name)

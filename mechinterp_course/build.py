@@ -88,12 +88,13 @@ def keep_solutions(code: str) -> str:
     return "\n".join(line for line in code.splitlines() if line.strip() not in (BEGIN, END))
 
 
-def build_pair(path: Path):
-    """(learner, solution) notebooks for one source file."""
+def build_pair(path: Path, text: str | None = None):
+    """(learner, solution) notebooks for one source file (its text, when given: the source as
+    the build is about to write it)."""
     import jupytext
     import nbformat
 
-    nb = jupytext.read(path)
+    nb = jupytext.read(path) if text is None else jupytext.reads(text, fmt="py:percent")
     stem = path.stem
     learner, solution, exercise = [], [], None
     for cell in nb.cells:
@@ -186,9 +187,23 @@ def readme_table(built: list) -> str:
 
 
 def expected_files(root: Path = ROOT) -> dict[Path, str]:
-    """Every file the build writes, with its contents."""
-    built = [pair for src in sources(root) for pair in build_pair(src)]
+    """Every file the build writes, with its contents: the notebooks, each source's Time line
+    and docs/teaching/ (computed by `teaching`), and the README's chapter table."""
+    from . import teaching
+
+    times = teaching.measured_times(root)
+    texts, course = {}, []
+    for src in sources(root):
+        chapter = teaching.read_chapter(src, run_s=times.get(src.stem))
+        texts[src] = teaching.with_time_line(src.read_text(), chapter)
+        course.append(chapter)
+    built = [pair for src in sources(root) for pair in build_pair(src, texts[src])]
     files = {root / rel: notebook_text(nb) for rel, nb in built}
+    files.update(texts)
+    try:
+        files.update(teaching.pages(root, course))
+    except teaching.PlanError as e:
+        raise BuildError(str(e)) from None
     readme = (root / "README.md").read_text()
     start, end = "<!-- chapters:start -->", "<!-- chapters:end -->"
     if start in readme and end in readme:

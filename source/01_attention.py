@@ -18,7 +18,7 @@
 # residual stream; share key/value heads (grouped-query attention) and rotate queries and keys
 # by position (RoPE) as Llama-family models do; and read attention patterns as pictures.
 #
-# **Time:** about 90 minutes. **Prerequisite:** chapter 00.
+# **Time:** about 105 minutes. **Prerequisite:** chapter 00.
 
 # %%
 import matplotlib.pyplot as plt

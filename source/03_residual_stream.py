@@ -22,7 +22,7 @@
 # product with the unembedding misleads; read a logit lens as a table and a picture; and attribute
 # a logit difference to components so that the parts add up exactly.
 #
-# **Time:** about 75 minutes. **Prerequisites:** chapters 00 and 01.
+# **Time:** about 90 minutes. **Prerequisites:** chapters 00 and 01.
 
 # %%
 import matplotlib.pyplot as plt

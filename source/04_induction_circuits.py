@@ -23,7 +23,7 @@
 # automatically; test a circuit causally with ablations; compute composition scores between
 # heads; and attribute an indirect-object prediction to the heads that move the name.
 #
-# **Time:** about 90 minutes. **Prerequisites:** chapters 01 and 03.
+# **Time:** about 85 minutes. **Prerequisites:** chapters 01 and 03.
 
 # %%
 import matplotlib.pyplot as plt

@@ -22,7 +22,7 @@
 # geometry (orthogonal pairs, antipodal pairs, pentagons); and measure how many dimensions each
 # feature gets as sparsity grows.
 #
-# **Time:** about 75 minutes. **Prerequisite:** chapter 03.
+# **Time:** about 85 minutes. **Prerequisite:** chapter 03.
 
 # %%
 import matplotlib.pyplot as plt

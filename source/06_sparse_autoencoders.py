@@ -22,7 +22,7 @@
 # sparsity (L0), dead latents and the loss when the SAE replaces the activation; and check a
 # dictionary against ground truth.
 #
-# **Time:** about 75 minutes. **Prerequisites:** chapters 03 and 05.
+# **Time:** about 135 minutes. **Prerequisites:** chapters 03 and 05.
 
 # %%
 import collections

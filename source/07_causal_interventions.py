@@ -25,7 +25,7 @@
 # what each one tests; train probes without leaking subjects between training and test sets; and
 # test whether a decodable direction is used, with a control.
 #
-# **Time:** about 100 minutes. **Prerequisites:** chapters 03 and 04.
+# **Time:** about 135 minutes. **Prerequisites:** chapters 03 and 04.
 
 # %%
 import matplotlib.pyplot as plt

@@ -24,7 +24,7 @@
 # tokens are not independent); say what a selection effect does to a claim; and check whether a
 # finding survives architecture and seed changes, reproducibly.
 #
-# **Time:** about 90 minutes. **Prerequisites:** chapters 04, 06 and 07.
+# **Time:** about 95 minutes. **Prerequisites:** chapters 04, 06 and 07.
 
 # %%
 import json

@@ -31,7 +31,7 @@
 # what ablating (noising) and patching (denoising) each ask; and tell a probe that *decodes*
 # something from a component that *uses* it.
 #
-# **Time:** about 60 minutes. **Prerequisites:** chapters 04, 07 and 08.
+# **Time:** about 90 minutes. **Prerequisites:** chapters 04, 07 and 08.
 
 # %%
 import json

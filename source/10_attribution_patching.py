@@ -27,7 +27,7 @@
 # direct path and through components; and test one edge of a circuit by path patching,
 # against matched control edges.
 #
-# **Time:** about 60 minutes. **Prerequisites:** chapter 07.
+# **Time:** about 90 minutes. **Prerequisites:** chapter 07.
 
 # %%
 import time

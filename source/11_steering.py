@@ -26,7 +26,7 @@
 # say what a direction carries besides the behaviour it was named for; and carry the method to
 # SmolLM2, premise first.
 #
-# **Time:** about 45 minutes. **Prerequisites:** chapters 03 and 07.
+# **Time:** about 70 minutes. **Prerequisites:** chapters 03 and 07.
 
 # %%
 import functools

@@ -25,7 +25,7 @@
 # another task's vector, and its accuracy against a null that keeps its answers and breaks
 # their link to the countries.
 #
-# **Time:** about 30 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
+# **Time:** about 40 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
 # set-up line installs it): the course model barely learns these tasks in context
 # (section 1), so from section 1 on this chapter is about SmolLM2.
 

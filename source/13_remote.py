@@ -24,7 +24,7 @@
 # activations through nnsight in the order the model makes them; rebuild chapter 03's logit
 # lens and chapter 07's patching grid from them; and run both remotely.
 #
-# **Time:** about 15 minutes (the remote run: a few minutes more, NDIF's queue permitting).
+# **Time:** about 25 minutes (the remote run: a few minutes more, NDIF's queue permitting).
 # **Prerequisites:** chapters 03 and 07, and nnsight (`pip install nnsight`, or the course's `remote`
 # extra; the cells that need it say so and are skipped without it).
 

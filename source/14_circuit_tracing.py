@@ -24,7 +24,7 @@
 # "The capital of Texas is"; and test what it predicts, swapping one subject's latents for
 # another's, against a matched control, across every state and country of the world.
 #
-# **Time:** about 45 minutes. **Prerequisites:** chapters 06 and 07.
+# **Time:** about 50 minutes. **Prerequisites:** chapters 06 and 07.
 
 # %%
 import matplotlib.pyplot as plt
