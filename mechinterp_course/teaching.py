@@ -169,8 +169,8 @@ def plan_page(name: str, course: dict[str, Chapter]) -> str:
            "each exercise's estimate, the reading (markdown at "
            f"{READING_WPM} words a minute, code at {CODE_LINES_PER_MIN} lines a minute: "
            "assumptions) and the solution notebooks' run times measured on 2 CPU cores "
-           "([NOTEBOOK_TIMES](../NOTEBOOK_TIMES.md)). Learners who finish early take the "
-           "chapter's bonus section.", ""]
+           "([NOTEBOOK_TIMES](../NOTEBOOK_TIMES.md)). Learners who finish a chapter early go on "
+           "to its bonus exercises where it has them, or to the next chapter.", ""]
     for d, blocks in enumerate(plan["days"], 1):
         if len(plan["days"]) > 1:
             out += [f"## Day {d}", ""]
