@@ -21,6 +21,16 @@ sys.path.insert(0, str(Path(__file__).parent / "tests"))
 from notebooks import read_outputs  # noqa: E402  the same reading as the learner-notebook test
 
 
+INLINE = "module://matplotlib_inline.backend_inline"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """nbval's kernels (started at a notebook's first cell) draw figures inline, so the runs kept
+    in build/executed/ have them for the site; every other kernel and process draws with Agg."""
+    os.environ["MPLBACKEND"] = INLINE if hasattr(item, "cell") else "Agg"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -34,25 +44,26 @@ def pytest_runtest_makereport(item, call):
         tags=item.cell.metadata.get("tags", []), source=item.cell.source, text=text,
         error=error, message=message))
     executed = item.config.__dict__.setdefault("solution_outputs", {})
-    executed.setdefault(Path(str(item.fspath)), {})[item.cell.get("id")] = item.test_outputs or []
+    path = Path(str(item.fspath))
+    executed.setdefault(path, {})[item.cell.get("id")] = item.test_outputs or []
+    write_executed(path, executed[path])
 
 
 EXECUTED = Path(__file__).parent / "build" / "executed"
 
 
-def pytest_sessionfinish(session):
-    """Each solution notebook nbval ran, written with its outputs to build/executed/ (ignored by
-    git): the site (`python -m mechinterp_course.site`) shows these runs instead of running every
-    notebook again. A notebook only part of which ran is not written."""
+def write_executed(path: Path, outputs: dict):
+    """Once nbval has run every code cell of a solution notebook, the notebook with its outputs
+    goes to build/executed/ (ignored by git): the site (`python -m mechinterp_course.site`, and
+    its test after this run) shows these runs instead of running every notebook again."""
     import nbformat
 
-    for path, outputs in session.config.__dict__.get("solution_outputs", {}).items():
-        nb = nbformat.read(path, as_version=4)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        if {c.get("id") for c in code} != set(outputs):
-            continue
-        for count, cell in enumerate(code, 1):
-            cell.outputs = [nbformat.from_dict(o) for o in outputs[cell.get("id")]]
-            cell.execution_count = count
-        EXECUTED.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, EXECUTED / path.name)
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if {c.get("id") for c in code} != set(outputs):
+        return
+    for count, cell in enumerate(code, 1):
+        cell.outputs = [nbformat.from_dict(o) for o in outputs[cell.get("id")]]
+        cell.execution_count = count
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, EXECUTED / path.name)

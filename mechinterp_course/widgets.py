@@ -28,7 +28,22 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-class LatentBrowser(w.VBox):
+class Explorer(w.VBox):
+    """An explorer whose display also carries its current picture as a PNG: JupyterLab, Colab
+    and Binder show the live widget, and whatever cannot run widgets (GitHub's viewer, a static
+    site, nbconvert) shows the picture instead of "VBox(...)"."""
+
+    image: w.Image
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None and getattr(self, "image", None) is not None and self.image.value:
+            import base64
+            bundle["image/png"] = base64.b64encode(self.image.value).decode()
+        return bundle
+
+
+class LatentBrowser(Explorer):
     """Browse an SAE's latents: type a latent's number, or pick a world label to jump to the
     latent that detects it best (by AUROC), and see its dashboard (`viz.plot_latent`)."""
 
@@ -75,7 +90,7 @@ class LatentBrowser(w.VBox):
         self.latent.value = int(scores.argmax())  # redraws through the observer
 
 
-class AttentionExplorer(w.VBox):
+class AttentionExplorer(Explorer):
     """Pick a prompt, a layer and a head; see the head's pattern over the tokens, with the head's
     scores on repeated random tokens (chapter 04) alongside."""
 
@@ -123,7 +138,7 @@ class AttentionExplorer(w.VBox):
         self.image.value = _png(self.static())
 
 
-class LogitLensExplorer(w.VBox):
+class LogitLensExplorer(Explorer):
     """Type a prompt; see the logit lens (the top guess at every layer and position) and, for
     one position, the top five guesses at each layer."""
 
@@ -178,7 +193,7 @@ class LogitLensExplorer(w.VBox):
                             f"<table>{''.join(rows)}</table>")
 
 
-class GenerationStepper(w.VBox):
+class GenerationStepper(Explorer):
     """Generate greedily one token a click with chapter 02's hand-written KV cache; see the text,
     the cache growing (bytes per layer) and the next-token distribution."""
 
@@ -237,7 +252,7 @@ class GenerationStepper(w.VBox):
         self.image.value = _png(self.static())
 
 
-class GraphExplorer(w.VBox):
+class GraphExplorer(Explorer):
     """Pick a prompt and how many nodes to show; see its attribution graph for the model's own
     answer (chapter 14), and pick a node to read: its influence, what it writes, and its
     strongest edges in and out."""

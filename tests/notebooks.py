@@ -26,13 +26,15 @@ class CellRun:
 def read_outputs(outputs) -> tuple[str, str | None, str]:
     """A cell's outputs as (text, error name, error message). The text is what it printed to
     stdout and its text/plain results; progress bars (stderr, or tqdm's widgets in a kernel) are
-    left out, since they differ when a cached file is reused."""
+    left out, since they differ when a cached file is reused, and so are figures ("<Figure size
+    ...>": nbval's kernels draw them inline, other runs with Agg)."""
     text, error, message = [], None, ""
     for out in outputs:
         kind = out.get("output_type")
         if kind == "stream" and out.get("name") == "stdout":
             text.append(out.get("text", ""))
-        elif kind in ("execute_result", "display_data") and WIDGET not in out.get("data", {}):
+        elif kind in ("execute_result", "display_data") and not (
+                {WIDGET, "image/png"} & set(out.get("data", {}))):  # a figure's repr: not text
             text.append(out.get("data", {}).get("text/plain", ""))
         elif kind == "error":
             error, message = out.get("ename"), out.get("evalue", "")

@@ -91,3 +91,18 @@ def test_graph_explorer_draws_the_graph_and_reads_its_nodes(course_model):
     want = attribution_graph.attribute(course_model, shipped, prompts[1], ex.graph.answer)
     assert torch.equal(ex.graph.adjacency, want.adjacency)
     assert len(ex.static().axes) == 1
+
+
+def test_a_widget_displayed_where_widgets_cannot_run_shows_its_current_picture(course_model):
+    """The display bundle keeps the live widget first and adds its picture as a PNG, for GitHub's
+    viewer, the website and nbconvert; the picture follows the controls."""
+    import base64
+
+    ex = widgets.attention_explorer(course_model, PROMPTS)
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == ex.image.value
+    ex.layer.value = 2
+    assert base64.b64decode(ex._repr_mimebundle_()["image/png"]) == ex.image.value
+    ex.image.value = b""  # nothing drawn: no picture rather than an empty one
+    assert "image/png" not in ex._repr_mimebundle_()
