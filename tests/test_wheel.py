@@ -6,8 +6,8 @@ package loads the course model from the wheel, network blocked.
 The environment is made with --system-site-packages and the wheel installed with --no-deps, so
 the dependencies are this machine's; the package itself comes from the wheel (the test asserts
 where it was imported from). A fresh environment installed from a wheelhouse alone, with a
-notebook run in JupyterLab's kernel, is scripts/offline_classroom.sh (CI runs it when it has
-the time)."""
+notebook run in JupyterLab's kernel, is scripts/offline_classroom.sh (.ci/run runs it after
+the tests)."""
 
 import json
 import os
