@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             said = workspace.sync(source, folder)
         except OSError as e:  # a read-only checkout, a full disk
-            print(f"Could not copy the course into {folder}: {e}. Make the checkout writable, or "
-                  "open a folder as it is: mechinterp-course FOLDER", file=sys.stderr)
+            print(f"Could not copy the course into {folder}: {e}. Make it writable, choose "
+                  "another with --into FOLDER, or open a folder as it is: mechinterp-course "
+                  "FOLDER", file=sys.stderr)
             return 2
         for line in said:
             print(line)
