@@ -46,22 +46,25 @@ def pytest_runtest_makereport(item, call):
     executed = item.config.__dict__.setdefault("solution_outputs", {})
     path = Path(str(item.fspath))
     executed.setdefault(path, {})[item.cell.get("id")] = item.test_outputs or []
-    write_executed(path, executed[path])
+    write_executed(path, item.parent.nb, executed[path])
 
 
 EXECUTED = Path(__file__).parent / "build" / "executed"
 
 
-def write_executed(path: Path, outputs: dict):
-    """Once nbval has run every code cell of a solution notebook, the notebook with its outputs
-    goes to build/executed/ (ignored by git): the site (`python -m mechinterp_course.site`, and
-    its test after this run) shows these runs instead of running every notebook again."""
+def write_executed(path: Path, notebook, outputs: dict):
+    """Once nbval has run every code cell of a solution notebook (`notebook`, as nbval read
+    it), a copy with its outputs goes to build/executed/ (ignored by git): the site
+    (`python -m mechinterp_course.site`, and its test after this run) shows these runs instead
+    of running every notebook again."""
+    import copy
+
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    if {c.get("id") for c in code} != set(outputs):
+    if {c.get("id") for c in notebook.cells if c.cell_type == "code"} != set(outputs):
         return
+    nb = copy.deepcopy(notebook)
+    code = [c for c in nb.cells if c.cell_type == "code"]
     for count, cell in enumerate(code, 1):
         cell.outputs = [nbformat.from_dict(o) for o in outputs[cell.get("id")]]
         cell.execution_count = count

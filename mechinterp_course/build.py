@@ -170,14 +170,18 @@ def title_of(nb) -> str:
     return re.sub(r"^#+\s*(\d+\s+)?", "", first).strip()
 
 
+def launch_urls(rel: str) -> tuple[str, str]:
+    """(Colab, Binder) links that open the repository's notebook at `rel` ("chapters/....ipynb")."""
+    return (f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{rel}",
+            f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?labpath={rel}")
+
+
 def readme_table(built: list) -> str:
     rows = ["| # | chapter | open |", "| --- | --- | --- |"]
     for rel, nb in built:
         if rel.parts[0] != "chapters":
             continue
-        colab = (f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/"
-                 f"{rel.as_posix()}")
-        binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?labpath={rel.as_posix()}"
+        colab, binder = launch_urls(rel.as_posix())
         rows.append(
             f"| {rel.stem[:2]} | [{title_of(nb)}]({rel.as_posix()}) "
             f"([solution](solutions/{rel.name})) | "
@@ -191,10 +195,10 @@ def expected_files(root: Path = ROOT) -> dict[Path, str]:
     and docs/teaching/ (computed by `teaching`), and the README's chapter table."""
     from . import teaching
 
-    times = teaching.measured_times(root)
+    times = teaching.notebook_times(root)
     texts, course = {}, []
     for src in sources(root):
-        chapter = teaching.read_chapter(src, run_s=times.get(src.stem))
+        chapter = teaching.read_chapter(src, run_s=times.get(src.stem, (None,))[0])
         texts[src] = teaching.with_time_line(src.read_text(), chapter)
         course.append(chapter)
     built = [pair for src in sources(root) for pair in build_pair(src, texts[src])]

@@ -40,12 +40,14 @@ HINT = re.compile(r"^\*Hints?:\*\s*(.*)$")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-def measured(root: Path) -> dict[str, tuple[float, int]]:
-    """{notebook stem: (seconds, peak MiB)} from docs/NOTEBOOK_TIMES.md."""
-    doc = root / "docs" / "NOTEBOOK_TIMES.md"
-    rows = re.findall(r"^\| (\d\d_\w+) \| ([\d.]+) \| (\d+) \|", doc.read_text(), re.M) \
-        if doc.exists() else []
-    return {stem: (float(s), int(mib)) for stem, s, mib in rows}
+PACKAGES = ("sphinx", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton",
+            "sphinx-mathjax-offline")  # the `site` extra, by the names they import as
+
+
+def missing_packages() -> list[str]:
+    from importlib.util import find_spec
+
+    return [m for m in PACKAGES if find_spec(m) is None]
 
 
 def fold_hints(markdown: str) -> str:
@@ -67,10 +69,7 @@ def fold_hints(markdown: str) -> str:
 
 
 def launch_cell(stem: str, times: dict) -> str:
-    rel = f"chapters/{stem}.ipynb"
-    colab = (f"https://colab.research.google.com/github/{build.REPOSITORY}/blob/{build.BRANCH}/"
-             f"{rel}")
-    binder = f"https://mybinder.org/v2/gh/{build.REPOSITORY}/{build.BRANCH}?labpath={rel}"
+    colab, binder = build.launch_urls(f"chapters/{stem}.ipynb")
     run = (f"Measured: the solution runs in {times[stem][0]:.0f} s on 2 CPU cores, its kernel "
            f"peaking at {times[stem][1]} MiB ([all notebooks](../NOTEBOOK_TIMES.md))."
            if stem in times else "Not measured yet.")
@@ -272,7 +271,7 @@ def write_sources(src: Path = SRC) -> dict:
     (src / "api").mkdir()
     (src / "_static").mkdir()
     course = teaching.chapters(ROOT)
-    times = measured(ROOT)
+    times = teaching.notebook_times(ROOT)
     ran = 0
     for ch in course:
         nb, executed = chapter_page(ch.stem, times)
@@ -305,11 +304,7 @@ def build_site(src: Path = SRC, out: Path = OUT) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Build the course's website into build/site/.")
     ap.parse_args(argv)
-    from importlib.util import find_spec
-
-    missing = [m for m in ("sphinx", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton",
-                           "sphinx-mathjax-offline")
-               if find_spec(m) is None]
+    missing = missing_packages()
     if missing:
         print(f"missing {', '.join(missing)}: pip install -e '.[site]'", file=sys.stderr)
         return 2

@@ -24,7 +24,6 @@ CODE_LINES_PER_MIN = 10    # given code, read and run (an assumption too)
 BREAK_MIN, LUNCH_MIN, SETUP_MIN, WRAP_MIN = 15, 60, 20, 15
 
 ESTIMATE = re.compile(r"(🟢|🟠|🔴)\s*(Easy|Medium|Hard),\s*(\d+)\s*minutes")
-EXERCISE = re.compile(r"^#+\s*\**\s*Exercise\s+(\d+\.\d+)\s*[:.-]?\s*(.*?)\**\s*$")
 TIME_LINE = re.compile(r"\*\*Time:\*\* about \d+ minutes")
 
 
@@ -66,22 +65,25 @@ class Chapter:
         return self.stem[:2]
 
 
-def measured_times(root: Path) -> dict[str, float]:
-    """{notebook stem: seconds} from docs/NOTEBOOK_TIMES.md (empty when it is not there)."""
+def notebook_times(root: Path) -> dict[str, tuple[float, int]]:
+    """{notebook stem: (seconds, kernel peak MiB)} from docs/NOTEBOOK_TIMES.md (empty when it
+    is not there)."""
     doc = root / "docs" / "NOTEBOOK_TIMES.md"
     if not doc.exists():
         return {}
-    rows = re.findall(r"^\| (\d\d_\w+) \| ([\d.]+) \|", doc.read_text(), re.M)
-    return {stem: float(s) for stem, s in rows}
+    rows = re.findall(r"^\| (\d\d_\w+) \| ([\d.]+) \| (\d+) \|", doc.read_text(), re.M)
+    return {stem: (float(s), int(mib)) for stem, s, mib in rows}
 
 
 def read_chapter(path: Path, text: str | None = None, run_s: float | None = None) -> Chapter:
     """A chapter's numbers from its source (jupytext percent format)."""
     import jupytext
 
+    from .build import EXERCISE, title_of
+
     nb = jupytext.reads(path.read_text() if text is None else text, fmt="py:percent")
     first = nb.cells[0].source
-    title = re.sub(r"^#+\s*(\d+\s+)?", "", first.splitlines()[0]).strip()
+    title = title_of(nb)
     flat = " ".join(first.split())
     goals = re.search(r"\*\*You will be able to:\*\*\s*(.*?)(?:\*\*Time|$)", flat)
     prereq = re.search(r"\*\*Prerequisites?:\*\*\s*([^.]*)", flat)
@@ -92,8 +94,8 @@ def read_chapter(path: Path, text: str | None = None, run_s: float | None = None
             continue
         words += len(re.findall(r"\w+", cell.source))
         heading = None
-        for line in cell.source.splitlines():
-            m = EXERCISE.match(line.strip())
+        for line in cell.source.splitlines():  # an exercise heading, read as the build does
+            m = EXERCISE.search(line.lstrip("#* ")) if line.lstrip().startswith("#") else None
             if m:
                 heading = (m.group(1), m.group(2).strip().rstrip("."))
             e = ESTIMATE.search(line)
@@ -106,9 +108,10 @@ def read_chapter(path: Path, text: str | None = None, run_s: float | None = None
 
 
 def chapters(root: Path) -> list[Chapter]:
-    times = measured_times(root)
-    return [read_chapter(p, run_s=times.get(p.stem))
-            for p in sorted((root / "source").glob("[0-9][0-9]_*.py"))]
+    from .build import sources
+
+    times = notebook_times(root)
+    return [read_chapter(p, run_s=times.get(p.stem, (None,))[0]) for p in sources(root)]
 
 
 def with_time_line(text: str, chapter: Chapter) -> str:

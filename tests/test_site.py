@@ -31,15 +31,13 @@ REQUIRED = os.environ.get("MECHINTERP_BROWSER_TEST") == "required"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from importlib.util import find_spec
+    from mechinterp_course import site as site_module
 
-    missing = [m for m in ("sphinx", "myst_nb", "sphinx_book_theme", "sphinx_togglebutton",
-                           "sphinx-mathjax-offline") if find_spec(m) is None]
+    missing = site_module.missing_packages()
     if missing:
         if REQUIRED:
             pytest.fail(f"the site test is required but {missing} are missing (.[site])")
         pytest.skip(f"missing: {missing} (pip install -e '.[site]')")
-    from mechinterp_course import site as site_module
 
     tmp = tmp_path_factory.mktemp("site")
     said = site_module.write_sources(tmp / "src")
@@ -122,7 +120,7 @@ def test_the_pages_are_made_from_the_repository(site):
 
     course = teaching.chapters(site_module.ROOT)
     index = (out / "index.html").read_text()
-    times = site_module.measured(site_module.ROOT)
+    times = teaching.notebook_times(site_module.ROOT)
     for ch in course:
         page = (out / "chapters" / f"{ch.stem}.html").read_text()
         assert "colab.research.google.com/github/" in page and "mybinder.org/v2/gh/" in page
