@@ -9,7 +9,9 @@ A chapter's source is ``source/NN_name.py``, a jupytext "percent" script (cells 
   at the marker's indentation, so the learner's notebook always runs and says what to do.
 
 The exercise number and title come from the nearest markdown heading above that reads
-"Exercise N.M: title". A cell tagged ``check`` (``# %% tags=["check"]``) is an exercise check: in
+"Exercise N.M: title". Its hints come in layers, as paragraphs of that markdown: first
+``*Nudge:*`` (what to think about, never the answer's code), then one or more ``*Hint:*`` (more
+specific). In the learner notebook each layer, and then the solution itself, is folded away. A cell tagged ``check`` (``# %% tags=["check"]``) is an exercise check: in
 the learner notebook it must fail until the exercise is done. The build also writes the first code
 cell of every notebook (Colab install, imports, device) and the README's chapter table, so neither
 is ever copied by hand. ``--check`` exits non-zero when a committed file differs from what the
@@ -36,6 +38,7 @@ BRANCH = "main"
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 EXERCISE = re.compile(r"Exercise\s+(\d+\.\d+)\s*[:.-]?\s*(.*)")
+LAYER = re.compile(r"^\*(Nudge|Hint):\*\s*(.*)$")  # a hint paragraph's first line
 
 SETUP_CELL = f'''\
 # Setup: on Colab this installs the course package; elsewhere it is already installed.
@@ -96,15 +99,23 @@ def build_pair(path: Path, text: str | None = None):
 
     nb = jupytext.read(path) if text is None else jupytext.reads(text, fmt="py:percent")
     stem = path.stem
+    answers = solutions_by_exercise(nb.cells, path.name)
     learner, solution, exercise = [], [], None
     for cell in nb.cells:
         links = []  # in the learner's copy: where the solution is, one click away
+        learner_md = cell.source
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 m = EXERCISE.search(line.lstrip("#* "))
                 if m and line.lstrip().startswith("#"):
                     exercise = f"Exercise {m.group(1)}: {m.group(2).strip().rstrip('.')}"
                     links.append(solution_link(stem, line))
+            if any(LAYER.match(line.strip()) for line in cell.source.splitlines()):
+                if exercise is None:
+                    raise BuildError(f"{path.name}: a hint comes before any exercise heading")
+                number = EXERCISE.search(exercise).group(1)
+                learner_md = fold_layers(cell.source, answers.get(number), f"{path.name}: "
+                                         f"{exercise}")
         has_solution = cell.cell_type == "code" and BEGIN in cell.source
         if has_solution and exercise is None:
             raise BuildError(f"{path.name}: a solution block comes before any 'Exercise N.M' "
@@ -113,7 +124,7 @@ def build_pair(path: Path, text: str | None = None):
         meta = {"tags": tags} if tags else {}
         if cell.cell_type == "markdown":
             learner.append(nbformat.v4.new_markdown_cell(
-                "\n\n".join([cell.source, *links]), metadata=meta))
+                "\n\n".join([learner_md, *links]), metadata=meta))
             solution.append(nbformat.v4.new_markdown_cell(cell.source, metadata=meta))
             continue
         stub = strip_solutions(cell.source, f"{exercise}: replace this line with your code"
@@ -147,6 +158,77 @@ def build_pair(path: Path, text: str | None = None):
         notebooks.append((Path(kind) / f"{stem}.ipynb", out))
     return notebooks
 
+
+
+def solutions_by_exercise(cells, name: str) -> dict[str, str]:
+    """{"1.2": the solution's code cell, as the solution notebook shows it} for every exercise;
+    BuildError for an exercise without its layered hints."""
+    answers, hinted, exercise = {}, set(), None
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                m = EXERCISE.search(line.lstrip("#* "))
+                if m and line.lstrip().startswith("#"):
+                    exercise = m.group(1)
+            if exercise and any(LAYER.match(ln.strip()) for ln in cell.source.splitlines()):
+                hinted.add(exercise)
+        elif BEGIN in cell.source and exercise is not None:
+            answers[exercise] = keep_solutions(cell.source)
+    unhinted = sorted(set(answers) - hinted, key=lambda n: [int(x) for x in n.split(".")])
+    if unhinted:
+        raise BuildError(f"{name}: Exercise {', '.join(unhinted)} has no *Nudge:* and *Hint:* "
+                         "paragraphs")
+    return answers
+
+
+def hint_layers(markdown: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the markdown's other lines, [(kind, text)] of its *Nudge:* / *Hint:* paragraphs)."""
+    rest, layers, lines, i = [], [], markdown.splitlines(), 0
+    while i < len(lines):
+        m = LAYER.match(lines[i].strip())
+        if not m:
+            rest.append(lines[i])
+            i += 1
+            continue
+        body = [m.group(2)]
+        i += 1
+        while i < len(lines) and lines[i].strip():
+            body.append(lines[i])
+            i += 1
+        layers.append((m.group(1), "\n".join(body).strip()))
+    while rest and not rest[-1].strip():
+        rest.pop()
+    return rest, layers
+
+
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def check_nudge(nudge: str, answer: str, label: str) -> None:
+    """A nudge says what to think about, not what to type: its code spans may only be plain names
+    (a variable, a shape's axis), never an expression, and never a function the answer calls."""
+    called = set(re.findall(r"(\w+)\s*\(", answer)) | set(re.findall(r"\.(\w+)", answer))
+    for span in CODE_SPAN.findall(nudge):
+        if not re.fullmatch(r"\w+", span.strip()) or span.strip() in called:
+            raise BuildError(f"{label}: the nudge shows code (`{span}`); put it in a *Hint:*")
+
+
+def fold_layers(markdown: str, answer: str | None, label: str) -> str:
+    """The learner's exercise text: each hint layer, then the solution, folded away."""
+    rest, layers = hint_layers(markdown)
+    kinds = [k for k, _ in layers]
+    if kinds[:1] != ["Nudge"] or kinds.count("Nudge") != 1 or len(kinds) < 2:
+        raise BuildError(f"{label}: hints must be one *Nudge:* first, then at least one *Hint:*")
+    if answer is None:
+        raise BuildError(f"{label}: hints without a solution block")
+    check_nudge(layers[0][1], answer, label)
+    out = ["\n".join(rest)]
+    for i, (kind, body) in enumerate(layers, 1):
+        title = f"Hint {i}" + (": a nudge" if kind == "Nudge" else "")
+        out.append(f"<details><summary><b>{title}</b></summary>\n\n{body}\n\n</details>")
+    out.append(f"<details><summary><b>Solution</b></summary>\n\n```python\n{answer}\n```"
+               "\n\n</details>")
+    return "\n\n".join(out)
 
 
 def solution_link(stem: str, heading: str) -> str:

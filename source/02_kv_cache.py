@@ -61,6 +61,9 @@ print("keys and values at the first", n, "positions are unchanged by the new tok
 # all positions so far, the cached ones first. `past_k` and `past_v` are `None` before the first
 # step.
 #
+# *Nudge:* The cache grows along one axis only. Which one? And what is there to append to on the
+# very first step?
+#
 # *Hint:* `torch.cat` along the position axis.
 
 # %%
@@ -87,6 +90,9 @@ ch02.check_append_kv(append_kv, model)
 # the new positions; k and v (batch, total, n_kv_heads, d_head) for all positions so far. New query
 # `i` sits at position `total - new + i`. Return z (batch, new, n_heads, d_head). Remember
 # grouped-query attention and the `1/sqrt(d_head)` scale from chapter 01.
+#
+# *Nudge:* Exercises 1.2 to 1.5 again, except that queries and keys now have different lengths: the
+# causal mask is no longer square, and new query i may see every key up to its own position.
 #
 # *Hint:* the future mask is `torch.ones(new, total).triu(total - new + 1)`.
 
@@ -254,6 +260,12 @@ stepper
 # ### Exercise 2.3: cache memory
 # 🟢 Easy, 5 minutes. Write `cache_bytes(n_layers, n_kv_heads, d_head, n_tokens, bytes_per_value)`.
 # The check compares with the bytes of transformers' real cache.
+#
+# *Nudge:* What does the cache store, per layer, per token and per key/value head? Count the kinds
+# of tensor: there is more than one.
+#
+# *Hint:* keys and values: two tensors, each `n_kv_heads * d_head` numbers per layer per token, at
+# `bytes_per_value` bytes each.
 
 # %%
 def cache_bytes(n_layers, n_kv_heads, d_head, n_tokens, bytes_per_value):

@@ -79,6 +79,10 @@ print(len(labels), "components:", labels[:8], "...", labels[-3:])
 # for every layer, each head's output, the layer's `b_O`, and `cache["mlp_out", layer]`. The
 # weights per head are in `model.attention_weights(layer)` (`W_O`: (n_heads, d_head, d_model)).
 #
+# *Nudge:* List what writes into the residual stream, in the order the labels give: the embeddings,
+# then for each layer every head, the attention bias and the MLP. Everything must have the same
+# shape before you stack it.
+#
 # *Hint:* `torch.einsum("bphd,hdm->hbpm", z, W_O)` gives every head's output at once;
 # `t.expand_as(cache["embed"])` broadcasts a (d_model,) bias or a (1, pos, d_model) embedding.
 
@@ -129,6 +133,9 @@ ch03.check_residual_components(residual_components, model)
 # `x / sqrt(mean(x**2) + norm.eps) * norm.weight + norm.bias`; RMSNorm (`"RMS"`, Llama-family)
 # skips the centring and the bias and calls its epsilon `norm.variance_epsilon`. Then
 # `@ model.W_U + model.b_U`.
+#
+# *Nudge:* Write the norm as the text describes it, line by line, and unembed only then. The two
+# kinds of norm differ in two places: the centring and the bias.
 #
 # *Hint:* means over the last axis with `keepdim=True`; `getattr(norm, "eps", None)` helps with
 # the two names of epsilon.
@@ -283,6 +290,9 @@ else:
 # unembedding columns. Return (n, ...): each component, centred if the model uses LayerNorm,
 # divided by the final residual's norm scale `sqrt(mean(centred_final**2) + eps)`, times the norm
 # weight, dotted with the direction.
+#
+# *Nudge:* The norm's scale comes from the whole final residual, not from each component: compute it
+# once and divide every component by the same number. That is what makes the parts add up.
 #
 # *Hint:* `scale` has shape (..., 1) and broadcasts against (n, ..., d_model).
 

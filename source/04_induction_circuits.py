@@ -82,6 +82,10 @@ plt.show()
 # on BOS + a random sequence + its repeat; return (heads,), the mean over the batch and over the
 # `seq_len` queries of the second copy of the attention on that stripe.
 #
+# *Nudge:* On a repeated random sequence, an induction head at a token of the second copy attends to
+# the token just after that token's first occurrence. How many positions back is that? Draw the
+# stripe on a small grid.
+#
 # *Hint:* `pattern.diagonal(offset=..., dim1=-2, dim2=-1)` returns (batch, heads, length); a
 # negative offset takes a stripe below the diagonal.
 
@@ -118,6 +122,9 @@ plt.show()
 # ### Exercise 4.2: find heads automatically
 # 🟢 Easy, 5 minutes. Write `find_heads(scores, threshold)`: scores (n_layers, n_heads); return
 # the list of `(layer, head)` pairs whose score is above the threshold.
+#
+# *Nudge:* A boolean mask of the scores that pass, then where its True entries are, as (layer, head)
+# pairs of plain integers.
 #
 # *Hint:* `(scores > threshold).nonzero()` gives their indices.
 
@@ -199,6 +206,9 @@ explorer
 # 🟢 Easy, 10 minutes. Write `zero_head(head)` returning a hook function `hook(z)` for the
 # activation `z` (batch, pos, n_heads, d_head) that returns `z` with that head's vectors set to
 # zero. Use it as `with model.hooks({("z", layer): zero_head(head)}): ...`.
+#
+# *Nudge:* The hook receives the whole z: which axis is the head? And do not write into the tensor
+# you were handed; something else may still read it.
 #
 # *Hint:* clone first, then index the head axis.
 
@@ -311,6 +321,9 @@ for layer, head in [(0, 0), (1, 2), (0, 1)]:
 # ### Exercise 4.4: composition score
 # 🟢 Easy, 10 minutes. Write `composition_score(first, second)` for two (d_model, d_model)
 # matrices, returning a scalar tensor.
+#
+# *Nudge:* Compose the two maps into one matrix and measure how large it is, relative to the sizes
+# of the two maps on their own.
 #
 # *Hint:* `x.norm()` is the Frobenius norm of a matrix.
 

@@ -52,6 +52,11 @@ print(f"{data.acts.shape[0]} tokens x {data.acts.shape[1]} neurons; families: {d
 # all 512 neurons. The neurons are `mlp_post` (d_mlp = 512). Write `top_neurons(cache, layer,
 # k)`: the indices of the k neurons of block `layer` with the largest activation at the last
 # position of the first prompt.
+#
+# *Nudge:* Which activation has one number per neuron, d_mlp of them? Read it at the last position
+# of the first prompt.
+#
+# *Hint:* `cache["mlp_post", layer]` is (batch, pos, d_mlp); `topk(k)` gives the indices.
 
 # %%
 def top_neurons(cache, layer, k=5):
@@ -243,6 +248,9 @@ assert all(planted_writes[f] > cutoff[f] for f in range(len(data.families)))
 # 🟢 Easy, 10 minutes. Write `toy_forward(W, b, x)`: W (instances, m, n), b (instances, n), x
 # (batch, instances, n); return x_hat (batch, instances, n).
 #
+# *Nudge:* Compress, then decompress with the same matrix: n features to m hidden dimensions, back
+# with its transpose, then the bias and the ReLU. Keep the instances axis apart all the way.
+#
 # *Hint:* two einsums: `"imn,bin->bim"` and back.
 
 # %%
@@ -261,6 +269,11 @@ ch05.check_toy_forward(toy_forward)
 # 🟢 Easy, 5 minutes. Write `weighted_mse(x, x_hat, importance)`: one loss per instance,
 # (instances,): the squared error times importance (which broadcasts against (instances, n)),
 # summed over features, averaged over the batch.
+#
+# *Nudge:* Three reductions in order: an error per feature, weighted by importance, summed over
+# features, averaged over the batch. Which axis is which?
+#
+# *Hint:* `(x - x_hat).pow(2) * importance`, then sum the last axis and average the first.
 
 # %%
 def weighted_mse(x, x_hat, importance):
@@ -293,6 +306,9 @@ print("final loss per sparsity:", [round(v, 4) for v in final_loss.tolist()])
 # ### Exercise 5.4: feature geometry
 # 🟢 Easy, 10 minutes. Write `feature_geometry(W)` for one instance's W (2, n): return each
 # feature's norm (n,) and the angle of its direction in degrees in [0, 360).
+#
+# *Nudge:* Each column of W is a feature's 2-D vector: its length is the norm, and its direction is
+# an angle measured from the first axis. Mind the quadrant and the range.
 #
 # *Hint:* `torch.atan2(y, x)` and `torch.rad2deg`.
 
@@ -362,6 +378,10 @@ assert ((gaps - 72).abs() < 6).all()
 # ### Exercise 5.5: feature dimensionality
 # 🟠 Medium, 15 minutes. Write `feature_dimensionality(W)`: W (..., m, n) to (..., n). Features
 # with zero norm get 0 (clamp before dividing).
+#
+# *Nudge:* The numerator is the feature's squared norm; the denominator adds up, over every feature
+# (itself included), the square of how much of it lies along this feature's unit direction. Start
+# from the unit directions.
 #
 # *Hint:* `torch.einsum("...mi,...mj->...ij", unit, W)` gives every $\hat W_i \cdot W_j$.
 

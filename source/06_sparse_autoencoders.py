@@ -53,6 +53,9 @@ model = mc.load_model("course", device=device)
 # 🟢 Easy, 15 minutes. Write `encode(x, W_enc, b_enc, b_dec, k=None)`: ReLU latents when `k` is
 # None, else TopK latents, shape (..., d_sae).
 #
+# *Nudge:* Subtract the decoder bias first, then the affine map. For TopK, keep each row's k largest
+# pre-activations in place and zero the rest.
+#
 # *Hint:* `pre.topk(k, dim=-1)` gives values and indices; `torch.zeros_like(pre).scatter(-1,
 # indices, values)` puts them back.
 
@@ -76,6 +79,11 @@ ch06.check_encode(encode)
 # over d_in, plus `l1_coeff` times the sum over latents of `f_i * ||W_dec[i]||`, both averaged over
 # the batch. (Without the decoder norms, the SAE could make `f` tiny and `W_dec` huge and pay no
 # penalty.)
+#
+# *Nudge:* Two terms, each averaged over the batch: the reconstruction error summed over input
+# dimensions, and every latent's activation weighted by the length of its decoder row.
+#
+# *Hint:* `W_dec.norm(dim=1)` is each latent's decoder norm, (d_sae,).
 
 # %%
 def l1_loss(x, x_hat, f, W_dec, l1_coeff):
@@ -96,6 +104,9 @@ ch06.check_l1_loss(l1_loss)
 # ReLU, the plain squared error summed over d_in and averaged over the batch for TopK), take one
 # optimiser step, and for ReLU renormalise the rows of `sae.W_dec` to unit norm afterwards.
 # Return the loss.
+#
+# *Nudge:* One ordinary optimiser step, plus one thing after it for ReLU SAEs: the decoder rows go
+# back to unit norm, outside autograd.
 #
 # *Hint:* `opt.zero_grad()`, `loss.backward()`, `opt.step()`; the renormalisation goes under
 # `torch.no_grad()`.
@@ -133,6 +144,12 @@ ch06.check_train_step(train_step)
 #
 # ### Exercise 6.4: the metrics
 # 🟢 Easy, 10 minutes. Write `sae_metrics(x, x_hat, f)` returning `(fve, l0, dead)`.
+#
+# *Nudge:* Fraction of variance explained compares the error with the spread of x around its mean;
+# L0 counts the active latents of an example; a dead latent is active for no example of the batch.
+#
+# *Hint:* `(f != 0)` is the activity mask: sum it over latents for L0, over the batch for dead
+# latents.
 
 # %%
 def sae_metrics(x, x_hat, f):
@@ -232,6 +249,9 @@ plt.show()
 # 🟠 Medium, 15 minutes. Write `spliced_loss(model, sae_module, site, tokens)`: the mean
 # next-token loss (cross-entropy of the logits at each position against the next token) when the
 # activation at `site`, e.g. `("resid_post", 1)`, is replaced by `sae_module(x)[0]`.
+#
+# *Nudge:* Splice the SAE's reconstruction in place of the activation during the forward pass, then
+# score each position's prediction of the next token.
 #
 # *Hint:* `with model.hooks({site: hook}): logits = model(tokens)`, with a hook `fn(x)` that
 # returns the replacement.

@@ -25,7 +25,7 @@
 # what each one tests; train probes without leaking subjects between training and test sets; and
 # test whether a decodable direction is used, with a control.
 #
-# **Time:** about 135 minutes. **Prerequisites:** chapters 03 and 04.
+# **Time:** about 140 minutes. **Prerequisites:** chapters 03 and 04.
 
 # %%
 import matplotlib.pyplot as plt
@@ -67,6 +67,11 @@ assert clean_diff[0] > 3 and corrupt_diff[0] < -3
 # ### Exercise 7.1: the normalised metric
 # 🟢 Easy, 5 minutes. Write `patching_metric(patched, clean, corrupt)` for tensors of logit
 # differences (any shape, elementwise).
+#
+# *Nudge:* The metric is 0 when patching changed nothing (the corrupted run) and 1 when it restored
+# the clean run. Write the straight line through those two points.
+#
+# *Hint:* subtract the corrupted value, then divide by the gap between clean and corrupted.
 
 # %%
 def patching_metric(patched, clean, corrupt):
@@ -93,6 +98,9 @@ ch07.check_patching_metric(patching_metric, model)
 # returns `x` with position `pos` replaced by `clean_act`'s. Activations here are (batch, pos, ...),
 # so the position is the second axis. Never write into `clean_act`: it belongs to the clean cache.
 #
+# *Nudge:* The hook receives the current run's activation: change one position of a copy of it,
+# using the clean run's values there.
+#
 # *Hint:* `x = x.clone()`, then assign `x[:, pos]`.
 
 # %%
@@ -117,6 +125,10 @@ ch07.check_patch_position(patch_position, model)
 # the clean run, and record the normalised metric averaged over the n prompts. Return
 # (n_layers, pos). Use the package's copies of the earlier pieces: `interventions.patch_position`,
 # `interventions.normalised` and `interventions.answer_logit_diff(logits, answer, wrong)`.
+#
+# *Nudge:* Some things happen once (the clean cache, the clean and corrupted baselines) and one
+# thing happens for every (layer, position) cell: a patched forward pass, scored by the normalised
+# metric.
 #
 # *Hint:* one `run_with_cache` of the clean tokens gives every layer's `resid_pre`; compute the
 # clean and corrupted logit differences once, outside the loops.
@@ -328,6 +340,9 @@ assert min(to_subject[2, 0], to_subject[2, 1]) > 0.85 and heads[2, 1] < heads[2,
 # its mean over the batch at each position (`"mean"`), or, for prompt i, by the head's z on
 # prompt `perm[i]` (`"resample"`).
 #
+# *Nudge:* Copy first. Zero and mean ablation give every prompt the same replacement; resample
+# ablation gives each prompt the head's value from another prompt.
+#
 # *Hint:* `z[:, :, head].mean(0)` broadcasts over the batch; `z[perm, :, head]` reorders the
 # prompts.
 
@@ -451,6 +466,8 @@ print("sites:", data.site_labels)
 # (an integer id); return (n,) fold indices in `0..k-1` such that all examples of a subject share
 # a fold and the folds hold nearly equal numbers of subjects.
 #
+# *Nudge:* Deal folds to subjects, not to examples; each example then inherits its subject's fold.
+#
 # *Hint:* `groups.unique()` lists the subjects; deal them out to folds in turn.
 
 # %%
@@ -502,6 +519,9 @@ assert (held_out > majority + 0.3).all() and (held_out < leaky - 0.1).all()
 # 🟠 Medium, 15 minutes. Write `project_out(directions)`: directions (k, d), not necessarily
 # orthogonal or unit length; return a function `remove(x)` that maps vectors x (..., d) to x
 # minus its projection onto the span of the directions.
+#
+# *Nudge:* Removing several directions one at a time goes wrong when they are not orthogonal. Build
+# an orthonormal basis of their span first, then subtract the projection onto it.
 #
 # *Hint:* `torch.linalg.qr(directions.T).Q` is a (d, k) orthonormal basis of the span; then the
 # projection is `(x @ Q) @ Q.T`.

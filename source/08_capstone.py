@@ -64,6 +64,9 @@ print(model)
 # `seed`), take each resample's mean, and return `(mean, low, high)`: the mean of the values and
 # the `(1 - level) / 2` and `(1 + level) / 2` quantiles of the resampled means.
 #
+# *Nudge:* Resample indices, not values: n random positions drawn with replacement, n_boot times
+# over. The interval is the middle part of the resampled means.
+#
 # *Hint:* `torch.randint(0, n, (n_boot, n), generator=g)` indexes all resamples at once;
 # `torch.quantile(means, torch.tensor([a, b]))`.
 
@@ -87,6 +90,11 @@ ch08.check_bootstrap_ci(bootstrap_ci, model)
 # 🟢 Easy, 5 minutes. Write `passes(effect, control, threshold)`: effect and control are
 # `(mean, low, high)` intervals. A claim passes when the effect *surely* reaches the threshold
 # (its lower bound does) and the control *surely* does not (its upper bound stays below).
+#
+# *Nudge:* Each part of a claim is one-sided: which end of the effect's interval must reach the
+# threshold, and which end of the control's must stay below it?
+#
+# *Hint:* `effect[1]` is the effect's lower end, `control[2]` the control's upper end.
 
 # %%
 def passes(effect, control, threshold):

@@ -129,6 +129,9 @@ plt.show()
 # and return `{label: increase}`, how many nats the task's mean loss at the `scored` positions
 # rises above the clean loss (`method_scores.task_loss(model, tokens, scored, hooks)`).
 #
+# *Nudge:* Measure the clean loss once; then remove each component alone and compare with that clean
+# loss.
+#
 # *Hint:* each component is removed alone, from the clean model: start every ablation from no
 # hooks.
 
@@ -186,7 +189,10 @@ print("hypothesis:", hypothesis)
 # possibly with repeats). Return `(precision, recall)` as floats, with precision `None` when
 # nothing is named. Count each component once.
 #
-# *Hint:* think of both as sets first; then count what they share.
+# *Nudge:* Think of both as sets first; then count what they share.
+#
+# *Hint:* `set(named) & set(truth)` is what they share; precision divides by what was named, recall
+# by the truth.
 
 # %%
 def precision_recall(named, truth):

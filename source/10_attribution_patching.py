@@ -66,6 +66,10 @@ print(len(pairs), "prompt pairs, e.g.", model.to_str_tokens(pairs.clean[0]), "vs
 # patching activation `name` (`"resid_pre"`, `"attn_out"`, ...: shaped (batch, pos, d_model))
 # from the clean run into the corrupted one, normalised per prompt.
 #
+# *Nudge:* Attribution patching replaces each patch by a first-order step: the effect of moving an
+# activation from corrupted to clean is about (clean minus corrupted) times the metric's gradient at
+# the corrupted run.
+#
 # *Hint:* hooks that return `x + delta`, with `delta = torch.zeros_like(x, requires_grad=True)`
 # kept for each layer: the gradient with respect to `delta` is the gradient with respect to the
 # activation, and nothing is detached on the way. Run the corrupted tokens inside
@@ -330,6 +334,9 @@ assert untrained_r.low >= 0.9 and untrained_r.mean > r.mean
 # patched in from `source`, minus its output on `base` (the **path through** it). The receiver's
 # keys are then its own layer's norm and projection of `resid_pre + swap`, which
 # `interventions.receiver_inputs(model, layer, resid)["k"]` computes.
+#
+# *Nudge:* Path patching changes only what the sender writes: the sender head's output on the source
+# run minus its output on the base run, each pushed through its output matrix.
 #
 # *Hint:* `model.run_with_cache(base, names=[("z", layer), *through])` gives z (n, pos,
 # n_heads, d_head) and the components' outputs; `model.attention_weights(layer)["W_O"]` is

@@ -83,6 +83,9 @@ assert right_ahead >= 0.9
 # `resid_pre` at `layer` at each prompt's **last** position over the `positive` prompts (a list
 # of strings) minus its mean over the `negative` ones, (d_model,).
 #
+# *Nudge:* A right-padded batch ends at a different position for each prompt: pick each prompt's own
+# last position before averaging. Then a difference of two means.
+#
 # *Hint:* `steering.prompts(model, texts)` gives the tokens, padded on the right, and each
 # prompt's last position: the last column of a padded batch is padding for all but the longest
 # prompts. `model.run_with_cache(tokens, names=[("resid_pre", layer)])`.
@@ -138,6 +141,9 @@ print("norm of the residual stream itself:", {
 # 🟢 Easy, 10 minutes. Write `steered_logits(model, tokens, last, vector, layer, strength)`:
 # the logits (n, d_vocab) at each prompt's last position when `strength * vector` is added to
 # `resid_pre` at `layer`, at each prompt's last position `last` (n,) only.
+#
+# *Nudge:* Add the vector at one position per prompt, not everywhere, and read the logits at those
+# same positions.
 #
 # *Hint:* a hook on `("resid_pre", layer)` that returns a changed copy of x (batch, pos,
 # d_model); `with model.hooks({name: hook}): logits = model(tokens)`.
@@ -338,6 +344,11 @@ assert all(e.low > threshold for e in capital_excess.values())
 # 🟢 Easy, 5 minutes. Write `remove_direction(x, direction)`: x (..., d_model) with its
 # component along `direction` (d_model,), of any norm, taken out, so that what is left has
 # nothing along it. Each write into the residual stream goes through this.
+#
+# *Nudge:* Only the direction's unit vector matters: normalise first, then subtract x's component
+# along it.
+#
+# *Hint:* `(x @ unit)[..., None] * unit` is the component along the direction.
 
 # %%
 def remove_direction(x, direction):

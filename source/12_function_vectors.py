@@ -137,6 +137,9 @@ assert all(by_shots["five shuffled"] >= 0.5 for by_shots in premise.values())
 # stream when its z is `mean_z[layer, head]` (mean_z is (n_layers, n_heads, d_head)), a
 # (d_model,) vector.
 #
+# *Nudge:* Rank the heads of all layers together; each of the top k writes its mean z through its
+# own output matrix into the residual stream; add up what they write.
+#
 # *Hint:* `scores.flatten().topk(k).indices`, and `divmod(i, n_heads)` gives (layer, head). A
 # head writes `z @ W_O`, with `model.attention_weights(layer)["W_O"][head]` (d_head, d_model).
 

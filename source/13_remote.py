@@ -108,6 +108,9 @@ if nnsight is not None:
 # d_model), the stack (n_layers + 1, batch, pos, d_model) in the order the model makes them.
 #
 # *Nudge:* how many residual streams does a model of n blocks have, and which is the last?
+#
+# *Hint:* `torch.stack` of the list of `trace["resid_pre", layer]`, then `trace["resid_post",
+# n_layers - 1]`.
 
 # %%
 def residual_stack(trace, n_layers):

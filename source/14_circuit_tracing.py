@@ -54,6 +54,9 @@ model = mc.load_model("course", device=device)
 #
 # *Nudge:* chapter 06's TopK encoder, with the input centred by `b_in`; then the decoder writes
 # somewhere else than the encoder read.
+#
+# *Hint:* `pre = (x - b_in) @ W_enc + b_enc`; keep its top k with `topk` and `scatter`, as in
+# Exercise 6.1; then `f @ W_dec + b_dec`.
 
 # %%
 def transcode(x, W_enc, b_enc, b_in, W_dec, b_dec, k):
@@ -156,7 +159,7 @@ assert gap < 1e-3
 # `("logit", token)` (`ag.logit_target(logits, token)`: the answer's logit less the mean logit
 # at the last position). `local.features` is a list of (1, pos, d_tc) tensors, one a layer.
 #
-# *Nudge:* which of `local.forward`'s inputs has to require a gradient, and what is the
+# *Nudge:* which input of the local model's forward pass has to require a gradient, and what is the
 # gradient multiplied by?
 #
 # *Hint:* clone `local.features` into leaves with `requires_grad_(True)`, run `local.forward`

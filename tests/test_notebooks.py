@@ -34,6 +34,39 @@ def test_stub_replaces_solution_and_keeps_indentation():
         build.strip_solutions("# BEGIN SOLUTION\nx = 1\n", "Exercise 9.9")
 
 
+def test_every_exercise_has_a_nudge_hints_and_its_solution_folded_in_the_learner_notebook():
+    """Layered help: a nudge (no code of the answer), a more specific hint, then the solution,
+    each in a fold of its own, in that order, under every exercise heading."""
+    import nbformat
+
+    for name in CHAPTERS:
+        nb = nbformat.read(ROOT / "chapters" / name, as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        parts = re.split(r"^#+ \**Exercise \d+\.\d+", text, flags=re.M)[1:]
+        assert parts, name
+        for part in parts:
+            folds = re.findall(r"<details><summary><b>([^<]+)</b></summary>", part)
+            assert folds[0] == "Hint 1: a nudge" and folds[-1] == "Solution", (name, folds)
+            assert len(folds) >= 3 and all(f.startswith("Hint ") for f in folds[1:-1])
+            nudge = part.split("<details>")[1]
+            assert "```" not in nudge and not re.search(r"`[^`]*[(.=\[][^`]*`", nudge), nudge
+
+
+def test_the_build_refuses_missing_layers_and_a_nudge_that_gives_code_away(tmp_path):
+    head = "# %% [markdown]\n# # 99 T\n\n# %% [markdown]\n# ### Exercise 9.1: f\n# Write f.\n"
+    body = "\n# %%\ndef f(x):\n    # BEGIN SOLUTION\n    return x.view(2)\n    # END SOLUTION\n"
+    src = tmp_path / "99_t.py"
+    good = "#\n# *Nudge:* think of the shape.\n#\n# *Hint:* one `view`.\n"
+    build.build_pair(src, head + good + body)  # accepted
+    for hints, why in (("", "no \\*Nudge"),
+                       ("#\n# *Hint:* one `view`.\n", "one \\*Nudge"),
+                       ("#\n# *Nudge:* think of the shape.\n", "at least one"),
+                       ("#\n# *Nudge:* use `view`.\n#\n# *Hint:* x.\n", "shows code"),
+                       ("#\n# *Nudge:* `x.view(2)`.\n#\n# *Hint:* x.\n", "shows code")):
+        with pytest.raises(build.BuildError, match=why):
+            build.build_pair(src, head + hints + body)
+
+
 def test_setup_cell_is_first_code_cell_everywhere():
     import nbformat
     for folder in ("chapters", "solutions"):

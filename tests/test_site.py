@@ -128,7 +128,7 @@ def test_the_pages_are_made_from_the_repository(site):
         assert f"runs in {times[ch.stem][0]:.0f} s" in page
         assert f"chapters/{ch.stem}.html" in index
         assert page.count("hide above-input") >= len(ch.exercises)  # solutions folded
-        hints = len(re.findall(r"^# \*Hints?:\*", (site_module.ROOT / "source" /
+        hints = len(re.findall(r"^# \*(?:Nudge|Hints?):\*", (site_module.ROOT / "source" /
                                                     f"{ch.stem}.py").read_text(), re.M))
         assert page.count('class="dropdown admonition"') == hints, ch.stem  # every hint folded
     glossary = (out / "glossary.html").read_text()
