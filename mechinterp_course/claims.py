@@ -221,6 +221,45 @@ def judge(claim: Claim, effect, control, excess=None, effect_site: Site | None =
     return Verdict(claim, effect, control, passed, excess)
 
 
+@dataclass
+class Sample:
+    """What a design is measured on: a model and its inputs (patching pairs, token batches...)
+    holding n prompts, named for messages. A null sample is one where the claim is false by
+    construction."""
+
+    model: object
+    data: object
+    name: str
+    n: int
+
+
+@dataclass(frozen=True)
+class Design:
+    """An experiment written down before it is run: the claim (with its threshold), where the
+    intervention acts (`effect`), where its matched control acts, and `measure(site, sample)`,
+    which returns one number a prompt, (n,). Run it with `run_design` on data it has not seen."""
+
+    claim: Claim
+    effect: Site
+    control: Site
+    measure: Callable
+
+
+def run_design(design: Design, sample: Sample, level: float = 0.95, n_boot: int = 2000,
+               seed: int = 0) -> Verdict:
+    """Measure the effect and the control on the same prompts and judge the claim: its effect
+    surely above the threshold, its control surely below, and their per-prompt excess surely
+    above zero. An unmatched control is refused before anything is measured."""
+    check_matched(design.effect, design.control)
+    effect = torch.as_tensor(design.measure(design.effect, sample)).float().flatten().cpu()
+    control = torch.as_tensor(design.measure(design.control, sample)).float().flatten().cpu()
+    if effect.shape != control.shape or not len(effect):
+        raise ValueError(f"measure must return one number a prompt for both sites; got "
+                         f"{tuple(effect.shape)} and {tuple(control.shape)}")
+    ci = lambda v: bootstrap_ci(v, n_boot=n_boot, level=level, seed=seed)  # noqa: E731
+    return judge(design.claim, ci(effect), ci(control), ci(effect - control))
+
+
 def report(verdicts: list[Verdict]) -> str:
     """A plain-text table of verdicts, one line a claim."""
     lines = [f"{'claim':58} {'threshold':>9} {'effect [95% CI]':>20} {'control':>20} "

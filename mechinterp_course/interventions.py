@@ -59,7 +59,8 @@ def capital_pairs(model, prompts: list[world.Prompt] | None = None) -> list[Patc
         shift = [(i + 1) % len(ps) for i in range(len(ps))]
         if (answer == answer[shift]).any():
             raise ValueError("two paired prompts share the first token of their answers")
-        prefix = len(model.to_tokens("The capital of")[0])
+        before = ps[0].text[:ps[0].text.index(ps[0].attrs["subject"])].rstrip()
+        prefix = len(model.to_tokens(before)[0])  # BOS and the template's words before X
         subject = [list(range(prefix, clean.shape[1] - 1)) for _ in ps]  # before the final " is"
         out.append(PatchingPairs(clean, clean[shift], answer, answer[shift], subject, ps))
     return out
@@ -124,6 +125,32 @@ def patch_span(model, pairs: PatchingPairs, name: str, layer: int,
     several positions at once (a whole multi-token subject, say), per prompt."""
     cache, clean, corrupt = _baselines(model, pairs, [(name, layer)])
     with model.hooks({(name, layer): patch_position(cache[name, layer], positions)}):
+        patched = answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
+    return normalised(patched, clean, corrupt).cpu()
+
+
+def named_positions(pairs: PatchingPairs, names) -> list[int]:
+    """Positions by name, the same in every prompt of a group: "subject" (its tokens) and "last"
+    (the final " is"), so one design fits prompts of any template."""
+    where = {"subject": pairs.subject[0], "last": [pairs.clean.shape[1] - 1]}
+    unknown = [n for n in names if n not in where]
+    if unknown:
+        raise ValueError(f"unknown position names {unknown}; use {sorted(where)}")
+    return sorted({p for n in names for p in where[n]})
+
+
+@torch.no_grad()
+def restored_share(site, sample) -> Tensor:
+    """(n,): the share of the logit difference restored per prompt when `site`'s component (an
+    activation name such as "mlp_out") of each of its layers is patched from the clean run into
+    the corrupted one at its named positions. The reference `measure` of a `claims.Design` on a
+    `claims.Sample` of patching pairs (chapter 07's open exercise)."""
+    model, pairs = sample.model, sample.data
+    positions = named_positions(pairs, site.positions)
+    names = [(site.component, layer) for layer in site.layers]
+    cache, clean, corrupt = _baselines(model, pairs, names)
+    hooks = {name: patch_position(cache[name], positions) for name in names}
+    with model.hooks(hooks):
         patched = answer_logit_diff(model(pairs.corrupt), pairs.answer, pairs.wrong)
     return normalised(patched, clean, corrupt).cpu()
 

@@ -356,12 +356,14 @@ def documents(seed: int, n: int, family: str | None = None) -> list[Document]:
     return [sample_document(rng, family) for _ in range(n)]
 
 
-def capital_prompts() -> list[Prompt]:
-    """'The capital of X is' for every country and US state, answered with its capital."""
-    prompts = [Prompt(f"The capital of {c} is", " " + cap, {"kind": "country", "subject": c,
-                                                            "continent": cont})
+def capital_prompts(template: str = "The capital of {} is") -> list[Prompt]:
+    """'The capital of X is' for every country and US state, answered with its capital. Another
+    template the training text uses ("The capital city of {} is") gives prompts for a held-out
+    test; each template must end just before the answer."""
+    prompts = [Prompt(template.format(c), " " + cap, {"kind": "country", "subject": c,
+                                                      "continent": cont})
                for c, (cap, cont, _) in COUNTRIES.items()]
-    prompts += [Prompt(f"The capital of {s} is", " " + cap, {"kind": "state", "subject": s})
+    prompts += [Prompt(template.format(s), " " + cap, {"kind": "state", "subject": s})
                 for s, cap in US_STATES.items()]
     return prompts
 

@@ -25,7 +25,7 @@
 # what each one tests; train probes without leaking subjects between training and test sets; and
 # test whether a decodable direction is used, with a control.
 #
-# **Time:** about 140 minutes. **Prerequisites:** chapters 03 and 04.
+# **Time:** about 185 minutes. **Prerequisites:** chapters 03 and 04.
 
 # %%
 import matplotlib.pyplot as plt
@@ -721,7 +721,124 @@ assert (last_attn[differ] > 0.05).all() and (to_first > 0.7).sum() >= 2  # read 
 # around its last token, then moved to the end by attention. The course model does that too,
 # but it also moves half the fact in its first block, and reads a two-token subject's first
 # word again at the end.
+
+# %% [markdown]
+# ## 7. Your experiment: which component carries the capital?
 #
+# So far the chapter chose what to patch and how to judge it. Now you do, and a check judges
+# your *design*, not one number. A design, `claims.Design`, is written down before anything is
+# run: a claim with its threshold, the site the intervention acts on (`claims.Site`: a component,
+# its layers, its positions, how many), a matched control site, and a `measure(site, sample)`
+# that returns one number a prompt. Positions are named, `"subject"` and `"last"`, so the same
+# design fits prompts of any wording.
+#
+# ### Exercise 7.7: the measurement
+# 🟠 Medium, 15 minutes. Write `restored_share(site, sample)`: `sample.model` is a model and
+# `sample.data` a `PatchingPairs`; patch `site.component` (an activation name such as
+# `"mlp_out"`) of *every* layer in `site.layers`, at the positions
+# `interventions.named_positions(pairs, site.positions)`, from the clean run into the corrupted
+# one, and return the normalised logit difference per prompt, (n,).
+#
+# *Nudge:* Exercise 7.3's loop body, once, with several layers patched together instead of one.
+# Everything must come from the sample: a check runs your function on another model.
+#
+# *Hint:* cache the clean run with `names=[(site.component, layer) for layer in site.layers]`;
+# one hook a layer, `interventions.patch_position(cache[name], positions)`, all in one
+# `model.hooks({...})`; then Exercise 7.1's metric with the clean and corrupted baselines.
+
+# %%
+@torch.no_grad()
+def restored_share(site, sample):
+    # BEGIN SOLUTION
+    model, pairs = sample.model, sample.data
+    positions = interventions.named_positions(pairs, site.positions)
+    names = [(site.component, layer) for layer in site.layers]
+    _, cache = model.run_with_cache(pairs.clean, names=names)
+    diff = lambda logits: interventions.answer_logit_diff(logits, pairs.answer, pairs.wrong)  # noqa: E731
+    clean, corrupt = diff(model(pairs.clean)), diff(model(pairs.corrupt))
+    with model.hooks({name: interventions.patch_position(cache[name], positions)
+                      for name in names}):
+        patched = diff(model(pairs.corrupt))  # (n,)
+    return interventions.normalised(patched, clean, corrupt).cpu()
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_restored_share(restored_share, model)
+
+# %% [markdown]
+# ### Exercise 7.8 (open): design the test
+# 🔴 Hard, 20 minutes. Pick a question this chapter raised (does MLP 0 at the subject carry the
+# capital? do the heads of blocks 1 to 3 move it to the end?) and write `my_design()`, returning a
+# `claims.Design` whose `measure` is your `restored_share`. The check then:
+#
+# - refuses a design without a control, or with a control that differs from the effect in
+#   anything but the kind of component (`claims.check_matched`);
+# - runs it on an **untrained** course model, where no component carries any capital: a design
+#   that passes there cannot fail, and is refused;
+# - runs it on 107 prompts worded **"The capital city of X is"**, which this chapter never patched:
+#   your threshold was fixed before this result. The verdict follows from the intervals (the
+#   effect's lower end at or above the threshold, the control's upper end below it, their
+#   per-prompt excess above zero). PASS and FAIL are both results.
+#
+# Once you have seen a verdict, a changed design is refused: a threshold moved after the result
+# can always be made to pass. Several designs pass the check; the solution shows one.
+#
+# *Nudge:* decide what "carries" should mean as a number before you look, and what the same
+# intervention on another component of those layers and positions would show if the claim were
+# false.
+#
+# *Hint:* `claims.Design(claims.Claim(statement, metric, threshold, control), effect=claims.Site(
+# "mlp_out", (0,), ("subject",)), control=claims.Site("attn_out", (0,), ("subject",)),
+# measure=restored_share)`, with a threshold you would defend before seeing the result.
+
+# %%
+def my_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("MLP 0 at the subject carries a share of the capital",
+                     "share of the logit difference restored by patching MLP 0 at the subject",
+                     0.3, "the same patch of block 0's attention output at the subject"),
+        effect=claims.Site("mlp_out", (0,), ("subject",)),
+        control=claims.Site("attn_out", (0,), ("subject",)),
+        measure=restored_share)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+my_verdict = ch07.check_design(my_design, model)
+
+# %% [markdown]
+# A design that cannot fail, kept here because it looks so good. Patching the whole residual
+# stream entering block 0 at the subject restores everything, with a matched control near zero:
+# but the subject is the only token in which the two prompts differ, so that patch *is* the clean
+# prompt, in any model. The check finds it by running it where nothing was learned:
+
+# %%
+import textwrap
+
+from mechinterp_course.checks import ExerciseFailed
+
+
+def too_good():
+    return claims.Design(
+        claims.Claim("The residual stream at the subject carries the capital",
+                     "share restored by patching resid_pre of block 0 at the subject", 0.9,
+                     "the same patch of block 0's attention output"),
+        effect=claims.Site("resid_pre", (0,), ("subject",)),
+        control=claims.Site("attn_out", (0,), ("subject",)),
+        measure=interventions.restored_share)  # the package's version of Exercise 7.7
+
+
+refusal = ""
+try:
+    ch07.check_design(too_good, model)
+except ExerciseFailed as e:
+    refusal = str(e)
+print(textwrap.fill(refusal, 96))
+assert "passes on the same prompts on an untrained model" in refusal
+
+# %% [markdown]
 # ## Summary
 #
 # - Activation patching (clean into corrupted, normalised) traced the capital from the subject

@@ -326,6 +326,9 @@ NOT_CLAIMS = {
             "the steering claim beside it, against equal-norm random directions, fails on the null",
     },
     "07_causal_interventions.ipynb": {
+        "'passes on the same prompts on an untrained model' in refusal":
+            "the open exercise's check refusing a design that cannot fail, for any weights (its "
+            "other refusals are tested in test_checks_ch07): " + IDENTITY,
         "len(pairs) > sum((len(p) for p in all_pairs)) / 2": TOKENIZER,
         "resid[:, :subject].abs().max() < 0.0001": IDENTITY,
         "mean[0, subject] > 0.99": "entering block 0 the subject's position is all that differs: "

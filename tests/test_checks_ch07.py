@@ -141,3 +141,78 @@ def test_project_out(course_model):
     fails_with(check, unnormalised, course_model, "not normalised")
     fails_with(check, one_by_one, course_model, "separately")
     fails_with(check, lambda directions: directions, course_model, "return a function")
+
+
+def test_restored_share(course_model):
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch07
+    check = ch07.check_restored_share
+    check(SOLUTION["restored_share"], course_model)
+    check(interventions.restored_share, course_model)  # the package's version, an equivalent
+    fails_with(check, STUB["restored_share"], course_model, "not done yet")
+    solution = SOLUTION["restored_share"]
+    fails_with(check, lambda site, s: solution(
+        claims.Site(site.component, site.layers[:1], site.positions), s), course_model,
+        "only the first")
+    fails_with(check, lambda site, s: ch07._everywhere(site, s), course_model, "every position")
+    fails_with(check, lambda site, s: ch07._raw_share(site, s), course_model, "raw logit")
+    fails_with(check, lambda site, s: solution(site, claims.Sample(course_model, s.data, "", s.n)),
+               course_model, "run sample.model")
+    fails_with(check, lambda site, s: None, course_model, "torch.Tensor")
+    fails_with(check, lambda site, s: solution(site, s).double(), course_model, "dtype")
+
+
+def _design(threshold=0.3, effect=("mlp_out", (0,), ("subject",)),
+            control=("attn_out", (0,), ("subject",)), measure=None, words="the attention output"):
+    from mechinterp_course import claims
+
+    def make():
+        return claims.Design(
+            claims.Claim("MLP 0 at the subject carries the capital", "share restored", threshold,
+                         words),
+            effect=claims.Site(*effect), control=None if control is None else claims.Site(*control),
+            measure=measure or interventions.restored_share)
+    return make
+
+
+def test_open_design_is_judged_as_a_design(course_model):
+    """Exercise 7.8: the solution and another sound design pass the check (with any verdict);
+    designs without a control, with an unmatched one, with a threshold that is not a number,
+    one that passes on the untrained model, one that ignores sample.model, and one changed
+    after its verdict was shown are refused, each with its reason."""
+    import math
+
+    from mechinterp_course import claims
+    from mechinterp_course.checks import design as design_check
+    from mechinterp_course.checks import ch07
+    check = ch07.check_design
+    design_check._shown.clear()
+    verdict = check(SOLUTION["my_design"], course_model)
+    assert verdict.passed  # MLP 0 at the subject, on the held-out template
+    fails_with(check, STUB["my_design"], course_model, "not done yet")
+    fails_with(check, lambda: 0.3, course_model, "claims.Design")
+    fails_with(check, _design(control=None), course_model, "no control")
+    fails_with(check, _design(words=""), course_model, "no control")
+    fails_with(check, _design(control=("attn_out", (0, 1), ("subject",), 2)), course_model,
+               "not matched.*layers")
+    fails_with(check, _design(control=("attn_out", (0,), ("last",))), course_model,
+               "not matched.*positions")
+    for bad in (None, math.nan, "0.3", True, torch.tensor(0.3)):
+        fails_with(check, _design(threshold=bad), course_model, "plain, finite number")
+    fails_with(check, _design(threshold=0.9, effect=("resid_pre", (0,), ("subject",))),
+               course_model, "passes on the same prompts on an untrained model")
+    fails_with(check, _design(measure=lambda site, s: torch.full(  # a measure blind to it all
+        (s.n,), float(site.component == "mlp_out"))), course_model, "passes on the same")
+    fails_with(check, _design(measure=lambda site, s: interventions.restored_share(
+        site, claims.Sample(course_model, s.data, "", s.n))), course_model, "sample.model")
+    fails_with(check, _design(measure=lambda site, s: torch.ones(3)), course_model, "shape")
+    fails_with(check, _design(measure=lambda site, s: torch.full((s.n,), math.nan)),
+               course_model, "NaN")
+    # the solution's verdict was shown: a changed threshold is post hoc, until look_again
+    fails_with(check, _design(threshold=0.2), course_model, "differs from the one")
+    another = _design(effect=("mlp_out", (1, 2, 3), ("subject",), 3),
+                      control=("attn_out", (1, 2, 3), ("subject",), 3), threshold=0.3)
+    design_check.look_again("Exercise 7.8")
+    assert not check(another, course_model).passed  # sound design, negative verdict
+    design_check._shown.clear()
+    design_check._looked_again.clear()

@@ -8,7 +8,8 @@ from functools import lru_cache
 
 import torch
 
-from .. import interventions, world
+from .. import claims, interventions, world
+from . import design
 from . import ExerciseFailed, call, close, compare, expect_tensor, passed, run_with_edit
 from .ch00 import _models  # the course model and a random Llama
 
@@ -234,3 +235,90 @@ def check_project_out(fn, model):
                 naive if k > 1 else want + 1,
         }, what="x with the directions removed", atol=1e-4, rtol=1e-4)
     passed(ex, "removes exactly the span of non-orthogonal directions")
+
+
+@lru_cache(maxsize=2)
+def _untrained(device: str):
+    """The course model with GPT-2's initial weights: the null where nothing was learned (seed 1:
+    never the same weights as a notebook's own untrained model, which uses seed 0)."""
+    from .. import models
+
+    null = models.load_model("course", device=device)
+    models.untrain(null.hf, seed=1)
+    return null
+
+
+def _held_out(model) -> claims.Sample:
+    pairs = interventions.capital_pairs(model, world.capital_prompts(HELD_OUT))[0]
+    return claims.Sample(model, pairs, f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
+                         len(pairs))
+
+
+HELD_OUT = "The capital city of {} is"  # in the training text; the chapter never patches it
+
+
+@torch.no_grad()
+def check_restored_share(fn, model):
+    """Exercise 7.7: fn(site, sample) -> (n,): the share restored per prompt when the site's
+    component is patched clean into corrupted at each of its layers and named positions."""
+    ex = "Exercise 7.7"
+    pairs = _pairs(model)
+    sample = claims.Sample(model, pairs, "five capitals", len(pairs))
+    null = claims.Sample(_untrained(str(model.cfg.device)), pairs,
+                         "five capitals, untrained model", len(pairs))
+    sites = [claims.Site("mlp_out", (0,), ("subject",)),
+             claims.Site("attn_out", (1, 2), ("last",), count=2),
+             claims.Site("resid_pre", (1,), ("subject", "last"))]
+    ref = interventions.restored_share
+    for site in sites:
+        out = call(ex, fn, site, sample)
+        want = ref(site, sample)
+        first_layer = replace(site, layers=site.layers[:1], count=1)
+        everywhere = _everywhere(site, sample)
+        mistakes = {
+            "You patched only the first of the site's layers: patch every layer in "
+            "site.layers.": ref(first_layer, sample),
+            "You patched every position: patch only the site's positions "
+            "(interventions.named_positions(pairs, site.positions)).": everywhere,
+            "Your numbers are raw logit differences: normalise them with the clean and "
+            "corrupted runs' values (Exercise 7.1).": _raw_share(site, sample),
+        }
+        mistakes = {k: v for k, v in mistakes.items() if not close(v, want, 1e-3, 1e-3)}
+        compare(ex, out, want, mistakes, what=f"the shares for {site}", atol=1e-3, rtol=1e-3)
+    site = sites[0]
+    out = call(ex, fn, site, null)
+    if torch.is_tensor(out) and close(out.float(), ref(site, sample), 1e-3, 1e-3):
+        raise ExerciseFailed(f"{ex}: on a sample with another model your function gave the "
+                             "course model's numbers: run sample.model, not the notebook's "
+                             "model.")
+    compare(ex, out, ref(site, null), what="the shares on an untrained model", atol=1e-3,
+            rtol=1e-3)
+    passed(ex, "your measure matches the reference on three sites and on another model")
+
+
+def _everywhere(site, sample):
+    every = replace(sample.data, subject=[list(range(sample.data.clean.shape[1]))])
+    return interventions.restored_share(replace(site, positions=("subject",)),
+                                        claims.Sample(sample.model, every, "", sample.n))
+
+
+def _raw_share(site, sample):
+    model, pairs = sample.model, sample.data
+    positions = interventions.named_positions(pairs, site.positions)
+    names = [(site.component, layer) for layer in site.layers]
+    _, cache = model.run_with_cache(pairs.clean, names=names)
+    with model.hooks({n: interventions.patch_position(cache[n], positions) for n in names}):
+        return interventions.answer_logit_diff(model(pairs.corrupt), pairs.answer,
+                                               pairs.wrong).cpu()
+
+
+def check_design(make_design, model):
+    """Exercise 7.8 (open): make_design() -> claims.Design for "which component carries the
+    capital?". Judged as a design: matched control, a threshold fixed in the design, fails on an
+    untrained model, then run on held-out prompts of another template."""
+    ex = "Exercise 7.8"
+    held_out = _held_out(model)
+    null = claims.Sample(_untrained(str(model.cfg.device)), held_out.data,
+                         "the same prompts on an untrained model",
+                         held_out.n)
+    return design.judge_design(ex, make_design, held_out, [null])
