@@ -145,7 +145,7 @@ PLANS = {
              ["04_induction_circuits"]],
             [["05_superposition"], ["06_sparse_autoencoders"], ["07_causal_interventions"]],
             [["08_capstone"], ["14_circuit_tracing"], ["09_planted_mechanisms"],
-             ["11_steering"], ["10_attribution_patching"]],
+             ["11_steering"]],
         ],
     },
 }

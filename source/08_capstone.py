@@ -24,7 +24,7 @@
 # tokens are not independent); say what a selection effect does to a claim; and check whether a
 # finding survives architecture and seed changes, reproducibly.
 #
-# **Time:** about 95 minutes. **Prerequisites:** chapters 04, 06 and 07.
+# **Time:** about 130 minutes. **Prerequisites:** chapters 04, 06 and 07.
 
 # %%
 import json
@@ -797,6 +797,84 @@ plt.show()
 
 # %%
 print(provenance.machine())
+
+# %% [markdown]
+# ## 8. Your claim
+#
+# The capstone is a claim of your own. State something about how the course model recalls a
+# capital, write it as a `claims.Design` (chapter 07, section 7): a claim with its threshold, the
+# site it intervenes on, a matched control, and a measure, here the share of the logit difference
+# restored by patching (`interventions.restored_share`, or your Exercise 7.7). The check runs it
+# on an untrained model, where it must fail, then on held-out prompts worded "The capital city of
+# X is", and gives the verdict.
+#
+# Two worked examples first, judged by the same check. The first lowers section 2's bar: the
+# MLPs at the subject restored less than half, so claim a third. A threshold chosen with a result
+# in view proves nothing *on those prompts*; on prompts the result did not come from, it is a fair
+# test. The second is section 2's block-0 claim, stated as a design: its matched control, block 0's
+# attention at the same two positions, restores more than half too.
+
+# %%
+def mlps_carry_a_third():
+    return claims.Design(
+        claims.Claim("The MLPs at the subject carry at least a third of the capital",
+                     "share restored by patching every block's MLP at the subject", 0.3,
+                     "the same patch of every block's attention output"),
+        effect=claims.Site("mlp_out", tuple(range(n_layers)), ("subject",), n_layers),
+        control=claims.Site("attn_out", tuple(range(n_layers)), ("subject",), n_layers),
+        measure=interventions.restored_share)
+
+
+def mlp_0_carries_half():
+    return claims.Design(
+        claims.Claim("Block 0's MLP, at the subject and the last position, carries half",
+                     "share restored by patching MLP 0 at both positions", 0.5,
+                     "the same patch of block 0's attention output"),
+        effect=claims.Site("mlp_out", (0,), ("subject", "last")),
+        control=claims.Site("attn_out", (0,), ("subject", "last")),
+        measure=interventions.restored_share)
+
+
+example_pass = ch08.judge_example("Worked example 1", mlps_carry_a_third, model)
+example_fail = ch08.judge_example("Worked example 2", mlp_0_carries_half, model)
+assert example_pass.passed and example_pass.effect.low >= 0.3
+assert not example_fail.passed and example_fail.effect.low >= 0.5 and (  # the effect clears it
+    example_fail.control.high >= 0.5)  # and so does the control: it fails by its control
+
+# %% [markdown]
+# ### Exercise 8.3 (open): your claim, as a test
+# 🔴 Hard, 30 minutes. Write `my_claim()`, returning a `claims.Design` for a claim of your own
+# about where the course model carries the capital: which component, in which blocks, at the
+# subject or at the last position, and how much of the logit difference. Write the threshold
+# before you run anything, and the control that would show the same effect if your claim were
+# false. The check refuses a design without a control, with an unmatched one, one that passes on
+# an untrained model, and one changed after you have seen its verdict. PASS and FAIL are both
+# results; write down which you expected before you run the check.
+#
+# *Nudge:* chapter 07 found two routes, one through block 0 and one through block 2's heads. Pick
+# one part of one route, and ask what the same patch of the other component type would show.
+#
+# *Hint:* a claim about heads at the last position: `effect=claims.Site("attn_out", (1, 2, 3),
+# ("last",), 3)`, `control=claims.Site("mlp_out", (1, 2, 3), ("last",), 3)`, and a threshold in
+# the design, such as 0.25.
+
+# %%
+def my_claim():
+    # BEGIN SOLUTION
+    # written before running the check: I expect PASS, since chapter 07 found heads of block 2
+    # moving the capital to " is" (the check prints what the held-out prompts say)
+    return claims.Design(
+        claims.Claim("Blocks 1-3's attention moves the capital to the last position",
+                     "share restored by patching attn_out of blocks 1-3 at the last position",
+                     0.25, "the same patch of blocks 1-3's MLP outputs"),
+        effect=claims.Site("attn_out", (1, 2, 3), ("last",), 3),
+        control=claims.Site("mlp_out", (1, 2, 3), ("last",), 3),
+        measure=interventions.restored_share)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+my_verdict = ch08.check_project(my_claim, model)
 
 # %% [markdown]
 # ## A checklist for interpretability claims

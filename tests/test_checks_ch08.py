@@ -115,3 +115,27 @@ def test_verdicts_and_report():
     assert passed.passed and not failed.passed
     table = claims.report([passed, failed])
     assert "PASS" in table and "FAIL" in table and "0.90 [0.80, 1.00]" in table
+
+
+def test_project_check_refuses_a_claim_without_control_or_with_a_later_threshold(course_model):
+    """Exercise 8.3: the capstone's check passes the solution (a sound design with a negative
+    verdict), fails the stub, refuses a claim with no control, and refuses the same claim with
+    its threshold moved after the verdict was shown."""
+    from dataclasses import replace
+
+    from mechinterp_course.checks import ch08
+    from mechinterp_course.checks import design as design_check
+    from notebooks import fails_with as refused
+
+    check = ch08.check_project
+    design_check._shown.pop("Exercise 8.3", None)
+    verdict = check(SOLUTION["my_claim"], course_model)
+    assert not verdict.passed and verdict.excess.high < 0
+    refused(check, STUB["my_claim"], course_model, "not done yet")
+    solution = SOLUTION["my_claim"]
+    refused(check, lambda: replace(solution(), control=None), course_model, "no control")
+    refused(check, lambda: replace(solution(), claim=replace(solution().claim, control="")),
+            course_model, "no control")
+    moved = replace(solution().claim, threshold=verdict.effect.low - 0.01)  # to pass, post hoc
+    refused(check, lambda: replace(solution(), claim=moved), course_model, "differs from the one")
+    design_check._shown.pop("Exercise 8.3", None)

@@ -12,7 +12,8 @@ from mechinterp_course.checks import ExerciseFailed
 from notebooks import exercise_functions
 
 NOTEBOOKS = sorted(p.name for p in (Path(__file__).parent.parent / "solutions").glob("*.ipynb"))
-RENAMED = {"check_metrics": "sae_metrics"}  # check name -> exercise function, where they differ
+RENAMED = {"check_metrics": "sae_metrics", "check_design": "my_design",
+           "check_project": "my_claim"}  # check name -> exercise function, where they differ
 SKIP = {"check_cached_decoder"}  # takes a class the learner writes, not a function
 
 

@@ -100,3 +100,22 @@ def test_null_interval_and_excess_over_the_null():
         claims.null_interval(lambda g: float("nan"), n=5)
     with pytest.raises(ValueError, match="n must"):
         claims.null_interval(lambda g: 0.0, n=1)
+
+
+def test_run_design_judges_a_matched_design_and_refuses_an_unmatched_one():
+    import pytest
+    import torch
+
+    from mechinterp_course import claims
+
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(200, generator=g) * 0.1
+    measure = lambda site, sample: noise + (1.0 if site.component == "mlp_out" else 0.0)  # noqa
+    claim = claims.Claim("MLP carries it", "share", 0.5, "attention, same place")
+    sample = claims.Sample(None, None, "synthetic", 200)
+    mlp, attn = claims.Site("mlp_out", (0,), ("subject",)), claims.Site("attn_out", (0,), ("subject",))
+    assert claims.run_design(claims.Design(claim, mlp, attn, measure), sample).passed
+    assert not claims.run_design(claims.Design(claim, attn, mlp, measure), sample).passed
+    with pytest.raises(claims.UnmatchedControl):
+        claims.run_design(claims.Design(claim, mlp, claims.Site("attn_out", (1,), ("subject",)),
+                                        measure), sample)

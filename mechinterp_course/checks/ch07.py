@@ -316,7 +316,12 @@ def check_design(make_design, model):
     """Exercise 7.8 (open): make_design() -> claims.Design for "which component carries the
     capital?". Judged as a design: matched control, a threshold fixed in the design, fails on an
     untrained model, then run on held-out prompts of another template."""
-    ex = "Exercise 7.8"
+    return judge_capital_design("Exercise 7.8", make_design, model)
+
+
+def judge_capital_design(ex: str, make_design, model):
+    """Any design measured on capital patching pairs (chapters 07 and 08): nulls on an
+    untrained model, verdict on the held-out template."""
     held_out = _held_out(model)
     null = claims.Sample(_untrained(str(model.cfg.device)), held_out.data,
                          "the same prompts on an untrained model",

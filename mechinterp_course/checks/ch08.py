@@ -111,3 +111,20 @@ def check_passes(fn, model):
                                     "control high < threshold."))
     passed(ex, "passes only when the effect surely clears the threshold and the control surely "
            "does not")
+
+
+def check_project(make_design, model):
+    """Exercise 8.3 (open, the capstone project): make_design() -> claims.Design, a claim of the
+    learner's own measured on capital patching pairs. Refused without a matched control, with a
+    threshold that is not in the design, if it passes on an untrained model, or if changed after
+    its verdict; judged on held-out prompts ("The capital city of X is")."""
+    from .ch07 import judge_capital_design
+
+    return judge_capital_design("Exercise 8.3", make_design, model)
+
+
+def judge_example(name: str, make_design, model):
+    """A worked example judged by the same check as Exercise 8.3, under its own name."""
+    from .ch07 import judge_capital_design
+
+    return judge_capital_design(name, make_design, model)
