@@ -11,7 +11,8 @@ A chapter's source is ``source/NN_name.py``, a jupytext "percent" script (cells 
 The exercise number and title come from the nearest markdown heading above that reads
 "Exercise N.M: title". Its hints come in layers, as paragraphs of that markdown: first
 ``*Nudge:*`` (what to think about, never the answer's code), then one or more ``*Hint:*`` (more
-specific). In the learner notebook each layer, and then the solution itself, is folded away. A cell tagged ``check`` (``# %% tags=["check"]``) is an exercise check: in
+specific). In the learner notebook each layer, and then the solution itself, is folded away.
+A cell tagged ``check`` (``# %% tags=["check"]``) is an exercise check: in
 the learner notebook it must fail until the exercise is done. The build also writes the first code
 cell of every notebook (Colab install, imports, device) and the README's chapter table, so neither
 is ever copied by hand. ``--check`` exits non-zero when a committed file differs from what the

@@ -754,11 +754,14 @@ def restored_share(site, sample):
     positions = interventions.named_positions(pairs, site.positions)
     names = [(site.component, layer) for layer in site.layers]
     _, cache = model.run_with_cache(pairs.clean, names=names)
-    diff = lambda logits: interventions.answer_logit_diff(logits, pairs.answer, pairs.wrong)  # noqa: E731
-    clean, corrupt = diff(model(pairs.clean)), diff(model(pairs.corrupt))
+
+    def diff(tokens):  # (n,): logit(answer) - logit(wrong) at the last position
+        return interventions.answer_logit_diff(model(tokens), pairs.answer, pairs.wrong)
+
+    clean, corrupt = diff(pairs.clean), diff(pairs.corrupt)
     with model.hooks({name: interventions.patch_position(cache[name], positions)
                       for name in names}):
-        patched = diff(model(pairs.corrupt))  # (n,)
+        patched = diff(pairs.corrupt)
     return interventions.normalised(patched, clean, corrupt).cpu()
     # END SOLUTION
 

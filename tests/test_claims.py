@@ -113,7 +113,8 @@ def test_run_design_judges_a_matched_design_and_refuses_an_unmatched_one():
     measure = lambda site, sample: noise + (1.0 if site.component == "mlp_out" else 0.0)  # noqa
     claim = claims.Claim("MLP carries it", "share", 0.5, "attention, same place")
     sample = claims.Sample(None, None, "synthetic", 200)
-    mlp, attn = claims.Site("mlp_out", (0,), ("subject",)), claims.Site("attn_out", (0,), ("subject",))
+    mlp = claims.Site("mlp_out", (0,), ("subject",))
+    attn = claims.Site("attn_out", (0,), ("subject",))
     assert claims.run_design(claims.Design(claim, mlp, attn, measure), sample).passed
     assert not claims.run_design(claims.Design(claim, attn, mlp, measure), sample).passed
     with pytest.raises(claims.UnmatchedControl):
