@@ -87,6 +87,19 @@ def zero_head(head: int | list[int]):
     return replace_head(head, 0.0)
 
 
+def ablation_sweep(model, tokens: Tensor, seq_len: int, layers) -> Tensor:
+    """(len(layers), n_heads): the mean loss on the second copy of BOS + a random sequence of
+    seq_len + its repeat (the copy's tokens after its first, which nothing predicts), with each
+    head of `layers` zero-ablated alone (chapter 04's sweep)."""
+    layers = list(layers)
+    out = torch.zeros(len(layers), model.cfg.n_heads)
+    for i, layer in enumerate(layers):
+        for head in range(model.cfg.n_heads):
+            loss = per_token_loss(model, tokens, {("z", layer): zero_head(head)})
+            out[i, head] = loss[:, seq_len + 1:].mean()  # predicting tokens seq_len + 2, ...
+    return out
+
+
 def ablate_heads(heads: list[tuple[int, int]]) -> dict:
     """Hooks that zero-ablate each (layer, head) in `heads`."""
     by_layer: dict[int, list[int]] = {}

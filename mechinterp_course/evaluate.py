@@ -92,6 +92,13 @@ HELD_OUT_SEED = 1_000_003  # training batches use seeds (0, step): these documen
 
 
 @torch.no_grad()
+def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """The mean next-token cross-entropy (nats), the loss a language model is trained on: the
+    logits at position t (batch, pos, d_vocab) scored against token t + 1 of tokens (batch, pos)."""
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(),
+                                             tokens[:, 1:].flatten())
+
+
 def held_out_loss(model, docs_per_family: int = 20, seed: int = HELD_OUT_SEED) -> dict:
     """Mean next-token loss (nats per token) on world documents the model never trained on, per
     family and over all tokens. Unseen text, not an unseen world: the facts are the same."""

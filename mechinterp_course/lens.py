@@ -61,6 +61,16 @@ def logit_lens(model, cache) -> Tensor:
     return unembed(model, accumulated_resid(model, cache))
 
 
+@torch.no_grad()
+def lens_accuracy(model, tokens: Tensor, answers: Tensor) -> Tensor:
+    """(n_layers + 1,): for each row of the logit lens, the share of prompts whose top guess at
+    the last position is the answer. tokens (n, pos), prompts of one length; answers (n,)."""
+    names = [("resid_pre", i) for i in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens, names=[*names, ("resid_post", model.cfg.n_layers - 1)])
+    guesses = logit_lens(model, cache)[:, :, -1].argmax(-1)  # (rows, n)
+    return (guesses == answers.to(guesses.device)).float().mean(-1).cpu()
+
+
 def lens_row_labels(model) -> list[str]:
     """Names for the logit lens's rows."""
     return ["embed"] + [f"after block {i}" for i in range(model.cfg.n_layers)]

@@ -132,7 +132,7 @@ PLANS = {
     "one_day": {
         "title": "A one-day workshop: from the forward pass to the first circuit",
         "audience": "Python and PyTorch; no interpretability needed.",
-        "day_min": 510, "lunch_after": 2,
+        "day_min": 540, "lunch_after": 2,
         "days": [[["00_forward_pass"], ["01_attention"], ["03_residual_stream"],
                   ["04_induction_circuits"]]],
     },

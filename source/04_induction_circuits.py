@@ -23,13 +23,13 @@
 # automatically; test a circuit causally with ablations; compute composition scores between
 # heads; and attribute an indirect-object prediction to the heads that move the name.
 #
-# **Time:** about 85 minutes. **Prerequisites:** chapters 01 and 03.
+# **Time:** about 105 minutes. **Prerequisites:** chapters 01 and 03.
 
 # %%
 import matplotlib.pyplot as plt
 
 from mechinterp_course import circuits, claims, evaluate, interventions, lens, viz, widgets, world
-from mechinterp_course.checks import ch04
+from mechinterp_course.checks import ch04, yours
 
 torch.set_grad_enabled(False)
 model = mc.load_model("course", device=device)
@@ -227,19 +227,52 @@ def zero_head(head):
 ch04.check_zero_head(zero_head, model)
 
 # %% [markdown]
-# Now remove each head of blocks 0 and 1 in turn (with `circuits.zero_head`, the package's copy)
-# and measure two things: L2H0's induction score, and the loss on the second copy. (Chapter 07
-# compares ways to remove a head; zero ablation is the bluntest.)
+# ### Exercise 4.5: an ablation sweep
+# 🟠 Medium, 15 minutes. Write `ablation_sweep(model, tokens, seq_len, layers)`: for each layer
+# in `layers` and each head, remove that head alone (your `zero_head`, or `circuits.zero_head`)
+# and measure the mean loss on the second copy of `tokens` (BOS + a random sequence of `seq_len`
+# + its repeat), leaving out the copy's first token, which nothing predicts. Return
+# (len(layers), n_heads). `circuits.per_token_loss(model, tokens, hooks)` gives the loss of
+# predicting each next token, (batch, pos - 1).
+#
+# *Nudge:* one forward pass per head, each from the unablated model. Which columns of the
+# per-token loss predict the second copy's tokens, from its second token on?
+#
+# *Hint:* column `j` of the per-token loss predicts token `j + 1`; the copy's second token sits
+# at `seq_len + 2`. Hooks `{("z", layer): zero_head(head)}`, one dictionary per head.
 
 # %%
+def ablation_sweep(model, tokens, seq_len, layers):
+    # BEGIN SOLUTION
+    layers = list(layers)
+    out = torch.zeros(len(layers), model.cfg.n_heads)
+    for i, layer in enumerate(layers):
+        for head in range(model.cfg.n_heads):
+            hooks = {("z", layer): circuits.zero_head(head)}
+            loss = circuits.per_token_loss(model, tokens, hooks)  # (batch, pos - 1)
+            out[i, head] = loss[:, seq_len + 1:].mean()
+    return out
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch04.check_ablation_sweep(ablation_sweep, model)
+
+# %% [markdown]
+# Now the sweep over blocks 0 and 1, with your `ablation_sweep` once its check has passed, and
+# beside it L2H0's induction score with each head removed. (Chapter 07 compares ways to remove a
+# head; zero ablation is the bluntest.)
+
+# %%
+sweep = yours("Exercise 4.5", ablation_sweep, circuits.ablation_sweep)
+copy_losses = sweep(model, repeated, seq_len, range(2))  # (2, n_heads)
 rows = []
 for layer in range(2):
     for head in range(n_heads):
-        hooks = {("z", layer): circuits.zero_head(head)}
-        with model.hooks(hooks):
+        with model.hooks({("z", layer): circuits.zero_head(head)}):
             _, abl_cache = model.run_with_cache(repeated, names=[("pattern", 2)])
         ind = float(circuits.induction_score(abl_cache["pattern", 2], seq_len)[0])
-        copy_loss = float(circuits.per_token_loss(model, repeated, hooks)[:, seq_len + 1:].mean())
+        copy_loss = float(copy_losses[layer, head])
         rows.append((f"L{layer}H{head}", ind, copy_loss))
         print(f"without L{layer}H{head}: L2H0 induction score {ind:.2f}, "
               f"second-copy loss {copy_loss:.2f}")

@@ -779,7 +779,7 @@ ch07.check_restored_share(restored_share, model)
 #   anything but the kind of component (`claims.check_matched`);
 # - runs it on an **untrained** course model, where no component carries any capital: a design
 #   that passes there cannot fail, and is refused;
-# - runs it on 107 prompts worded **"The capital city of X is"**, which this chapter never patched:
+# - runs it on the prompts worded **"The capital city of X is"**, which this chapter never patched:
 #   your threshold was fixed before this result. The verdict follows from the intervals (the
 #   effect's lower end at or above the threshold, the control's upper end below it, their
 #   per-prompt excess above zero). PASS and FAIL are both results.

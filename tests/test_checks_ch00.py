@@ -101,3 +101,34 @@ def test_next_token_probs(course_model):
             probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
         return probs
     fails_with(check, not_renormalised, course_model, "renormalise")
+
+
+def test_next_token_loss(course_model):
+    import torch.nn.functional as F
+
+    from mechinterp_course import evaluate
+    from mechinterp_course.checks import ch00
+    check = ch00.check_next_token_loss
+    check(SOLUTION["next_token_loss"], course_model)
+    check(evaluate.next_token_loss, course_model)
+    check(lambda lg, t: F.cross_entropy(lg[:, :-1].transpose(1, 2), t[:, 1:]), course_model)
+    fails_with(check, STUB["next_token_loss"], course_model, "not done yet")
+    fails_with(check, lambda lg, t: F.cross_entropy(lg.flatten(0, 1), t.flatten()), course_model,
+               "No shift")
+    fails_with(check, lambda lg, t: F.cross_entropy(lg[:, 1:].flatten(0, 1), t[:, :-1].flatten()),
+               course_model, "wrong way")
+    fails_with(check, lambda lg, t: F.cross_entropy(lg[:, :-1].flatten(0, 1), t[:, 1:].flatten(),
+                                                    reduction="sum"), course_model, "summed")
+    fails_with(check, lambda lg, t: -lg[:, :-1].gather(-1, t[:, 1:, None]).mean(), course_model,
+               "log_softmax first")
+    fails_with(check, lambda lg, t: -lg.log_softmax(1)[:, :-1].gather(-1, t[:, 1:, None]).mean(),
+               course_model, "over the positions")
+    fails_with(check, lambda lg, t: None, course_model, "torch.Tensor")
+
+
+def test_the_loss_reference_is_transformers_own(course_model):
+    from mechinterp_course import evaluate
+
+    tokens = course_model.to_tokens("The capital of Texas is Austin.")
+    hf = course_model.hf(tokens, labels=tokens).loss
+    assert torch.allclose(evaluate.next_token_loss(course_model(tokens), tokens), hf, atol=1e-5)

@@ -119,3 +119,21 @@ def test_attribution_sums_to_the_logit_difference_on_both_families(course_model,
             m, direction)
         assert torch.allclose(total, lens.logit_difference(logits, a, others), atol=1e-3)
         assert torch.allclose(lens.logit_lens(m, cache)[-1], logits, atol=1e-3)
+
+
+def test_lens_accuracy(course_model):
+    from mechinterp_course import lens
+    from mechinterp_course.checks import ch03
+    check = ch03.check_lens_accuracy
+    check(SOLUTION["lens_accuracy"], course_model)
+    check(lens.lens_accuracy, course_model)
+    fails_with(check, STUB["lens_accuracy"], course_model, "not done yet")
+    fails_with(check, lambda m, t, a: ch03._accuracy(m, t, a, lambda r: r @ m.W_U), course_model,
+               "raw residual")
+    fails_with(check, lambda m, t, a: ch03._accuracy(m, t, a, lambda r: lens.unembed(m, r), 0),
+               course_model, "first position")
+    fails_with(check, lambda m, t, a: ch03._accuracy(m, t, a, lambda r: lens.unembed(m, r),
+                                                     mean=False), course_model, "one row per")
+    fails_with(check, lambda m, t, a: lens.lens_accuracy(m, t, a)[:-1], course_model, "shape")
+    fails_with(check, lambda m, t, a: (lens.lens_accuracy(m, t, a) * 100).round(),
+               course_model, "differs")

@@ -127,3 +127,42 @@ def test_composition_scores_are_scale_free_and_bounded():
                           torch.tensor(1 / 6 ** 0.5))
     base = circuits.random_composition_baseline(32, 4, n=20)
     assert 0.05 < base < 0.5
+
+
+def test_ablation_sweep(course_model):
+    from mechinterp_course import circuits
+    from mechinterp_course.checks import ch04
+    check = ch04.check_ablation_sweep
+    check(SOLUTION["ablation_sweep"], course_model)
+    check(circuits.ablation_sweep, course_model)
+    fails_with(check, STUB["ablation_sweep"], course_model, "not done yet")
+    fails_with(check, lambda m, t, s, ls: ch04._sweep(m, t, s, ls, cumulative=True),
+               course_model, "pile up")
+    fails_with(check, lambda m, t, s, ls: ch04._sweep(m, t, s, ls, slice(s, None)),
+               course_model, "first token")
+    fails_with(check, lambda m, t, s, ls: ch04._sweep(m, t, s, ls, slice(None)),
+               course_model, "whole sequence")
+    fails_with(check, lambda m, t, s, ls: ch04._sweep(m, t, s, range(len(list(ls)))),
+               course_model, "layers you were given")
+    fails_with(check, lambda m, t, s, ls: circuits.ablation_sweep(m, t, s, ls).T, course_model,
+               "one row per layer")
+    fails_with(check, lambda m, t, s, ls: circuits.ablation_sweep(m, t, s, ls).double(),
+               course_model, "dtype")
+
+
+def test_yours_hands_over_the_learners_function_only_once_its_check_passed(capsys):
+    from mechinterp_course import checks
+
+    def mine(x):
+        return x + 1
+
+    def reference(x):
+        return x + 1
+
+    checks._done.discard("Exercise 9.9")
+    assert checks.yours("Exercise 9.9", mine, reference) is reference
+    assert "Exercise 9.9 is not done yet" in capsys.readouterr().out
+    checks.passed("Exercise 9.9", "ok")
+    assert checks.yours("Exercise 9.9", mine, reference) is mine
+    assert "using your mine" in capsys.readouterr().out
+    checks._done.discard("Exercise 9.9")

@@ -101,10 +101,15 @@ def _optional_model(name: str) -> str | None:
 
 
 def _names(source: str) -> set[str]:
-    """The names a cell's code reads (its magics left out)."""
+    """The names a cell's code reads (its magics left out), except a learner's function handed to
+    `checks.yours(exercise, fn, reference)`, which runs only once its check has passed."""
     code = "\n".join(line for line in source.splitlines()
                      if not line.lstrip().startswith(("%", "!")))
-    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+    tree = ast.parse(code)
+    handed = {id(call.args[1]) for call in ast.walk(tree) if isinstance(call, ast.Call)
+              and getattr(call.func, "attr", getattr(call.func, "id", None)) == "yours"
+              and len(call.args) == 3}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in handed}
 
 
 @pytest.mark.slow
@@ -206,6 +211,14 @@ def test_a_body_that_needs_an_exercise_is_found():
     assert exercise_names_used_outside(
         notebook(stub, check, ("y = steer(2)", [])),
         notebook(solved, check, ("y = steer(2)", []))) == [(2, ["steer"])]
+    assert exercise_names_used_outside(  # handed over only once its check passes
+        notebook(stub, check, ("y = checks.yours('Exercise 1.1', steer, steering.steer)(2)", [])),
+        notebook(solved, check, ("y = checks.yours('Exercise 1.1', steer, steering.steer)(2)",
+                                 []))) == []
+    assert exercise_names_used_outside(  # but called directly beside it, it is found
+        notebook(stub, check, ("y = checks.yours('Exercise 1.1', steer, steer)(2)", [])),
+        notebook(solved, check, ("y = checks.yours('Exercise 1.1', steer, steer)(2)", []))) == [
+            (2, ["steer"])]
     assert exercise_names_used_outside(  # a value only the solution computes
         notebook(stub, ("print(best)", [])), notebook(solved, ("print(best)", []))) == [
             (1, ["best"])]

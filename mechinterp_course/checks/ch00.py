@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import torch
 
+from .. import evaluate
 from . import ExerciseFailed, call, compare, expect_tensor, passed
 
 PROMPTS = ["The capital of Texas is", "When Mary and John went to the store, John gave a drink to",
@@ -172,3 +173,34 @@ def check_next_token_probs(fn, model=None):
                     what=f"the probabilities for {kw}", atol=1e-5)
     passed(ex, f"{len(cases) * len(logits_cases)} cases match transformers' temperature, "
                "top-k and top-p warpers")
+
+
+@torch.no_grad()
+def check_next_token_loss(fn, model):
+    """Exercise 0.4: fn(logits, tokens) -> a scalar, the mean loss of predicting each next
+    token. Compared with cross_entropy and with the Hugging Face model's own loss."""
+    ex = "Exercise 0.4"
+    F = torch.nn.functional
+    for m in _models(model):
+        for prompts in (PROMPTS[1:2], [PROMPTS[0], PROMPTS[0].replace("Texas", "Japan")]):
+            tokens = m.to_tokens(prompts)  # one length: no padding to score
+            logits = m(tokens)  # (batch, pos, d_vocab)
+            out = call(ex, fn, logits.clone(), tokens.clone())
+            if torch.is_tensor(out) and out.numel() == 1:
+                out = out.reshape(())
+            want = evaluate.next_token_loss(logits, tokens)
+            logp = logits.log_softmax(-1)
+            compare(ex, out, want, {
+                "No shift: you scored position t's logits against token t itself. The logits "
+                "at position t predict token t + 1.":
+                    F.cross_entropy(logits.flatten(0, 1), tokens.flatten()),
+                "You shifted the wrong way: logits[:, 1:] against tokens[:, :-1].":
+                    F.cross_entropy(logits[:, 1:].flatten(0, 1), tokens[:, :-1].flatten()),
+                "You summed the losses: take the mean over every predicted token.":
+                    -logp[:, :-1].gather(-1, tokens[:, 1:, None]).sum(),
+                "You used the logits as log-probabilities: take log_softmax first.":
+                    -logits[:, :-1].gather(-1, tokens[:, 1:, None]).mean(),
+                "Your log_softmax is over the positions: it goes over the vocabulary (the last "
+                "axis).": -logits.log_softmax(1)[:, :-1].gather(-1, tokens[:, 1:, None]).mean(),
+            }, what="the loss", atol=1e-4, rtol=1e-4)
+    passed(ex, "the loss matches cross_entropy and transformers' own loss, on two models")

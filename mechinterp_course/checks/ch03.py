@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import lens
+from .. import evaluate, lens
 from . import ExerciseFailed, call, compare, expect_tensor, passed
 from .ch00 import second_model
 
@@ -161,3 +161,45 @@ def check_attribute(fn, model):
         assert torch.allclose(total, diff, atol=1e-3), (total, diff)
     passed(ex, "contributions sum exactly to the final logit difference (LayerNorm and RMSNorm, "
            "batch 1 and 2)")
+
+
+def _accuracy(m, tokens, answers, read, pos=-1, mean=True, read_only=False):
+    """The lens accuracy with a usual mistake: `read` maps the stacked residual to logits."""
+    names = [("resid_pre", i) for i in range(m.cfg.n_layers)]
+    _, cache = m.run_with_cache(tokens, names=[*names, ("resid_post", m.cfg.n_layers - 1)])
+    if read_only:
+        return read(lens.accumulated_resid(m, cache)[:, :, pos])
+    hits = (read(lens.accumulated_resid(m, cache)[:, :, pos]).argmax(-1) == answers).float()
+    return hits.mean(-1).cpu() if mean else hits.cpu()
+
+
+@torch.no_grad()
+def check_lens_accuracy(fn, model):
+    """Exercise 3.4: fn(model, tokens, answers) -> (n_layers + 1,): per lens row, the share of
+    prompts whose top guess at the last position is the answer."""
+    from .ch07 import _pairs
+
+    ex = "Exercise 3.4"
+    for m in (model, second_model().to(model.cfg.device)):
+        pairs = _pairs(m)
+        cases = [(pairs.clean, pairs.answer), (pairs.corrupt, pairs.wrong)]
+        if m is model:  # answers that the normalised lens gets right after block 0 and raw not
+            tokens = evaluate.repeated_tokens(m, 6, 40, seed=1)
+            normed = _accuracy(m, tokens, None, lambda r: lens.unembed(m, r).argmax(-1)[1],
+                               read_only=True)
+            cases.append((tokens, normed))
+        for tokens, answers in cases:
+            out = call(ex, fn, m, tokens.clone(), answers.clone())
+            want = lens.lens_accuracy(m, tokens, answers)
+            unembed = lambda r: lens.unembed(m, r)  # noqa: E731
+            if torch.is_tensor(out) and out.shape == (want.shape[0], len(answers)):
+                raise ExerciseFailed(f"{ex}: you returned one row per prompt; return the share "
+                                     "of prompts, the mean over them, for each lens row.")
+            compare(ex, out, want, {
+                "You read the raw residual (resid @ W_U): normalise it first, as the model's "
+                "final norm would (lens.unembed).": _accuracy(m, tokens, answers,
+                                                              lambda r: r @ m.W_U),
+                "You read the first position: the model's guess for the answer is at the last.":
+                    _accuracy(m, tokens, answers, unembed, pos=0),
+            }, what="the accuracy per lens row", atol=1e-6)
+    passed(ex, "the lens accuracy matches on the course model and a random Llama")

@@ -134,3 +134,46 @@ def check_composition_score(fn, model):
                                                                            * fro(b) ** 2),
         }, what="the composition score", atol=1e-5, rtol=1e-4)
     passed(ex, "composition scores match on random and real circuits")
+
+
+def _sweep(model, tokens, seq_len, layers, columns=None, cumulative=False):
+    """circuits.ablation_sweep, or a usual mistake: other loss columns, or ablations that pile up
+    instead of each head alone."""
+    layers = list(layers)
+    columns = columns or slice(seq_len + 1, None)
+    out = torch.zeros(len(layers), model.cfg.n_heads)
+    hooks: dict = {}
+    for i, layer in enumerate(layers):
+        removed = []
+        for head in range(model.cfg.n_heads):
+            removed = removed + [head] if cumulative else [head]
+            hooks = {**(hooks if cumulative else {}), ("z", layer): circuits.zero_head(removed)}
+            out[i, head] = circuits.per_token_loss(model, tokens, hooks)[:, columns].mean()
+    return out
+
+
+@torch.no_grad()
+def check_ablation_sweep(fn, model):
+    """Exercise 4.5: fn(model, tokens, seq_len, layers) -> (len(layers), n_heads): the mean loss
+    on the second copy (after its first token) with each head zero-ablated alone."""
+    ex = "Exercise 4.5"
+    for seq_len, batch, layers in ((12, 2, (0, 1)), (9, 3, (2,))):
+        tokens = evaluate.repeated_tokens(model, seq_len, batch, seed=seq_len)
+        out = call(ex, fn, model, tokens.clone(), seq_len, layers)
+        want = circuits.ablation_sweep(model, tokens, seq_len, layers)
+        if torch.is_tensor(out) and out.shape == want.T.shape and out.shape != want.shape:
+            raise ExerciseFailed(f"{ex}: your result is (n_heads, layers); return "
+                                 "(len(layers), n_heads), one row per layer.")
+        compare(ex, out, want, {
+            "Your ablations pile up: each head must be removed alone, from the unablated "
+            "model (new hooks for every head).": _sweep(model, tokens, seq_len, layers,
+                                                        cumulative=True),
+            "Your mean includes the copy's first token, which nothing predicts: start one "
+            "column later.": _sweep(model, tokens, seq_len, layers, slice(seq_len, None)),
+            "Your mean covers the whole sequence: measure only the second copy.":
+                _sweep(model, tokens, seq_len, layers, slice(None)),
+            "Your rows are for layers 0, 1, ... rather than for the layers you were given: "
+            "ablate layer `layers[i]` in row i.": _sweep(model, tokens, seq_len,
+                                                         range(len(layers))),
+        }, what="the sweep", atol=1e-4, rtol=1e-4)
+    passed(ex, "the sweep matches over blocks 0 and 1 and over block 2 alone, on two batches")
