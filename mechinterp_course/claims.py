@@ -179,6 +179,15 @@ def null_interval(statistic: Callable[[torch.Generator], float], n: int = 100,
     return Interval(float(draws.mean()), low, high)
 
 
+def shuffle_last_axis(x: Tensor, generator: torch.Generator) -> Tensor:
+    """x with the last axis permuted independently for every index of the others (each head's
+    prompts in an order of its own): the null that keeps what every row holds, its values, and
+    breaks which prompt each value belongs to."""
+    flat = x.reshape(-1, x.shape[-1])
+    order = torch.stack([torch.randperm(flat.shape[-1], generator=generator) for _ in flat])
+    return torch.gather(flat, -1, order.to(flat.device)).reshape(x.shape)
+
+
 def excess_over(observed, null) -> Interval:
     """The observed statistic minus its null, conservatively: the low end is the observed low
     minus the null's high, so a claim on the excess needs both to be clearly apart."""

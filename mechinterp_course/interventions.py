@@ -119,6 +119,33 @@ def patch_positions(model, pairs: PatchingPairs, name: str = "resid_pre",
 
 
 @torch.no_grad()
+def patch_positions_one_pass(model, pairs: PatchingPairs, layers=None) -> Tensor:
+    """`patch_positions` for resid_pre as ONE forward pass (chapter 13's way, for remote models):
+    the clean rows, the corrupted rows and one copy of the corrupted rows per (layer, position)
+    cell run as one batch; a hook at each layer puts the clean rows' residual into the copies
+    whose cell is there. (len(layers), pos, n)."""
+    n, n_pos = pairs.clean.shape
+    layers = list(range(model.cfg.n_layers)) if layers is None else list(layers)
+    cells = [(layer, pos) for layer in layers for pos in range(n_pos)]
+    batch = torch.cat([pairs.clean, pairs.corrupt] + [pairs.corrupt] * len(cells))
+
+    def put_back(layer):
+        def hook(x):  # (rows, pos, d_model)
+            x = x.clone()
+            for i, (at, pos) in enumerate(cells):
+                if at == layer:
+                    x[(i + 2) * n:(i + 3) * n, pos] = x[:n, pos]
+            return x
+        return hook
+
+    with model.hooks({("resid_pre", layer): put_back(layer) for layer in set(layers)}):
+        logits = model(batch)
+    diff = answer_logit_diff(logits, pairs.answer.repeat(len(cells) + 2),
+                             pairs.wrong.repeat(len(cells) + 2)).view(len(cells) + 2, n)
+    return normalised(diff[2:], diff[0], diff[1]).view(len(layers), n_pos, n).cpu()
+
+
+@torch.no_grad()
 def patch_span(model, pairs: PatchingPairs, name: str, layer: int,
                positions: list[int]) -> Tensor:
     """(n,): the normalised logit difference when activation `name` of one layer is patched at

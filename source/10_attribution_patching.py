@@ -27,7 +27,7 @@
 # direct path and through components; and test one edge of a circuit by path patching,
 # against matched control edges.
 #
-# **Time:** about 90 minutes. **Prerequisites:** chapter 07.
+# **Time:** about 100 minutes. **Prerequisites:** chapter 07.
 
 # %%
 import time
@@ -35,7 +35,7 @@ import time
 import matplotlib.pyplot as plt
 
 from mechinterp_course import circuits, claims, interventions, method_scores, viz, world
-from mechinterp_course.checks import ch10
+from mechinterp_course.checks import ch10, yours
 
 model = mc.load_model("course", device=device)
 n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
@@ -265,9 +265,38 @@ assert above["patching"] == ["L0H1", "L0H2", "L2H0"] and above["attribution"] ==
 # prompt, and says nothing about whether the estimate follows each prompt. The null keeps the
 # first and breaks the second: shuffle the prompts within each head. The claim is the excess
 # of r over that null, with an interval from resampling whole prompts.
-
+#
+# ### Exercise 10.3: the null, a shuffle within heads
+# 🟢 Easy, 10 minutes. Write `shuffle_within_heads(grid, generator)`: grid (layers, heads, n), one
+# number per head and prompt; return it with each head's n prompts in an order of its own,
+# drawn from `generator`. Any permutation is right; the check tests what a null needs.
+#
+# *Nudge:* what must the null keep (which values each head has) and what must it break (which
+# prompt each value belongs to)? And a null you cannot rerun is no evidence: where does the
+# randomness come from?
+#
+# *Hint:* flatten to (layers * heads, n); one `torch.randperm(n, generator=generator)` per row;
+# `torch.gather` along the last axis; reshape back.
 
 # %%
+def shuffle_within_heads(grid, generator):
+    # BEGIN SOLUTION
+    flat = grid.reshape(-1, grid.shape[-1])  # (layers * heads, n)
+    order = torch.stack([torch.randperm(flat.shape[-1], generator=generator) for _ in flat])
+    return torch.gather(flat, -1, order).reshape(grid.shape)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch10.check_shuffle_within_heads(shuffle_within_heads)
+
+# %% [markdown]
+# The agreement, with its null made by your shuffle once its check has passed:
+
+# %%
+shuffle = yours("Exercise 10.3", shuffle_within_heads, claims.shuffle_last_axis)
+
+
 def head_r(attr, patch):
     """Correlation across (head, prompt) of two (layers, heads, n) grids."""
     return float(torch.corrcoef(torch.stack([attr.flatten(), patch.flatten()]))[0, 1])
@@ -279,9 +308,7 @@ def agreement(attr, patch, n_null=100):
                                     prompt_of)
 
     def shuffled(g):  # each head's prompts in another order
-        flat = attr.flatten(0, 1)
-        order = torch.stack([torch.randperm(flat.shape[-1], generator=g) for _ in flat])
-        return head_r(torch.gather(flat, -1, order), patch.flatten(0, 1))
+        return head_r(shuffle(attr, g), patch)
     null = claims.null_interval(shuffled, n=n_null)
     return r, null, claims.excess_over(r, null)
 

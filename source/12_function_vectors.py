@@ -25,13 +25,13 @@
 # another task's vector, and its accuracy against a null that keeps its answers and breaks
 # their link to the countries.
 #
-# **Time:** about 40 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
+# **Time:** about 50 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
 # set-up line installs it): the course model barely learns these tasks in context
 # (section 1), so from section 1 on this chapter is about SmolLM2.
 
 # %%
 from mechinterp_course import claims, method_scores, steering, world
-from mechinterp_course.checks import ch12
+from mechinterp_course.checks import ch12, yours
 
 model = mc.load_model("course", device=device)
 threshold = method_scores.ABLATION_THRESHOLD  # 1 nat, as in chapters 09 to 11: fixed before
@@ -158,17 +158,47 @@ def function_vector(model, mean_z, scores, k):
 ch12.check_function_vector(function_vector, model)
 
 # %% [markdown]
-# `steering.function_vector(model, mean_z, heads)` is the package's version, taking the heads
-# as (layer, head) pairs; the chapter uses it.
+# The mean z comes from prompts of different lengths, padded on the right: each prompt's last
+# token sits at its own position.
+#
+# ### Exercise 12.2: every head at the last position
+# 🟢 Easy, 10 minutes. Write `last_z(model, tokens, last)`: tokens (n, pos), padded on the right,
+# and `last` (n,), each prompt's last position (from `steering.prompts`). Return every head's z
+# there, (n, n_layers, n_heads, d_head).
+#
+# *Nudge:* cache z in every layer, then pick one position per prompt, a different one for each;
+# the last column of a padded batch is padding for all but the longest prompt.
+#
+# *Hint:* `model.run_with_cache(tokens, names=[("z", layer) for layer in ...])`; then
+# `cache["z", layer][torch.arange(n), last]` is (n, n_heads, d_head); `torch.stack(..., 1)`.
 
 # %%
+@torch.no_grad()
+def last_z(model, tokens, last):
+    # BEGIN SOLUTION
+    names = [("z", layer) for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens, names=names)
+    rows = torch.arange(len(tokens), device=tokens.device)
+    return torch.stack([cache[name][rows, last] for name in names], 1)  # (n, layers, heads, d)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch12.check_last_z(last_z, model)
+
+# %% [markdown]
+# `steering.function_vector(model, mean_z, heads)` is the package's version, taking the heads
+# as (layer, head) pairs; the chapter uses it, with your `last_z` once its check has passed.
+
+# %%
+z_at_last = yours("Exercise 12.2", last_z, steering.last_z)
 n_top, n_heads = 10, lm.cfg.n_heads
 print(f"SmolLM2 has {lm.cfg.n_layers * n_heads} heads; the vector takes the top {n_top}")
 mean_z, function_vectors = {}, {}
 for relation in relations:
     tokens, last = steering.prompts(lm, steering.in_context_prompts(
         fv_train, {c: answers[relation][c] for c in fv_train}, 5, seed=1))
-    mean_z[relation] = steering.last_z(lm, tokens, last).mean(0)  # (n_layers, n_heads, d_head)
+    mean_z[relation] = z_at_last(lm, tokens, last).mean(0)  # (n_layers, n_heads, d_head)
     tokens, last = steering.prompts(lm, [f"{c}:" for c in fv_train])  # no demonstrations
     effect = steering.head_attributions(lm, tokens, last,
                                         answer_tokens(lm, relation, fv_train), mean_z[relation])

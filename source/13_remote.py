@@ -24,7 +24,7 @@
 # activations through nnsight in the order the model makes them; rebuild chapter 03's logit
 # lens and chapter 07's patching grid from them; and run both remotely.
 #
-# **Time:** about 25 minutes (the remote run: a few minutes more, NDIF's queue permitting).
+# **Time:** about 50 minutes (the remote run: a few minutes more, NDIF's queue permitting).
 # **Prerequisites:** chapters 03 and 07, and nnsight (`pip install nnsight`, or the course's `remote`
 # extra; the cells that need it say so and are skipped without it).
 
@@ -32,8 +32,8 @@
 import importlib.util
 import warnings
 
-from mechinterp_course import lens, remote
-from mechinterp_course.checks import ch13
+from mechinterp_course import interventions, lens, remote
+from mechinterp_course.checks import ch13, yours
 
 model = mc.load_model("course", device=device)
 if importlib.util.find_spec("nnsight") is None:
@@ -156,19 +156,72 @@ if nnsight is not None:
 # (chapter 07's normalised logit difference) is computed inside the block, so only the grid
 # comes back.
 #
-# The check: it must equal chapter 07's `interventions.patch_positions`, which runs one hooked
-# pass per cell (asserted; like the first check, an identity that catches a wrong path or a
-# patch put in the wrong rows, not a claim about the model).
+# The batch is the lesson, and it needs no nnsight: the course's hooks can patch the copies of
+# one batch just as well.
+#
+# ### Exercise 13.2: the grid in one pass
+# 🟠 Medium, 20 minutes. Write `grid_in_one_pass(model, pairs, layers)`: build the batch (the n
+# clean rows, the n corrupted rows, then one copy of the corrupted rows per (layer, position)
+# cell, layer by layer), run it once with a hook on `("resid_pre", layer)` for each layer that
+# puts the clean rows' residual into the copies of that layer's cells, at their position only;
+# return chapter 07's normalised logit difference per cell, (len(layers), pos, n).
+#
+# *Nudge:* number the cells first; cell i's copy occupies its own block of n rows, after the two
+# blocks of baselines. Inside a hook, the clean rows are in the same tensor as the copies.
+#
+# *Hint:* `cells = [(layer, pos) for layer in layers for pos in range(n_pos)]`; copy i is rows
+# `(i + 2) * n` to `(i + 3) * n`; in the hook, `x[rows, pos] = x[:n, pos]` on a clone. Then
+# `interventions.answer_logit_diff` with the answers repeated, `.view(len(cells) + 2, n)`, and
+# `interventions.normalised(diff[2:], diff[0], diff[1])`.
 
 # %%
-from mechinterp_course import interventions
+@torch.no_grad()
+def grid_in_one_pass(model, pairs, layers):
+    # BEGIN SOLUTION
+    n, n_pos = pairs.clean.shape
+    cells = [(layer, pos) for layer in layers for pos in range(n_pos)]
+    batch = torch.cat([pairs.clean, pairs.corrupt] + [pairs.corrupt] * len(cells))
 
+    def put_back(layer):
+        def hook(x):  # (rows, pos, d_model)
+            x = x.clone()
+            for i, (at, pos) in enumerate(cells):
+                if at == layer:
+                    x[(i + 2) * n:(i + 3) * n, pos] = x[:n, pos]
+            return x
+        return hook
+
+    with model.hooks({("resid_pre", layer): put_back(layer) for layer in set(layers)}):
+        logits = model(batch)
+    diff = interventions.answer_logit_diff(logits, pairs.answer.repeat(len(cells) + 2),
+                                           pairs.wrong.repeat(len(cells) + 2))
+    diff = diff.view(len(cells) + 2, n)
+    return interventions.normalised(diff[2:], diff[0], diff[1]).view(len(layers), n_pos, n)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch13.check_grid_in_one_pass(grid_in_one_pass, model)
+
+# %% [markdown]
+# With nnsight the same batch runs as one trace (`remote.patching_grid`). The check of both:
+# they must equal chapter 07's `interventions.patch_positions`, which runs one hooked pass per
+# cell (asserted: your one pass once its check has passed, and nnsight's trace where nnsight is
+# installed; like the first check, an identity that catches a wrong path or a patch put in the
+# wrong rows, not a claim about the model).
+
+# %%
 pairs = interventions.capital_pairs(model)[0]
 n_pairs = 4
 pairs = interventions.PatchingPairs(pairs.clean[:n_pairs], pairs.corrupt[:n_pairs],
                                     pairs.answer[:n_pairs], pairs.wrong[:n_pairs],
                                     pairs.subject[:n_pairs], pairs.prompts[:n_pairs])
 hooked_grid = interventions.patch_positions(model, pairs)
+one_pass = yours("Exercise 13.2", grid_in_one_pass, interventions.patch_positions_one_pass)
+batched_grid = one_pass(model, pairs, list(range(n_layers)))
+print(f"one batch against one hooked pass per cell: largest difference "
+      f"{float((batched_grid - hooked_grid).abs().max()):.1e}")
+assert torch.allclose(batched_grid, hooked_grid, atol=1e-4)
 if nnsight is not None:
     traced_grid = remote.patching_grid(lm, pairs.clean, pairs.corrupt, pairs.answer,
                                        pairs.wrong, remote="local")

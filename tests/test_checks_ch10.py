@@ -138,3 +138,30 @@ def test_sender_swap(course_model):
     fails_with(check, lambda m, b, s, se, t: interventions.sender_swap(m, b, s, se, t).double(),
                course_model, "dtype|float")
     fails_with(check, lambda m, b, s, se, t: 1 / 0, course_model, "ZeroDivisionError")
+
+
+def test_shuffle_within_heads():
+    import torch
+
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch10
+    check = ch10.check_shuffle_within_heads
+    check(SOLUTION["shuffle_within_heads"], None)
+    check(claims.shuffle_last_axis, None)
+    check(lambda g, gen: torch.stack([row[torch.randperm(len(row), generator=gen)]  # a rewrite
+                                      for row in g.reshape(-1, g.shape[-1])]).reshape(g.shape),
+          None)
+    fails_with(check, STUB["shuffle_within_heads"], None, "not done yet")
+    fails_with(check, lambda g, gen: g.clone(), None, "nothing was shuffled")
+    fails_with(check, lambda g, gen: g.flatten()[torch.randperm(g.numel(), generator=gen)]
+               .reshape(g.shape), None, "from one head to another")
+    fails_with(check, lambda g, gen: g[:, torch.randperm(g.shape[1], generator=gen)], None,
+               "from one head to another")
+    fails_with(check, lambda g, gen: g[..., torch.randperm(g.shape[-1], generator=gen)], None,
+               "same order")
+    fails_with(check, lambda g, gen: claims.shuffle_last_axis(g, torch.Generator().manual_seed(
+        int(torch.randint(0, 10**6, (1,))))), None, "same seed gave another")
+    fails_with(check, lambda g, gen: claims.shuffle_last_axis(g, torch.Generator().manual_seed(5)),
+               None, "another seed gave the same")
+    fails_with(check, lambda g, gen: claims.shuffle_last_axis(g, gen) + 1, None, "same values")
+    fails_with(check, lambda g, gen: None, None, "torch.Tensor")

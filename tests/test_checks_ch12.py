@@ -57,3 +57,25 @@ def test_function_vector(course_model):
     def raises(m, z, s, k):
         raise KeyError("W_0")
     fails_with(check, raises, course_model, "raised KeyError")
+
+
+def test_last_z(course_model):
+    from mechinterp_course import steering
+    from mechinterp_course.checks import ch12
+    check = ch12.check_last_z
+    check(SOLUTION["last_z"], course_model)
+    check(steering.last_z, course_model)
+    fails_with(check, STUB["last_z"], course_model, "not done yet")
+
+    def read_at(pick, axis=1):
+        def fn(m, tokens, last):
+            names = [("z", layer) for layer in range(m.cfg.n_layers)]
+            _, cache = m.run_with_cache(tokens, names=names)
+            return torch.stack([pick(cache[n], last) for n in names], axis)
+        return fn
+    rows = lambda z, last: z[torch.arange(len(last)), last]  # noqa: E731
+    check(read_at(rows), course_model)
+    fails_with(check, read_at(lambda z, last: z[:, -1]), course_model, "padding")
+    fails_with(check, read_at(lambda z, last: z[:, 0]), course_model, "first position")
+    fails_with(check, read_at(rows, axis=0), course_model, "axis 1")
+    fails_with(check, read_at(lambda z, last: z[:, last]), course_model, "shape")

@@ -43,3 +43,20 @@ def test_residual_stack(course_model):
     def raises(trace, n):
         return trace["resid_post", n]  # a key the trace does not have
     fails_with(check, raises, course_model, "raised KeyError")
+
+
+def test_grid_in_one_pass(course_model):
+    from mechinterp_course import interventions
+    from mechinterp_course.checks import ch13
+    check = ch13.check_grid_in_one_pass
+    check(SOLUTION["grid_in_one_pass"], course_model)
+    check(interventions.patch_positions_one_pass, course_model)
+    check(lambda m, pairs, layers: interventions.patch_positions(m, pairs)[layers], course_model)
+    fails_with(check, STUB["grid_in_one_pass"], course_model, "not done yet")
+    for mistake, message in ((dict(source=1), "corrupted rows"),
+                             (dict(every_position=True), "every position"),
+                             (dict(block=1), "one block")):
+        fails_with(check, lambda m, p, ls, kw=mistake: ch13._one_pass(m, p, ls, **kw),
+                   course_model, message)
+    fails_with(check, lambda m, p, ls: interventions.patch_positions_one_pass(m, p, ls).flatten(
+        0, 1), course_model, "reshape")

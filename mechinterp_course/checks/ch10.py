@@ -139,3 +139,39 @@ def check_sender_swap(fn, model):
                         f"through {through or 'nothing'}", atol=1e-4, rtol=1e-3)
     passed(ex, "the swap matches on the course model and a random Llama, along the direct path "
                "and through MLPs and attention")
+
+
+def check_shuffle_within_heads(fn, model=None):
+    """Exercise 10.3: fn(grid, generator) -> grid (layers, heads, n) with each head's prompts
+    in an order of its own, drawn from the generator. Judged by properties, since any
+    permutation will do: each head keeps its own values; the prompts move; heads get
+    different orders; the same seed gives the same result; nothing else changes."""
+    from . import expect_tensor
+
+    ex = "Exercise 10.3"
+    grid = torch.arange(3 * 4 * 30, dtype=torch.float32).reshape(3, 4, 30)  # every value unique
+    out = call(ex, fn, grid.clone(), torch.Generator().manual_seed(0))
+    expect_tensor(ex, out, grid, "the shuffled grid")
+    if torch.equal(out, grid):
+        raise ExerciseFailed(f"{ex}: the grid came back in its own order: nothing was shuffled.")
+    if not torch.equal(out.sort(-1).values, grid):
+        if torch.equal(out.flatten().sort().values, grid.flatten()):
+            raise ExerciseFailed(f"{ex}: values moved from one head to another: shuffle each "
+                                 "head's prompts among themselves (the last axis only), so "
+                                 "every head keeps its own values.")
+        raise ExerciseFailed(f"{ex}: the shuffled grid does not hold the same values as the "
+                             "grid: permute, never draw or change values.")
+    orders = (out - grid[..., :1]).reshape(-1, grid.shape[-1])  # each row's order, 0..n-1
+    if all(torch.equal(orders[0], row) for row in orders[1:]):
+        raise ExerciseFailed(f"{ex}: every head got the same order: draw one order per head, "
+                             "so that no pattern across heads survives the shuffle.")
+    again = call(ex, fn, grid.clone(), torch.Generator().manual_seed(0))
+    other = call(ex, fn, grid.clone(), torch.Generator().manual_seed(1))
+    if not (torch.is_tensor(again) and torch.equal(again, out)):
+        raise ExerciseFailed(f"{ex}: the same seed gave another shuffle: draw from the "
+                             "generator you are given (torch.randperm(n, generator=...)), so "
+                             "the null is reproducible.")
+    if torch.is_tensor(other) and torch.equal(other, out):
+        raise ExerciseFailed(f"{ex}: another seed gave the same shuffle: the order must come "
+                             "from the generator.")
+    passed(ex, "each head's prompts in an order of its own, drawn from the generator")

@@ -55,3 +55,31 @@ def check_function_vector(fn, model):
             }, what=f"the function vector for k = {k}", atol=1e-4, rtol=1e-4)
     passed(ex, "the function vector matches on the course model and a random Llama, for one "
                "head and for three")
+
+
+@torch.no_grad()
+def check_last_z(fn, model):
+    """Exercise 12.2: fn(model, tokens, last) -> (n, n_layers, n_heads, d_head): every head's z
+    at each prompt's last position, on right-padded prompts of three lengths."""
+    from . import ExerciseFailed
+
+    ex = "Exercise 12.2"
+    texts = ["Japan: Tokyo\nSpain:", "Peru:", "Kenya: Nairobi\nChile: Santiago\nIndia:"]
+    for m in _models(model):
+        tokens, last = steering.prompts(m, texts)
+        out = call(ex, fn, m, tokens.clone(), last.clone())
+        want = steering.last_z(m, tokens, last)
+        shape = (len(texts), m.cfg.n_layers, m.cfg.n_heads, m.cfg.d_head)
+        if torch.is_tensor(out) and out.shape == (m.cfg.n_layers, *shape[:1], *shape[2:]):
+            raise ExerciseFailed(f"{ex}: your result is (n_layers, n, ...): stack the layers on "
+                                 "axis 1, for (n, n_layers, n_heads, d_head).")
+        names = [("z", layer) for layer in range(m.cfg.n_layers)]
+        _, cache = m.run_with_cache(tokens, names=names)
+        compare(ex, out, want, {
+            "You read the last column, which is padding for every prompt but the longest: "
+            "read each prompt's own last position, `last`.":
+                torch.stack([cache[n][:, -1] for n in names], 1),
+            "You read the first position: read each prompt's last, `last`.":
+                torch.stack([cache[n][:, 0] for n in names], 1),
+        }, what="the z at the last positions", atol=1e-5)
+    passed(ex, "z at each prompt's own last position, on the course model and a random Llama")

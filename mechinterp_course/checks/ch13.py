@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import lens
-from . import call, compare, passed
+from . import ExerciseFailed, call, compare, passed
 from .ch00 import _models  # the course model and a random Llama
 
 
@@ -35,3 +35,60 @@ def check_residual_stack(fn, model):
             "makes it, resid_pre 0 first.": torch.stack([want[-1]] + before),
         }, what=f"the residual stack on {m.cfg.model_name}", atol=1e-6, rtol=1e-6)
     passed(ex, "the stack matches lens.accumulated_resid on the course model and a random Llama")
+
+
+def _one_pass(model, pairs, layers, source=0, block=2, every_position=False):
+    """patch_positions_one_pass with a usual mistake: rows taken from another block (`source`
+    1: the corrupted rows), copies offset by `block`, or every position of the layer at once."""
+    from .. import interventions as iv
+
+    n, n_pos = pairs.clean.shape
+    cells = [(layer, pos) for layer in layers for pos in range(n_pos)]
+    batch = torch.cat([pairs.clean, pairs.corrupt] + [pairs.corrupt] * len(cells))
+
+    def put_back(layer):
+        def hook(x):
+            x = x.clone()
+            for i, (at, pos) in enumerate(cells):
+                if at == layer:
+                    where = slice(None) if every_position else pos
+                    x[(i + block) * n:(i + block + 1) * n, where] = \
+                        x[source * n:(source + 1) * n, where]
+            return x
+        return hook
+
+    with model.hooks({("resid_pre", layer): put_back(layer) for layer in set(layers)}):
+        logits = model(batch)
+    diff = iv.answer_logit_diff(logits, pairs.answer.repeat(len(cells) + 2),
+                                pairs.wrong.repeat(len(cells) + 2)).view(len(cells) + 2, n)
+    return iv.normalised(diff[2:], diff[0], diff[1]).view(len(layers), n_pos, n).cpu()
+
+
+@torch.no_grad()
+def check_grid_in_one_pass(fn, model):
+    """Exercise 13.2: fn(model, pairs, layers) -> (len(layers), pos, n): chapter 07's grid for
+    resid_pre as one batch, equal to one hooked pass per cell."""
+    from .. import interventions
+    from .ch07 import _pairs
+
+    ex = "Exercise 13.2"
+    for m in _models(model):
+        pairs = _pairs(m)
+        for layers in ([0, 1], [m.cfg.n_layers - 1]):
+            out = call(ex, fn, m, pairs, list(layers))
+            want = interventions.patch_positions(m, pairs)[layers]
+            flat = (want.shape[0] * want.shape[1], want.shape[2])
+            if torch.is_tensor(out) and out.shape == flat:
+                raise ExerciseFailed(f"{ex}: reshape the cells into (len(layers), pos, n).")
+            compare(ex, out, want, {
+                "Your copies took the corrupted rows' residual, which changes nothing: put back "
+                "the clean rows' (the first n rows of the batch).":
+                    _one_pass(m, pairs, layers, source=1),
+                "Each copy got the clean residual at every position of its layer: patch only "
+                "the copy's own position.": _one_pass(m, pairs, layers, every_position=True),
+                "Your copies are one block of n rows early: the first two blocks are the clean "
+                "and corrupted baselines, so copy i is rows (i + 2) * n to (i + 3) * n.":
+                    _one_pass(m, pairs, layers, block=1),
+            }, what="the grid", atol=1e-4, rtol=1e-4)
+    passed(ex, "one pass gives the grid of one hooked pass per cell, on the course model and a "
+           "random Llama")
