@@ -31,7 +31,7 @@
 # what ablating (noising) and patching (denoising) each ask; and tell a probe that *decodes*
 # something from a component that *uses* it.
 #
-# **Time:** about 90 minutes. **Prerequisites:** chapters 04, 07 and 08.
+# **Time:** about 105 minutes. **Prerequisites:** chapters 04, 07 and 08.
 
 # %%
 import json
@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 
 from mechinterp_course import (circuits, claims, interventions, method_scores, models, planted,
                                probes, viz)
-from mechinterp_course.checks import ch09
+from mechinterp_course.checks import ch09, yours
 
 torch.set_grad_enabled(False)
 for name, what in planted.zoo().items():
@@ -149,17 +149,55 @@ def ablation_effects(model, tokens, scored, labels):
 ch09.check_ablation_effects(ablation_effects, model)
 
 # %% [markdown]
-# `method_scores.ablation_effects` is the package's version; the rest of the chapter uses it, so
-# it runs whether or not your exercise is done.
+# Patching is the sweep the other way round: the run on other sequences, with one component's
+# output put back from the real ones.
+#
+# ### Exercise 9.3: a patching sweep
+# 🟢 Easy, 10 minutes. Write `patching_effects(model, tokens, scored, labels)`: for each label,
+# run the resampled sequences (`method_scores.resampled(tokens)`) with that one component's
+# output on `tokens` put back (`method_scores.ablation_hooks(label, method_scores.outputs(model,
+# tokens))`), and return `{label: fall}`, how many nats the loss at the `scored` positions of the
+# *real* sequences' next tokens falls below the resampled run's.
+#
+# *Nudge:* which run is patched, where do the values come from, and whose next tokens is the
+# loss about? Answer all three before writing a line.
+#
+# *Hint:* `method_scores.task_loss(model, corrupt, scored, hooks, targets=tokens)`; the base is
+# the same call without hooks, and the fall is base minus patched.
+
+# %%
+def patching_effects(model, tokens, scored, labels):
+    # BEGIN SOLUTION
+    corrupt = method_scores.resampled(tokens)
+    clean = method_scores.outputs(model, tokens)
+    base = method_scores.task_loss(model, corrupt, scored, targets=tokens)
+    return {label: base - method_scores.task_loss(model, corrupt, scored,
+                                                  method_scores.ablation_hooks(label, clean),
+                                                  targets=tokens)
+            for label in labels}
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch09.check_patching_effects(patching_effects, model)
+
+# %% [markdown]
+# Both sweeps, with your versions once their checks have passed (the package's,
+# `method_scores.ablation_effects` and `method_scores.patching_effects`, until then):
 
 # %%
 labels = method_scores.components(model)
-effects = method_scores.ablation_effects(model, tokens, scored, labels)
-fig, ax = plt.subplots(figsize=(7, 2.2))
-ax.bar(labels, [effects[c] for c in labels], color="C3")
-ax.axhline(method_scores.ABLATION_THRESHOLD, color="grey", ls=":", label="threshold")
-ax.set(ylabel="loss increase (nats)", title="each component zero-ablated alone")
-ax.legend(fontsize=8)
+sweeps = {"zero-ablated alone: loss rise": yours("Exercise 9.1", ablation_effects,
+                                                  method_scores.ablation_effects),
+          "patched back alone: loss fall": yours("Exercise 9.3", patching_effects,
+                                                  method_scores.patching_effects)}
+fig, axes = plt.subplots(1, 2, figsize=(10, 2.2))
+for ax, (title, sweep) in zip(axes, sweeps.items()):
+    effects = sweep(model, tokens, scored, labels)
+    ax.bar(labels, [effects[c] for c in labels], color="C3")
+    ax.axhline(method_scores.ABLATION_THRESHOLD, color="grey", ls=":", label="threshold")
+    ax.set(ylabel="nats", title=f"each component {title}")
+    ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 named = method_scores.named_by(model, tokens, scored)  # all six methods, at their thresholds

@@ -111,3 +111,21 @@ def test_ablation_hooks_remove_every_label_and_refuse_unknown_ones(planted_induc
     for bad in ("L1", "mlp0", "H1L0", 3):
         with pytest.raises(ValueError, match="unknown component"):
             method_scores.ablation_hooks([bad])
+
+
+def test_patching_effects(planted_induction):
+    from mechinterp_course.checks import ch09
+    model, check = planted_induction, ch09.check_patching_effects
+    check(SOLUTION["patching_effects"], model)
+    check(method_scores.patching_effects, model)
+    fails_with(check, STUB["patching_effects"], model, "not done yet")
+    fails_with(check, lambda m, t, s, ls: {c: -v for c, v in method_scores.patching_effects(
+        m, t, s, ls).items()}, model, "sign is flipped")
+    for kwargs, message in ((dict(targets="corrupt"), "own next tokens"),
+                            (dict(into="clean"), "noising"), (dict(cumulative=True), "pile up")):
+        fails_with(check, lambda m, t, s, ls, kw=kwargs: ch09._patched(m, t, s, ls, **kw), model,
+                   message)
+    fails_with(check, lambda m, t, s, ls: method_scores.ablation_effects(m, t, s, ls), model,
+               "not what patching")
+    fails_with(check, lambda m, t, s, ls: list(method_scores.patching_effects(m, t, s, ls)
+                                               .values()), model, "return a dict")

@@ -134,3 +134,53 @@ def check_precision_recall(fn, model=None):
                              f"found), not {got[1]!r}.")
     passed(ex, "precision over the named, recall over the truth, each component once, and no "
            "precision when nothing is named")
+
+
+def _patched(model, tokens, scored, labels, targets="clean", into="corrupt", cumulative=False):
+    """method_scores.patching_effects, or a usual slip: the corrupted run scored on its own next
+    tokens (targets="corrupt"), the patch put into the clean run (into="clean"), or patches that
+    pile up."""
+    corrupt = method_scores.resampled(tokens)
+    run = corrupt if into == "corrupt" else tokens
+    source = method_scores.outputs(model, tokens if into == "corrupt" else corrupt)
+    scored_of = tokens if targets == "clean" else corrupt
+    base = method_scores.task_loss(model, run, scored, targets=scored_of)
+    out, hooks = {}, []
+    for c in labels:
+        hooks = (hooks if cumulative else []) + method_scores.ablation_hooks(c, source)
+        out[c] = base - method_scores.task_loss(model, run, scored, hooks, targets=scored_of)
+    return out
+
+
+def check_patching_effects(fn, model):
+    """Exercise 9.3: fn(model, tokens, scored, labels) -> {label: nats the scored loss on the
+    real sequences' next tokens falls by when that one component's output on them is patched
+    into the run on the resampled sequences}."""
+    ex = "Exercise 9.3"
+    tokens, scored = method_scores.task("induction", model)
+    every = method_scores.components(model)
+    for labels in (every, every[::-1][:3]):
+        got = _effects(ex, call(ex, fn, model, tokens, scored.clone(), list(labels)), labels)
+        want = method_scores.patching_effects(model, tokens, scored, labels)
+        if _close(got, want):
+            continue
+        if _close(got, {c: -v for c, v in want.items()}):
+            raise ExerciseFailed(f"{ex}: the sign is flipped: a patch that helps makes the loss "
+                                 "fall, so the effect is the corrupted run's loss minus the "
+                                 "patched run's.")
+        for kwargs, why in (
+                (dict(targets="corrupt"), "you scored the resampled run on its own next tokens: "
+                 "score it on the real sequences' (targets=tokens), the ones the patch should "
+                 "restore"),
+                (dict(into="clean"), "you patched the other sequences' outputs into the real "
+                 "run (noising): this exercise puts the real outputs into the resampled run"),
+                (dict(cumulative=True), "your patches pile up: patch each component alone")):
+            if _close(got, _patched(model, tokens, scored, labels, **kwargs)):
+                raise ExerciseFailed(f"{ex}: {why}.")
+        wrong = [c for c in labels if abs(got[c] - want[c]) > 1e-3 + 1e-3 * abs(want[c])]
+        raise ExerciseFailed(f"{ex}: the values for {wrong[:3]} are not what patching that one "
+                             "component restores. Run method_scores.resampled(tokens) with "
+                             "method_scores.ablation_hooks(label, method_scores.outputs(model, "
+                             "tokens)), scored with targets=tokens.")
+    passed(ex, "each component patched alone into the resampled run, scored on the real "
+           "sequences' next tokens")
