@@ -197,17 +197,22 @@ def top1_agreement(model, transcoders: dict[int, Transcoder], tokens: Tensor) ->
     return float((clean == replaced).float().mean())
 
 
-def shuffled_writes(transcoders: dict[int, Transcoder], seed: int = 0) -> dict[int, Transcoder]:
-    """The null: copies in which each latent reads as before but writes another latent's
-    direction (W_dec's rows shuffled among the latents)."""
+def shuffled_copy(tc: Transcoder, generator: torch.Generator) -> Transcoder:
+    """A copy in which each latent reads as before but writes another latent's direction
+    (W_dec's rows shuffled among the latents); `tc` is left as it was."""
+    copy = Transcoder(tc.W_enc.shape[0], tc.W_enc.shape[1], tc.W_dec.shape[1], tc.k)
+    copy.load_state_dict(tc.state_dict())
+    order = torch.randperm(len(copy.W_dec), generator=generator)
+    copy.W_dec.data = copy.W_dec.data[order]  # (d_tc, d_out): rows are the latents' writes
+    return copy.to(tc.W_dec.device).eval().requires_grad_(False)
+
+
+def shuffled_writes(transcoders: dict[int, Transcoder], seed: int = 0,
+                    shuffle=shuffled_copy) -> dict[int, Transcoder]:
+    """The null: every layer's transcoder through `shuffle` (`shuffled_copy`, or a learner's),
+    one generator seeded once for all layers."""
     g = torch.Generator().manual_seed(seed)
-    out = {}
-    for layer, tc in transcoders.items():
-        copy = Transcoder(tc.W_enc.shape[0], tc.W_enc.shape[1], tc.W_dec.shape[1], tc.k)
-        copy.load_state_dict(tc.state_dict())
-        copy.W_dec.data = copy.W_dec.data[torch.randperm(len(copy.W_dec), generator=g)]
-        out[layer] = copy.to(tc.W_dec.device).eval().requires_grad_(False)
-    return out
+    return {layer: shuffle(tc, g) for layer, tc in transcoders.items()}
 
 
 # --- the shipped set ----------------------------------------------------------------------------

@@ -24,14 +24,14 @@
 # "The capital of Texas is"; and test what it predicts, swapping one subject's latents for
 # another's, against a matched control, across every state and country of the world.
 #
-# **Time:** about 50 minutes. **Prerequisites:** chapters 06 and 07.
+# **Time:** about 60 minutes. **Prerequisites:** chapters 06 and 07.
 
 # %%
 import matplotlib.pyplot as plt
 
 from mechinterp_course import attribution_graph as ag
 from mechinterp_course import claims, transcoders, viz, widgets
-from mechinterp_course.checks import ch14
+from mechinterp_course.checks import ch14, yours
 
 model = mc.load_model("course", device=device)
 
@@ -116,10 +116,40 @@ for layer, f in record["fits"].items():
 # model. The target, fixed before: its top answer agrees with the model's on at least 95% of
 # the world's capital prompts. The null, asserted too: the same transcoders with their latents'
 # write directions shuffled (each latent reads as before and writes another's direction).
+#
+# ### Exercise 14.3: the null, latents that write the wrong thing
+# 🟢 Easy, 10 minutes. Write `shuffled_copy(tc, generator)`: a copy of the transcoder `tc` in
+# which each latent reads as before but writes another latent's direction, the order drawn
+# from `generator`. The transcoder you are given must not change.
+#
+# *Nudge:* which parameters say what a latent reads, and which what it writes? The null keeps
+# the first and breaks the link to the second.
+#
+# *Hint:* `copy = transcoders.Transcoder(d_in, d_tc, d_out, tc.k)` and
+# `copy.load_state_dict(tc.state_dict())`; then permute the rows of `copy.W_dec.data` with
+# `torch.randperm(len(copy.W_dec), generator=generator)`.
+
+# %%
+def shuffled_copy(tc, generator):
+    # BEGIN SOLUTION
+    copy = transcoders.Transcoder(tc.W_enc.shape[0], tc.W_enc.shape[1], tc.W_dec.shape[1], tc.k)
+    copy.load_state_dict(tc.state_dict())
+    order = torch.randperm(len(copy.W_dec), generator=generator)
+    copy.W_dec.data = copy.W_dec.data[order]  # (d_tc, d_out): one row a latent
+    return copy.to(tc.W_dec.device).eval().requires_grad_(False)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch14.check_shuffled_copy(shuffled_copy)
+
+# %% [markdown]
+# The test, with the null made by your `shuffled_copy` once its check has passed:
 
 # %%
 agreement = transcoders.capital_agreement(model, shipped)
-null_agreement = transcoders.capital_agreement(model, transcoders.shuffled_writes(shipped))
+null_agreement = transcoders.capital_agreement(model, transcoders.shuffled_writes(
+    shipped, shuffle=yours("Exercise 14.3", shuffled_copy, transcoders.shuffled_copy)))
 spliced = transcoders.spliced_losses(model, shipped, transcoders.eval_tokens(model))
 print(f"top answer agrees on the capital prompts: {agreement:.1%} (shuffled writes: "
       f"{null_agreement:.1%})")

@@ -97,3 +97,45 @@ def test_edge(course_model):
     fails_with(check, lambda local, s, t: float("nan"), course_model, "nan")
     fails_with(check, lambda local, s, t: torch.zeros(3), course_model, "one number")
     fails_with(check, lambda local, s, t: local.features[9], course_model, "raised IndexError")
+
+
+def test_shuffled_copy():
+    import torch
+
+    from mechinterp_course import transcoders
+    from mechinterp_course.checks import ch14
+    check = ch14.check_shuffled_copy
+    check(SOLUTION["shuffled_copy"], None)
+    check(transcoders.shuffled_copy, None)
+    fails_with(check, STUB["shuffled_copy"], None, "not done yet")
+
+    def copy_of(tc):
+        return transcoders.shuffled_copy(tc, torch.Generator().manual_seed(0))
+
+    def read_and_write(tc, g):  # the latents renumbered: the same function
+        c, order = copy_of(tc), torch.randperm(len(tc.W_dec), generator=g)
+        c.W_dec.data, c.W_enc.data = tc.W_dec.data[order].clone(), tc.W_enc.data[:, order].clone()
+        c.b_enc.data = tc.b_enc.data[order].clone()
+        return c
+
+    def in_place(tc, g):
+        tc.W_dec.data = tc.W_dec.data[torch.randperm(len(tc.W_dec), generator=g)]
+        return tc
+
+    def columns(tc, g):
+        c = copy_of(tc)
+        c.W_dec.data = tc.W_dec.data[:, torch.randperm(tc.W_dec.shape[1], generator=g)].clone()
+        return c
+
+    def reads(tc, g):
+        c = transcoders.shuffled_copy(tc, g)
+        c.W_enc.data = tc.W_enc.data[:, torch.randperm(tc.W_enc.shape[1], generator=g)].clone()
+        return c
+
+    fails_with(check, read_and_write, None, "exactly what the transcoder does")
+    fails_with(check, in_place, None, "you were given changed")
+    fails_with(check, columns, None, "columns")
+    fails_with(check, reads, None, "W_enc changed")
+    fails_with(check, lambda tc, g: copy_of(tc), None, "from the generator")
+    fails_with(check, lambda tc, g: tc, None, "itself")
+    fails_with(check, lambda tc, g: tc.state_dict(), None, "Transcoder")

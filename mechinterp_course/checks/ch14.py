@@ -114,3 +114,59 @@ def check_edge(fn, model):
                 f"`local.forward`), and is the target a pre-activation (or for ('logit', t), "
                 f"ag.logit_target)?")
     passed(ex, "three edges match removing their source in the frozen model")
+
+
+def _small_transcoder(seed=0):
+    tc = transcoders.Transcoder(12, 40, 10, k=4, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in tc.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    return tc.eval().requires_grad_(False)
+
+
+def check_shuffled_copy(fn, model=None):
+    """Exercise 14.3: fn(tc, generator) -> a copy of the transcoder whose latents read as
+    before and write another latent's direction. Judged by properties (any permutation will
+    do), on a small random transcoder: the original untouched, the reads and biases kept, the
+    writes a permutation of the rows, the function changed, the shuffle drawn from the
+    generator."""
+    ex = "Exercise 14.3"
+    tc = _small_transcoder()
+    before = {k: v.clone() for k, v in tc.state_dict().items()}
+    out = call(ex, fn, tc, torch.Generator().manual_seed(0))
+    if any(not torch.equal(v, tc.state_dict()[k]) for k, v in before.items()):
+        raise ExerciseFailed(f"{ex}: the transcoder you were given changed: make a copy and "
+                             "shuffle the copy (the real one is still needed).")
+    if not isinstance(out, transcoders.Transcoder):
+        raise ExerciseFailed(f"{ex}: return a transcoders.Transcoder, not "
+                             f"{type(out).__name__}.")
+    if out is tc:
+        raise ExerciseFailed(f"{ex}: you returned the transcoder itself: return a copy.")
+    got = {k: v.detach() for k, v in out.state_dict().items()}
+    x = torch.randn(64, 12, generator=torch.Generator().manual_seed(2))
+    if torch.allclose(out(x)[0], tc(x)[0], atol=1e-5):
+        raise ExerciseFailed(f"{ex}: the copy computes exactly what the transcoder does: if you "
+                             "moved each latent's read together with its write, nothing changed. "
+                             "Keep the reads (W_enc, b_enc) and shuffle only the writes (W_dec's "
+                             "rows).")
+    for name in ("W_enc", "b_enc", "b_in", "b_dec"):
+        if not torch.equal(got[name], before[name]):
+            raise ExerciseFailed(f"{ex}: {name} changed: each latent must read as before; "
+                                 "shuffle only W_dec's rows.")
+    rows = lambda w: sorted(map(tuple, w.tolist()))  # noqa: E731
+    if rows(got["W_dec"]) != rows(before["W_dec"]):
+        if torch.equal(got["W_dec"].sort(0).values, before["W_dec"].sort(0).values) or \
+                torch.equal(got["W_dec"].sort(1).values, before["W_dec"].sort(1).values):
+            raise ExerciseFailed(f"{ex}: you shuffled W_dec's columns (the output dimensions) "
+                                 "or each column on its own: shuffle whole rows, one row a "
+                                 "latent, so each latent writes another latent's direction.")
+        raise ExerciseFailed(f"{ex}: W_dec's rows are not the original rows in another order.")
+    again = call(ex, fn, tc, torch.Generator().manual_seed(0))
+    other = call(ex, fn, tc, torch.Generator().manual_seed(1))
+    if not torch.equal(again.W_dec, out.W_dec) or torch.equal(other.W_dec, out.W_dec):
+        raise ExerciseFailed(f"{ex}: the shuffle must come from the generator you are given "
+                             "(torch.randperm(d_tc, generator=...)): the same seed, the same "
+                             "copy; another seed, another.")
+    passed(ex, "reads kept, writes shuffled among the latents, the original untouched, drawn "
+           "from the generator")
