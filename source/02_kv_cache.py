@@ -19,7 +19,7 @@
 # token grows with position with and without a cache; and compute a cache's memory from a
 # model's configuration.
 #
-# **Time:** about 60 minutes. **Prerequisites:** chapters 00 and 01.
+# **Time:** about 75 minutes. **Prerequisites:** chapters 00 and 01.
 
 # %%
 import time
@@ -27,7 +27,7 @@ import time
 import matplotlib.pyplot as plt
 
 from mechinterp_course import kvcache, widgets
-from mechinterp_course.checks import ch02
+from mechinterp_course.checks import ch02, yours
 
 model = mc.load_model("course", device=device)
 prompt = "The capital of Texas is"
@@ -122,11 +122,45 @@ ch02.check_attend_with_cache(attend_with_cache, model)
 ch02.check_cached_decoder(append_kv, attend_with_cache, model)
 
 # %% [markdown]
+# ### Exercise 2.4: the decoding loop
+# 🟢 Easy, 10 minutes. Write `generate_with_cache(model, tokens, n_new,
+# forward=kvcache.forward_with_cache)`: greedy decoding with a cache. Make one
+# `kvcache.KVCache(model.cfg.n_layers)`; `forward(model, new_tokens, cache)` returns the logits
+# (batch, new, d_vocab) of tokens that follow what the cache holds, and grows the cache by them.
+# Return the sequence with `n_new` tokens appended, (batch, pos + n_new).
+#
+# *Nudge:* Exercise 0.2's loop, except that the model never sees a token twice: what goes into
+# the first pass, and what into each later one? Count the passes for one new token.
+#
+# *Hint:* the first pass takes the whole prompt; then each step takes the argmax of the last
+# logits, appends it to the sequence, and only then, unless it was the last, feeds that one
+# token, `(batch, 1)`, through `forward`.
+
+# %%
+@torch.no_grad()
+def generate_with_cache(model, tokens, n_new, forward=kvcache.forward_with_cache):
+    # BEGIN SOLUTION
+    cache = kvcache.KVCache(model.cfg.n_layers)
+    logits = forward(model, tokens, cache)  # the prompt, in one pass
+    for step in range(n_new):
+        next_token = logits[:, -1].argmax(-1, keepdim=True)  # (batch, 1)
+        tokens = torch.cat([tokens, next_token], dim=1)
+        if step < n_new - 1:  # the last token needs no pass
+            logits = forward(model, next_token, cache)
+    return tokens
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_generate_with_cache(generate_with_cache, model)
+
+# %% [markdown]
 # ## 4. How much faster?
 #
 # Time 100 new tokens on the course model three ways: rerunning the whole sequence each step (no
-# cache), the package's hand-written cached decoder (the one you just completed), and
-# transformers' own cached `generate`. All three produce the same tokens.
+# cache), the hand-written cached decoder (your loop once its check has passed, else the
+# package's `kvcache.generate_with_cache`), and transformers' own cached `generate`. All three
+# produce the same tokens.
 
 # %% tags=["timing"]
 def timed(fn, most=3, budget_s=10.0):
@@ -144,7 +178,8 @@ def timed(fn, most=3, budget_s=10.0):
 
 n_new = 100
 t_none, out_none = timed(lambda: kvcache.generate_without_cache(model, tokens, n_new))
-t_mine, out_mine = timed(lambda: kvcache.generate_with_cache(model, tokens, n_new))
+cached = yours("Exercise 2.4", generate_with_cache, kvcache.generate_with_cache)
+t_mine, out_mine = timed(lambda: cached(model, tokens, n_new))
 t_hf, out_hf = timed(lambda: model.generate(tokens, max_new_tokens=n_new, stop_at_eos=False))
 assert torch.equal(out_none, out_hf) and torch.equal(out_mine, out_hf)
 print(f"course model, {n_new} tokens: no cache {t_none:.2f} s, hand-written cache {t_mine:.2f} s, "

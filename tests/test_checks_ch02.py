@@ -98,3 +98,32 @@ def test_step_seconds_times_the_same_step_both_ways(course_model):
     for bad in ([], [1, n], [2, n + 1]):
         with pytest.raises(ValueError, match="lengths must lie"):
             kvcache.step_seconds(course_model, tokens, bad)
+
+
+def _loop(extra_pass=False, whole=False, keep_new_only=False):
+    """A cached decoding loop written by a learner, with one mistake."""
+    @torch.no_grad()
+    def fn(model, tokens, n_new, forward):
+        cache = kvcache.KVCache(model.cfg.n_layers)
+        prompt, logits = tokens, forward(model, tokens, cache)
+        for step in range(n_new):
+            tokens = torch.cat([tokens, logits[:, -1].argmax(-1, keepdim=True)], 1)
+            if step < n_new - 1 or extra_pass:
+                logits = forward(model, tokens if whole else tokens[:, -1:], cache)
+        return tokens[:, prompt.shape[1]:] if keep_new_only else tokens
+    return fn
+
+
+def test_generate_with_cache(course_model):
+    from mechinterp_course.checks import ch02
+    check = ch02.check_generate_with_cache
+    check(SOLUTION["generate_with_cache"], course_model)
+    check(_loop(), course_model)
+    fails_with(check, STUB["generate_with_cache"], course_model, "not done yet")
+    fails_with(check, _loop(extra_pass=True), course_model, "needs no pass")
+    fails_with(check, _loop(whole=True), course_model, "only the token just chosen")
+    fails_with(check, _loop(keep_new_only=True), course_model, "shape")
+    fails_with(check, lambda m, t, n, f: kvcache.generate_without_cache(m, t, n), course_model,
+               "through the `forward`")
+    fails_with(check, lambda m, t, n, f: kvcache.generate_with_cache(m, t, n), course_model,
+               "through the `forward`")

@@ -128,3 +128,40 @@ def check_cache_bytes(fn, model):
         raise ExerciseFailed(f"{ex}: {out} bytes, but transformers' cache for {n} tokens of "
                              f"{c.model_name} takes {real}. {hints.get(out, '')}".strip())
     passed(ex, "the formula matches the bytes of transformers' own cache")
+
+
+def check_generate_with_cache(fn, model):
+    """Exercise 2.4: fn(model, tokens, n_new, forward) -> (batch, pos + n_new): greedy decoding
+    with a cache, `forward(model, new_tokens, cache)` giving the logits of the new tokens. The
+    same tokens as transformers, and the work a cache promises: the prompt once, then one token
+    a step, and no pass after the last token."""
+    ex = "Exercise 2.4"
+    for m in (model, second_model().to(model.cfg.device)):
+        tokens = m.to_tokens(PROMPTS)[:, :6]
+        for n_new in (1, 7):
+            fed = []
+
+            def forward(lm, new, cache, fed=fed):
+                fed.append(new.shape[1])
+                return kvcache.forward_with_cache(lm, new, cache)
+            want = m.generate(tokens, max_new_tokens=n_new, stop_at_eos=False)
+            with torch.no_grad():
+                out = call(ex, fn, m, tokens.clone(), n_new, forward)
+            if fed and fed[0] != tokens.shape[1]:
+                raise ExerciseFailed(f"{ex}: the first pass took {fed[0]} tokens; it should take "
+                                     f"the whole prompt ({tokens.shape[1]}), once, to fill the "
+                                     "cache.")
+            if len(fed) > 1 and max(fed[1:]) > 1:
+                raise ExerciseFailed(f"{ex}: after the first pass you fed the model "
+                                     f"{max(fed[1:])} tokens at once: with a cache, each step "
+                                     "feeds only the token just chosen.")
+            if len(fed) == n_new + 1:
+                raise ExerciseFailed(f"{ex}: {n_new + 1} forward passes for {n_new} new tokens: "
+                                     "the last token chosen needs no pass (nothing comes after "
+                                     "it).")
+            if len(fed) != n_new:
+                raise ExerciseFailed(f"{ex}: {len(fed)} forward passes through `forward` for "
+                                     f"{n_new} new tokens; expected {n_new}: the prompt once, then "
+                                     "one token a step, all through the `forward` you are given.")
+            compare(ex, out, want, what="the generated sequence")
+    passed(ex, "the same tokens as transformers, with the prompt fed once and one token a step")
