@@ -26,7 +26,7 @@
 # say what a direction carries besides the behaviour it was named for; and carry the method to
 # SmolLM2, premise first.
 #
-# **Time:** about 70 minutes. **Prerequisites:** chapters 03 and 07.
+# **Time:** about 75 minutes. **Prerequisites:** chapters 03 and 07.
 
 # %%
 import functools
@@ -34,7 +34,7 @@ import functools
 import matplotlib.pyplot as plt
 
 from mechinterp_course import claims, method_scores, steering, world
-from mechinterp_course.checks import ch11
+from mechinterp_course.checks import ch11, yours
 
 model = mc.load_model("course", device=device)
 n_layers = model.cfg.n_layers
@@ -170,6 +170,30 @@ ch11.check_steered_logits(steered_logits, model)
 # %% [markdown]
 # `steering.steered_logits` is the package's version of your function; the rest of the chapter
 # uses it.
+#
+# A push of this size in *any* direction may move an answer. The control for a claim about one
+# direction is random directions of the same norm, at the same layer and position.
+#
+# ### Exercise 11.4: the control, random directions of equal norm
+# 🟢 Easy, 5 minutes. Write `random_directions(n, like, generator)`: (n, d) random directions,
+# each with the norm of `like` (d,), drawn from `generator`, with `like`'s dtype and device.
+#
+# *Nudge:* which distribution gives a direction that favours none? Then fix its length: a control
+# of another size would test the size, not the direction.
+#
+# *Hint:* `torch.randn(n, d, generator=generator)`, divided by each row's norm (`keepdim=True`),
+# times `like.norm()`; `.to(like)` for its dtype and device.
+
+# %%
+def random_directions(n, like, generator):
+    # BEGIN SOLUTION
+    r = torch.randn(n, like.shape[-1], generator=generator).to(like)  # (n, d)
+    return r / r.norm(dim=-1, keepdim=True) * like.norm()
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch11.check_random_directions(random_directions)
 
 # %%
 phrasings = ["{} is a country in", "{} is in"]
@@ -214,7 +238,8 @@ print("mean move on the training countries at strength 1, by layer:",
       {k: round(v, 2) for k, v in on_train.items()}, "-> layer", layer)
 
 g = torch.Generator().manual_seed(0)
-randoms = claims.random_directions(10, vector, g)  # (10, d_model), each of the vector's norm
+random_of = yours("Exercise 11.4", random_directions, claims.random_directions)
+randoms = random_of(10, vector, g)  # (10, d_model), each of the vector's norm
 strengths = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 curve, control_curve = [], []
 for strength in strengths:

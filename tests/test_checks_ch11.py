@@ -146,3 +146,31 @@ def test_remove_direction(course_model):
     fails_with(check, lambda x, d: (x - (x @ (d / d.norm()))[..., None] * d / d.norm()).double(),
                course_model, "dtype|float")
 
+
+
+def test_random_directions():
+    from mechinterp_course import claims
+    check = ch11.check_random_directions
+
+    def unit(r):
+        return r / r.norm(dim=-1, keepdim=True)
+
+    check(SOLUTION["random_directions"], None)
+    check(claims.random_directions, None)
+    check(lambda n, like, g: torch.nn.functional.normalize(  # an equivalent rewrite
+        torch.randn(n, like.shape[-1], generator=g), dim=-1) * like.norm(), None)
+    fails_with(check, STUB["random_directions"], None, "not done yet")
+    fails_with(check, lambda n, like, g: torch.randn(n, like.shape[-1], generator=g), None,
+               "should be like's")
+    fails_with(check, lambda n, like, g: unit(torch.randn(n, like.shape[-1], generator=g)),
+               None, "should be like's")
+    fails_with(check, lambda n, like, g: unit(like + 0.05 * torch.randn(
+        n, like.shape[-1], generator=g)) * like.norm(), None, "lean toward")
+    fails_with(check, lambda n, like, g: claims.random_directions(1, like, g).expand(n, -1),
+               None, "repeat")
+    fails_with(check, lambda n, like, g: claims.random_directions(n, like, torch.Generator()
+                                                                 .manual_seed(3)), None,
+               "generator you are given")
+    fails_with(check, lambda n, like, g: claims.random_directions(n, like, g).double(), None,
+               "dtype")
+    fails_with(check, lambda n, like, g: None, None, "torch.Tensor")

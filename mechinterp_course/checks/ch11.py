@@ -163,3 +163,39 @@ def check_remove_direction(fn, model):
                 x - (x @ direction)[..., None] * unit,
         }, what=f"the result for x of shape {shape}", atol=1e-4, rtol=1e-4)
     passed(ex, "the direction is removed for directions of any norm, on (n, d) and (b, pos, d)")
+
+
+def check_random_directions(fn, model=None):
+    """Exercise 11.4: fn(n, like, generator) -> (n, d): random directions, each of like's norm.
+    Judged by properties (any random draw will do): shape, dtype and device of `like`, every
+    norm equal to like's, directions spread out (not the vector's, not one repeated), drawn
+    from the generator."""
+    from . import expect_tensor
+
+    ex = "Exercise 11.4"
+    g = torch.Generator().manual_seed(7)  # not the learner's seeds: their first draw is not like
+    like = torch.randn(256, generator=g) * 3.0
+    out = call(ex, fn, 200, like.clone(), torch.Generator().manual_seed(0))
+    expect_tensor(ex, out, torch.zeros(200, 256), "the directions")
+    norms = out.norm(dim=-1)
+    if not torch.allclose(norms, like.norm().expand(200), rtol=1e-4):
+        raise ExerciseFailed(
+            f"{ex}: the norms run from {float(norms.min()):.3g} to {float(norms.max()):.3g}; each "
+            f"should be like's, {float(like.norm()):.3g}: divide each random vector by its own "
+            "norm, then multiply by like's. A control of another size tests the size, not the "
+            "direction.")
+    unit = out / norms[:, None]
+    toward = unit @ (like / like.norm())
+    if toward.abs().mean() > 0.3:
+        raise ExerciseFailed(f"{ex}: your directions lean toward the vector itself (mean |cos| "
+                             f"{float(toward.abs().mean()):.2f}): random means unrelated to it.")
+    if (unit @ unit.T).fill_diagonal_(0).abs().max() > 0.99:
+        raise ExerciseFailed(f"{ex}: some of your directions repeat: draw each one afresh.")
+    again = call(ex, fn, 200, like.clone(), torch.Generator().manual_seed(0))
+    other = call(ex, fn, 200, like.clone(), torch.Generator().manual_seed(1))
+    if not (torch.is_tensor(again) and torch.equal(again, out)) or (
+            torch.is_tensor(other) and torch.equal(other, out)):
+        raise ExerciseFailed(f"{ex}: draw from the generator you are given "
+                             "(torch.randn(n, d, generator=...)): the same seed must give the "
+                             "same directions, another seed others.")
+    passed(ex, "random directions of the vector's norm, spread out, drawn from the generator")
