@@ -44,6 +44,13 @@ def attention_pattern(masked_scores: Tensor) -> Tensor:
     return masked_scores.softmax(dim=-1)
 
 
+def attention_by_distance(pattern: Tensor, max_distance: int) -> Tensor:
+    """pattern (..., q, k) -> (..., max_distance + 1): the mean attention from a query to the key
+    d positions before it, over the queries that have one, for d = 0 (itself) to max_distance."""
+    return torch.stack([pattern.diagonal(-d, -2, -1).mean(-1) for d in range(max_distance + 1)],
+                       -1)
+
+
 def repeat_kv(x: Tensor, n_heads: int) -> Tensor:
     """Grouped-query attention: (batch, pos, n_kv_heads, d_head) -> (batch, pos, n_heads, d_head),
     query head h using kv head h // (n_heads // n_kv_heads)."""

@@ -64,6 +64,13 @@ class Chapter:
     def number(self) -> str:
         return self.stem[:2]
 
+    def minutes_without(self, later: list[str]) -> int:
+        """`minutes`, less the exercises a plan leaves for after the workshop (the reading and
+        running stay)."""
+        left = sum(e.minutes for e in self.exercises if e.number in later)
+        total = self.reading_min + self.exercise_min - left + (self.run_s or 0) / 60
+        return 5 * math.ceil(total / 5)
+
 
 def notebook_times(root: Path) -> dict[str, tuple[float, int]]:
     """{notebook stem: (seconds, kernel peak MiB)} from docs/NOTEBOOK_TIMES.md (empty when it
@@ -120,14 +127,15 @@ def with_time_line(text: str, chapter: Chapter) -> str:
 
 
 # Which chapters each format teaches, block by block: a 15-minute break between blocks, lunch
-# after `lunch_after` blocks of a day. The minutes are computed; the build refuses a plan whose
-# day runs past `day_min`.
+# after `lunch_after` blocks of a day; `later`: exercises a plan leaves for after the workshop.
+# The minutes are computed; the build refuses a plan whose day runs past `day_min`.
 PLANS = {
     "half_day": {
         "title": "A half-day workshop: what a transformer computes, and attention from scratch",
         "audience": "Python and some PyTorch; no interpretability needed.",
         "day_min": 240, "lunch_after": None,
         "days": [[["00_forward_pass"], ["01_attention"]]],
+        "later": {"01_attention": ["1.6"]},  # rotary embeddings, on SmolLM2
     },
     "one_day": {
         "title": "A one-day workshop: from the forward pass to the first circuit",
@@ -189,10 +197,19 @@ def plan_page(name: str, course: dict[str, Chapter]) -> str:
                 ch = course.get(stem)
                 if ch is None:
                     raise PlanError(f"plan {name!r} names {stem}, which is not a chapter")
-                out.append(f"| {_clock(t)} | Chapter {ch.number}: {ch.title} ({len(ch.exercises)}"
-                           f" exercises, {ch.exercise_min} min; reading {ch.reading_min:.0f} min; "
-                           f"runs in {ch.run_s or 0:.0f} s) | {ch.minutes} |")
-                t += ch.minutes
+                later = plan.get("later", {}).get(stem, [])
+                unknown = sorted(set(later) - {e.number for e in ch.exercises})
+                if unknown:
+                    raise PlanError(f"plan {name!r} leaves exercises {unknown} of {stem} for "
+                                    "later, which it does not have")
+                kept = [e for e in ch.exercises if e.number not in later]
+                left = (f"; left for after the workshop: Exercise{'s' * (len(later) > 1)} "
+                        f"{', '.join(later)}" if later else "")
+                out.append(f"| {_clock(t)} | Chapter {ch.number}: {ch.title} ({len(kept)}"
+                           f" exercises, {sum(e.minutes for e in kept)} min; reading "
+                           f"{ch.reading_min:.0f} min; runs in {ch.run_s or 0:.0f} s{left}) | "
+                           f"{ch.minutes_without(later)} |")
+                t += ch.minutes_without(later)
                 missing = [p for p in ch.prerequisites
                            if not any(s.startswith(p) for s in taught)]
                 notes.append((ch, missing))

@@ -18,13 +18,13 @@
 # residual stream; share key/value heads (grouped-query attention) and rotate queries and keys
 # by position (RoPE) as Llama-family models do; and read attention patterns as pictures.
 #
-# **Time:** about 105 minutes. **Prerequisite:** chapter 00.
+# **Time:** about 120 minutes. **Prerequisite:** chapter 00.
 
 # %%
 import matplotlib.pyplot as plt
 
 from mechinterp_course import attention, viz
-from mechinterp_course.checks import ch01
+from mechinterp_course.checks import ch01, yours
 
 model = mc.load_model("course", device=device)
 prompt = "When Mary and John went to the store, John gave a drink to"
@@ -295,10 +295,37 @@ plt.show()
 # Two simple measurements, averaged over documents of the course's world, show what this model's
 # heads do with position: the mean attention each head gives to the token at distance 0 (itself),
 # 1 (the previous token), 2, 3 and 4.
+#
+# ### Exercise 1.7: attention by distance
+# 🟢 Easy, 10 minutes. Write `attention_by_distance(pattern, max_distance)`: pattern (..., q, k);
+# return (..., max_distance + 1), the mean attention from a query to the key `d` positions before
+# it, for `d` from 0 (itself) to `max_distance`, over the queries that have such a key.
+#
+# *Nudge:* on the (query, key) grid, where are all the pairs that are d apart? How many queries
+# have a key d positions back?
+#
+# *Hint:* `pattern.diagonal(-d, dim1=-2, dim2=-1)` holds every query's attention to the key d
+# back; `.mean(-1)`, for each d, then `torch.stack(..., -1)`.
+
+# %%
+def attention_by_distance(pattern, max_distance):
+    # BEGIN SOLUTION
+    return torch.stack([pattern.diagonal(-d, -2, -1).mean(-1)  # (...,) for each distance d
+                        for d in range(max_distance + 1)], -1)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_attention_by_distance(attention_by_distance, model)
+
+# %% [markdown]
+# Over documents of the world, with your function once its check has passed; the null is a head that
+# spreads its attention evenly over the past.
 
 # %%
 from mechinterp_course import evaluate, world
 
+by_distance = yours("Exercise 1.7", attention_by_distance, attention.attention_by_distance)
 docs = [d.text for d in world.documents(seed=1, n=30)]
 by_offset = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, 5)
 uniform = torch.zeros(5)  # the null: a head that spreads its attention evenly over the past
@@ -308,9 +335,8 @@ for text in docs:
     pat = c_doc.stack("pattern")[:, 0]  # (layer, head, q, k)
     even = torch.ones(pat.shape[-1], pat.shape[-1]).tril()
     even = even / even.sum(-1, keepdim=True)  # (q, k): 1 / (q + 1) on every earlier key
-    for offset in range(5):
-        by_offset[..., offset] += pat.diagonal(-offset, -2, -1).mean(-1).cpu() / len(docs)
-        uniform[offset] += even.diagonal(-offset).mean() / len(docs)
+    by_offset += by_distance(pat, 4).cpu() / len(docs)  # (layer, head, 5)
+    uniform += by_distance(even, 4) / len(docs)
 
 fig, axes = plt.subplots(1, model.cfg.n_layers, figsize=(12, 2.6), sharey=True)
 for layer, ax in enumerate(axes):

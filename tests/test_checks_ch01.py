@@ -96,3 +96,26 @@ def test_apply_rotary_mistakes(course_model):
     fails_with(check, wrong_way, course_model, "wrong way")
     fails_with(check, lambda x, cos, sin: x * cos[:, :, None], course_model, "x \\* cos alone")
     fails_with(check, lambda x, cos, sin: x * cos, course_model, "raised RuntimeError")
+
+
+def test_attention_by_distance(course_model):
+    from mechinterp_course import attention
+    from mechinterp_course.checks import ch01
+    check = ch01.check_attention_by_distance
+    check(SOLUTION["attention_by_distance"], course_model)
+    check(attention.attention_by_distance, course_model)
+    check(lambda p, d: torch.stack([torch.stack([p[..., q, q - k] for q in range(k, p.shape[-1])],
+                                                -1).mean(-1) for k in range(d + 1)], -1),
+          course_model)  # a loop, the same numbers
+    fails_with(check, STUB["attention_by_distance"], course_model, "not done yet")
+    fails_with(check, lambda p, d: torch.stack([p.diagonal(k, -2, -1).mean(-1)
+                                                for k in range(d + 1)], -1), course_model,
+               "above the diagonal")
+    fails_with(check, lambda p, d: torch.stack([p.diagonal(-k, -2, -1).sum(-1) / p.shape[-1]
+                                                for k in range(d + 1)], -1), course_model,
+               "first d")
+    fails_with(check, lambda p, d: torch.stack([p.diagonal(-k, -2, -1).mean(-1)
+                                                for k in range(1, d + 2)], -1), course_model,
+               "Distance 0")
+    fails_with(check, lambda p, d: attention.attention_by_distance(p, d)[..., :-1], course_model,
+               "shape")

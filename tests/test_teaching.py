@@ -88,6 +88,23 @@ def test_a_plan_that_no_longer_fits_its_day_stops_the_build(monkeypatch):
         build.expected_files()
 
 
+def test_exercises_left_for_later_leave_the_plan_and_are_named(monkeypatch):
+    course = {ch.stem: ch for ch in teaching.chapters(ROOT)}
+    attention = course["01_attention"]
+    monkeypatch.setitem(teaching.PLANS["half_day"], "day_min", 10_000)
+    monkeypatch.setitem(teaching.PLANS["half_day"], "later", {})
+    full = teaching.plan_page("half_day", course)
+    left = attention.exercises[-1]
+    monkeypatch.setitem(teaching.PLANS["half_day"], "later", {"01_attention": [left.number]})
+    page = teaching.plan_page("half_day", course)
+    assert f"left for after the workshop: Exercise {left.number})" in page
+    assert f"| {attention.minutes_without([left.number])} |" in page and page != full
+    assert attention.minutes_without([left.number]) <= attention.minutes - 5 * (left.minutes // 5)
+    monkeypatch.setitem(teaching.PLANS["half_day"], "later", {"01_attention": ["1.99"]})
+    with pytest.raises(teaching.PlanError, match="does not have"):
+        teaching.plan_page("half_day", course)
+
+
 def test_a_plan_says_which_prerequisites_it_assumes(monkeypatch):
     course = {ch.stem: ch for ch in teaching.chapters(ROOT)}
     monkeypatch.setitem(teaching.PLANS["half_day"], "days", [[["04_induction_circuits"]]])
@@ -104,7 +121,8 @@ def test_every_plan_fits_and_the_timetable_adds_up():
         ends = [int(m) for m in re.findall(r"\((\d+) minutes with breaks", page)]
         assert len(ends) == len(plan["days"]) and max(ends) <= plan["day_min"]
         for day, total in zip(plan["days"], ends):
-            chapters = sum(course[stem].minutes for block in day for stem in block)
+            chapters = sum(course[stem].minutes_without(plan.get("later", {}).get(stem, []))
+                           for block in day for stem in block)
             pauses = (len(day) - 1) * teaching.BREAK_MIN + (
                 teaching.LUNCH_MIN - teaching.BREAK_MIN) * (plan["lunch_after"] is not None)
             extra = teaching.WRAP_MIN + (teaching.SETUP_MIN if day is plan["days"][0] else 0)

@@ -183,3 +183,32 @@ def check_apply_rotary(fn, model):
             }, what=f"rotated {name}")
     on = " and ".join("a random Llama" if m is models[-1] else m.cfg.model_name for m in models)
     passed(ex, f"rotary q and k match the model's (rot_q, rot_k), on {on}")
+
+
+@torch.no_grad()
+def check_attention_by_distance(fn, model):
+    """Exercise 1.7: fn(pattern, max_distance) -> (..., max_distance + 1): mean attention to the
+    key d positions back, over the queries that have one. On real patterns (layer, head, q, k)
+    and on an even pattern (q, k), where the answer is known."""
+    ex = "Exercise 1.7"
+    tokens = model.to_tokens("When Mary and John went to the store, John gave a drink to Mary")
+    _, cache = model.run_with_cache(tokens, names=["pattern"])
+    real = cache.stack("pattern")[:, 0]  # (layer, head, q, k)
+    n = 9
+    even = torch.ones(n, n).tril()
+    even = even / even.sum(-1, keepdim=True)
+    for pattern, d in ((real, 4), (even, 3), (real[0, 0], 0)):
+        out = call(ex, fn, pattern.clone(), d)
+        want = ref.attention_by_distance(pattern, d)
+        compare(ex, out, want, {
+            "You read above the diagonal, where the causal mask leaves nothing: the key d "
+            "positions *back* is the diagonal at offset -d.": torch.stack(
+                [pattern.diagonal(k, -2, -1).mean(-1) for k in range(d + 1)], -1),
+            "Your means are over every query, counting the first d, which have no key that far "
+            "back, as zeros: average over the queries that have one (the diagonal's length).":
+                torch.stack([pattern.diagonal(-k, -2, -1).sum(-1) / pattern.shape[-1]
+                             for k in range(d + 1)], -1),
+            "Distance 0 is missing: d runs from 0 (the query itself) to max_distance.":
+                torch.stack([pattern.diagonal(-k, -2, -1).mean(-1) for k in range(1, d + 2)], -1),
+        }, what="the attention by distance", atol=1e-5)
+    passed(ex, "attention by distance matches on every head and on an even pattern")
