@@ -147,11 +147,19 @@ def family_counts(data: NeuronData, k: int = 100, purity: float = 0.9,
     acts = data.acts
     if rows is not None:
         acts, owner = acts[rows], owner[rows]
-    top = acts.topk(k, dim=0).indices  # (k, neurons)
+    return top_k_counts(acts, owner, len(data.families), k, shift)
+
+
+def top_k_counts(acts: Tensor, owner: Tensor, n_families: int, k: int,
+                 shift: Tensor | None = None) -> Tensor:
+    """(n_families, n_neurons): how many of each neuron's k largest activations (acts is
+    (tokens, n_neurons)) fall on tokens that `owner` (tokens,) gives to each family (-1: to
+    none). shift (n_neurons,): each neuron's top k moved by that many tokens (a null)."""
+    top = acts.topk(k, dim=0).indices  # (k, neurons): token indices
     if shift is not None:
         top = (top + shift) % len(owner)
     owner = owner[top]
-    return torch.stack([(owner == f).sum(0) for f in range(len(data.families))])
+    return torch.stack([(owner == f).sum(0) for f in range(n_families)])
 
 
 def random_shifts(data: NeuronData, generator: torch.Generator) -> Tensor:

@@ -22,13 +22,13 @@
 # geometry (orthogonal pairs, antipodal pairs, pentagons); and measure how many dimensions each
 # feature gets as sparsity grows.
 #
-# **Time:** about 85 minutes. **Prerequisite:** chapter 03.
+# **Time:** about 100 minutes. **Prerequisite:** chapter 03.
 
 # %%
 import matplotlib.pyplot as plt
 
 from mechinterp_course import claims, lens, neurons, toy_models
-from mechinterp_course.checks import ch05
+from mechinterp_course.checks import ch05, yours
 
 model = mc.load_model("course", device=device)
 
@@ -94,9 +94,36 @@ assert texas["mlp_out", 2].shape[-1] == model.cfg.d_model != model.cfg.d_mlp
 # moved, all together, to a random other stretch of the text (`neurons.random_shifts`). That
 # keeps how a neuron's strongest activations bunch together, in a few documents and at
 # neighbouring tokens, and breaks only *which* tokens they land on.
+#
+# ### Exercise 5.6: where a neuron's strongest activations land
+# 🟢 Easy, 10 minutes. Write `top_k_counts(acts, owner, n_families, k)`: acts (tokens, n_neurons),
+# owner (tokens,), the family each token is specific to, or -1 for none. Return (n_families,
+# n_neurons): how many of each neuron's `k` largest activations fall on each family's tokens.
+#
+# *Nudge:* for each neuron, find its k strongest tokens; then ask each of those tokens which
+# family it belongs to, and tally. Tokens of no family count for none.
+#
+# *Hint:* `acts.topk(k, dim=0).indices` is (k, n_neurons), token indices; `owner[...]` of it
+# gives their families; `(families == f).sum(0)` for each f, stacked.
 
 # %%
-counts = neurons.family_counts(data, k=100)  # (families, neurons)
+def top_k_counts(acts, owner, n_families, k):
+    # BEGIN SOLUTION
+    top = acts.topk(k, dim=0).indices  # (k, n_neurons): each neuron's strongest tokens
+    families = owner[top]  # (k, n_neurons)
+    return torch.stack([(families == f).sum(0) for f in range(n_families)])
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch05.check_top_k_counts(top_k_counts)
+
+# %% [markdown]
+# The counts, with your function once its check has passed:
+
+# %%
+count_top_k = yours("Exercise 5.6", top_k_counts, neurons.top_k_counts)
+counts = count_top_k(data.acts, neurons.specific_family(data), len(data.families), 100)
 shifted = lambda g: neurons.family_counts(data, shift=neurons.random_shifts(data, g))  # noqa
 naive = neurons.share_responding(counts, 8, min_families=3)
 naive_null = claims.null_interval(lambda g: neurons.share_responding(shifted(g), 8), n=20)

@@ -236,3 +236,21 @@ def test_family_writes_find_a_planted_direction(course_model):
     bias = course_model.parts["blocks"][1].mlp.c_proj.bias
     assert torch.allclose(cache["mlp_post", 1] @ course_model.W_out[1] + bias,
                           cache["mlp_out", 1], atol=1e-4)
+
+
+def test_top_k_counts():
+    from mechinterp_course.checks import ch05
+    check = ch05.check_top_k_counts
+    check(SOLUTION["top_k_counts"], None)
+    check(neurons.top_k_counts, None)
+    check(lambda a, o, n, k: neurons.top_k_counts(a, o, n, k).float(), None)  # whole numbers
+    check(lambda a, o, n, k: torch.nn.functional.one_hot(o[a.topk(k, 0).indices] + 1, n + 1)
+          .sum(0).T[1:], None)  # one-hot with "no family" as an extra column, dropped
+    fails_with(check, STUB["top_k_counts"], None, "not done yet")
+    fails_with(check, lambda a, o, n, k: neurons.top_k_counts(-a, o, n, k), None, "smallest")
+    fails_with(check, lambda a, o, n, k: neurons.top_k_counts(a, o, n, k).T, None, "one row a")
+    fails_with(check, lambda a, o, n, k: neurons.top_k_counts(a, o, n, k) / k, None, "shares")
+    fails_with(check, lambda a, o, n, k: torch.stack([(o == f).sum().expand(a.shape[1])
+                                                      for f in range(n)]), None, "every token")
+    fails_with(check, lambda a, o, n, k: torch.nn.functional.one_hot(
+        o[a.topk(k, 0).indices] + 1, n + 1).sum(0).T[:n], None, "differs")  # off by one family

@@ -163,3 +163,39 @@ def check_feature_geometry(fn, model=None):
                 torch.rad2deg(torch.atan2(W[0], W[1])) % 360,
         }, what="the angles", atol=1e-3)
     passed(ex, "norms and angles of the feature directions match")
+
+
+def _top_k_cases():
+    """Small (acts, owner, n_families, k) cases with known answers, and a larger random one."""
+    g = torch.Generator().manual_seed(0)
+    acts = torch.tensor([[5.0, 0.0], [4.0, 1.0], [3.0, 9.0], [0.0, 8.0], [1.0, 7.0]])
+    owner = torch.tensor([0, 1, -1, 1, 0])  # token 2 belongs to no family
+    yield acts, owner, 2, 3
+    yield torch.randn(400, 30, generator=g), torch.randint(-1, 4, (400,), generator=g), 4, 25
+
+
+def check_top_k_counts(fn, model=None):
+    """Exercise 5.6: fn(acts, owner, n_families, k) -> (n_families, n_neurons): how many of each
+    neuron's k largest activations fall on each family's tokens."""
+    from .. import neurons
+
+    ex = "Exercise 5.6"
+    for acts, owner, n_families, k in _top_k_cases():
+        out = call(ex, fn, acts.clone(), owner.clone(), n_families, k)
+        want = neurons.top_k_counts(acts, owner, n_families, k)
+        if torch.is_tensor(out) and out.shape == want.T.shape and out.shape != want.shape:
+            raise ExerciseFailed(f"{ex}: your counts are (n_neurons, n_families); return "
+                                 "(n_families, n_neurons), one row a family.")
+        if torch.is_tensor(out) and out.is_floating_point() and out.shape == want.shape:
+            if torch.allclose(out, want.float() / k):
+                raise ExerciseFailed(f"{ex}: those are shares of k; return counts.")
+            if torch.equal(out, out.round()):
+                out = out.long()  # whole numbers in a float tensor: counts all the same
+        every = torch.stack([(owner == f).sum().expand(acts.shape[1]) for f in range(n_families)])
+        compare(ex, out, want, {
+            "You took the k smallest activations: topk gives the largest.":
+                neurons.top_k_counts(-acts, owner, n_families, k),
+            "You counted every token of each family, whatever the neuron: count only each "
+            "neuron's top k tokens (topk over the tokens, dim=0).": every,
+        }, what="the counts")
+    passed(ex, "counts per family and neuron match, tokens of no family left out")
