@@ -22,7 +22,7 @@
 # sparsity (L0), dead latents and the loss when the SAE replaces the activation; and check a
 # dictionary against ground truth.
 #
-# **Time:** about 135 minutes. **Prerequisites:** chapters 03 and 05.
+# **Time:** about 150 minutes. **Prerequisites:** chapters 03 and 05.
 
 # %%
 import collections
@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 
 from mechinterp_course import (claims, lens, neurons, provenance, sae, sae_sweep, viz, widgets,
                                world)
-from mechinterp_course.checks import ch06
+from mechinterp_course.checks import ch06, yours
 
 model = mc.load_model("course", device=device)
 
@@ -180,13 +180,45 @@ toy_results = {name: sae.train(s, sae.synthetic_batches(true_features, 512, acti
                                steps=1500, lr=3e-3, l1_coeff=0.3, desc=name)
                for name, s in toys.items()}
 
+# %% [markdown]
+# ### Exercise 6.6: did the dictionary find the features?
+# 🟢 Easy, 10 minutes. Write `mean_max_cosine(learned, true)`: learned (n_latents, d) and true
+# (n_features, d), rows of any norm. For each true feature, its best cosine similarity with any
+# learned direction; return their mean, a scalar tensor.
+#
+# *Nudge:* the question is asked of each *true* feature: did some latent find it? Cosines, so
+# lengths must not matter; and a dictionary may have more latents than there are features.
+#
+# *Hint:* normalise the rows of both; `true_unit @ learned_unit.T` is (n_features, n_latents);
+# `.max(dim=1).values.mean()`.
+
 # %%
+def mean_max_cosine(learned, true):
+    # BEGIN SOLUTION
+    a = learned / learned.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    b = true / true.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    return (b @ a.T).max(dim=1).values.mean()  # (n_features, n_latents) -> best, averaged
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_mean_max_cosine(mean_max_cosine)
+
+# %% [markdown]
+# Each SAE's score, with your function once its check has passed, and the null beside it: a
+# dictionary of the same shape whose directions are random.
+
+# %%
+mmcs_of = yours("Exercise 6.6", mean_max_cosine, sae.mean_max_cosine)
+random_dictionary = torch.randn(128, 32, generator=torch.Generator().manual_seed(1))  # seed: not 0
+null_mmcs = float(mmcs_of(random_dictionary, true_features))
+print(f"a random dictionary of {len(random_dictionary)} directions: MMCS {null_mmcs:.3f}")
 mmcs = {}
 for name, s in toys.items():
-    mmcs[name] = float(sae.mean_max_cosine(s.W_dec.detach(), true_features))
+    mmcs[name] = float(mmcs_of(s.W_dec.detach(), true_features))
     r = toy_results[name]
     print(f"{name:11} MMCS {mmcs[name]:.3f}  FVE {r.fve:.3f}  L0 {r.l0:.1f}  dead {r.dead:.0%}")
-    assert mmcs[name] >= 0.95
+    assert mmcs[name] >= 0.95 > null_mmcs + 0.2  # found, far beyond a random dictionary
 
 best_cos = (true_features @ (toys["TopK (k=4)"].W_dec.detach().T
                              / toys["TopK (k=4)"].W_dec.detach().norm(dim=1))).max(1).values

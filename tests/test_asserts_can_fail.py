@@ -294,7 +294,7 @@ NOT_CLAIMS = {
             "a positive control built from the unembedding, which passes for any weights",
     },
     "06_sparse_autoencoders.ipynb": {
-        "mmcs[name] >= 0.95": "an SAE on planted features, not on the model",
+        "mmcs[name] >= 0.95 > null_mmcs + 0.2": "an SAE on planted features, not on the model",
         "fve >= 0.9 and l0 <= 32 and (dead <= 0.05)":
             "the SAE's quality, not the model's: an SAE fits an untrained model's activations too",
         "recovered['recovered'] > 0.8":

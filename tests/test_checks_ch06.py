@@ -219,3 +219,23 @@ def test_spliced_loss(course_model):
     fails_with(check, make(zero=True), course_model, "zero-ablation")
     fails_with(check, lambda m, s, site, t: make()(m, s, site, t[:, :3]), course_model,
                "differs")
+
+
+def test_mean_max_cosine():
+    from mechinterp_course.checks import ch06
+    check = ch06.check_mean_max_cosine
+
+    def unit(x):
+        return x / x.norm(dim=1, keepdim=True)
+
+    check(SOLUTION["mean_max_cosine"], None)
+    check(sae.mean_max_cosine, None)
+    check(lambda a, b: torch.nn.functional.cosine_similarity(b[:, None], a[None], dim=-1)
+          .max(1).values.mean(), None)  # another way to the same number
+    fails_with(check, STUB["mean_max_cosine"], None, "not done yet")
+    fails_with(check, lambda a, b: (unit(a) @ unit(b).T).max(1).values.mean(), None,
+               "each \\*learned\\*")
+    fails_with(check, lambda a, b: (b @ a.T).max(1).values.mean(), None, "dot products")
+    fails_with(check, lambda a, b: (unit(b) @ unit(a).T).mean(), None, "every pair")
+    fails_with(check, lambda a, b: (unit(b) @ unit(a).T).max(1).values, None, "shape")
+    fails_with(check, lambda a, b: None, None, "torch.Tensor")

@@ -185,3 +185,30 @@ def check_spliced_loss(fn, model):
                 torch.tensor(ref.loss_recovered(model, module, site, tokens)["zero"]),
         }, what="the spliced loss", atol=1e-4)
     passed(ex, "the loss with the reconstruction spliced in matches (ReLU and TopK SAEs)")
+
+
+def check_mean_max_cosine(fn, model=None):
+    """Exercise 6.6: fn(learned, true) -> a scalar: for each true feature (row of `true`), the
+    best cosine similarity with a learned direction (row of `learned`), averaged. On a
+    dictionary with rows of many norms, more latents than features, and a few missing."""
+    ex = "Exercise 6.6"
+    g = torch.Generator().manual_seed(0)
+    true = torch.randn(20, 16, generator=g) * torch.rand(20, 1, generator=g).mul(5).add(0.1)
+    learned = torch.cat([true[:15] + 0.3 * torch.randn(15, 16, generator=g),
+                         torch.randn(25, 16, generator=g)]) * torch.rand(40, 1, generator=g).mul(3)
+    for a, b in ((learned, true), (true.clone(), true), (torch.randn(40, 16, generator=g), true)):
+        out = call(ex, fn, a.clone(), b.clone())
+        if torch.is_tensor(out) and out.numel() == 1:
+            out = out.reshape(())
+        want = ref.mean_max_cosine(a, b)
+        unit = lambda x: x / x.norm(dim=1, keepdim=True)  # noqa: E731
+        compare(ex, out, want, {
+            "You took, for each *learned* direction, its best true feature: MMCS asks the other "
+            "way, for each true feature, whether some latent found it (the max over the learned "
+            "directions).": (unit(a) @ unit(b).T).max(1).values.mean(),
+            "Those are dot products, not cosines: divide every row by its norm first.":
+                (b @ a.T).max(1).values.mean(),
+            "You averaged over every pair, not the best match of each true feature.":
+                (unit(b) @ unit(a).T).mean(),
+        }, what="MMCS", atol=1e-5)
+    passed(ex, "MMCS matches, with rows of any norm and more latents than features")
