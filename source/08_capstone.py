@@ -24,7 +24,7 @@
 # tokens are not independent); say what a selection effect does to a claim; and check whether a
 # finding survives architecture and seed changes, reproducibly.
 #
-# **Time:** about 130 minutes. **Prerequisites:** chapters 04, 06 and 07.
+# **Time:** about 140 minutes. **Prerequisites:** chapters 04, 06 and 07.
 
 # %%
 import json
@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 
 from mechinterp_course import (circuits, claims, evaluate, interventions, neurons, provenance,
                                sae, sweep, viz)
-from mechinterp_course.checks import ch08
+from mechinterp_course.checks import ch08, yours
 
 torch.set_grad_enabled(False)
 model = mc.load_model("course", device=device)
@@ -342,10 +342,40 @@ assert necessary_heads == [(0, 1)]
 # the smallest at 5%/16, the next at 5%/15, and so on, stopping at the first that fails.
 # `claims.bootstrap_p` is the p-value that matches the interval: p <= 1 - level exactly when the
 # interval at that level clears the bar.
+#
+# ### Exercise 8.4: Holm's step-down
+# 🟢 Easy, 10 minutes. Write `holm(p_values, alpha)`: a list of p-values, one per claim; return a
+# list of True/False in the same order, which claims pass Holm's step-down at `alpha`.
+#
+# *Nudge:* the claims are judged in the order of their p-values, each against a bar that loosens
+# as fewer claims remain; once one fails, what happens to every claim after it? And the answer
+# goes back in the order the claims came.
+#
+# *Hint:* `order = sorted(range(m), key=lambda i: p_values[i])`; for `rank, i in
+# enumerate(order)`: stop when `p_values[i] > alpha / (m - rank)`, else mark claim `i` passed.
+
+# %%
+def holm(p_values, alpha):
+    # BEGIN SOLUTION
+    m, passed = len(p_values), [False] * len(p_values)
+    for rank, i in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        if p_values[i] > alpha / (m - rank):
+            break  # this claim fails, and so does every one with a larger p-value
+        passed[i] = True
+    return passed
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch08.check_holm(holm)
+
+# %% [markdown]
+# The heads, judged with your `holm` once its check has passed:
 
 # %%
 p_values = [claims.bootstrap_p(v, 0.5) for v in lost_per_prompt]
-holm_heads = [head for head, ok in zip(heads, claims.holm(p_values)) if ok]
+step_down = yours("Exercise 8.4", holm, claims.holm)
+holm_heads = [head for head, ok in zip(heads, step_down(p_values, 0.05)) if ok]
 order = sorted(range(len(heads)), key=lambda i: p_values[i])
 print("smallest p-values:", ", ".join(f"L{heads[i][0]}H{heads[i][1]} {p_values[i]:.4f}"
                                       for i in order[:3]),

@@ -139,3 +139,20 @@ def test_project_check_refuses_a_claim_without_control_or_with_a_later_threshold
     moved = replace(solution().claim, threshold=verdict.effect.low - 0.01)  # to pass, post hoc
     refused(check, lambda: replace(solution(), claim=moved), course_model, "differs from the one")
     design_check._shown.pop("Exercise 8.3", None)
+
+
+def test_holm():
+    from mechinterp_course.checks import ch08
+    check = ch08.check_holm
+    check(SOLUTION["holm"], None)
+    check(claims.holm, None)
+    check(lambda p, a: torch.tensor(claims.holm(p, a)), None)  # a tensor of bools will do
+    fails_with(check, STUB["holm"], None, "not done yet")
+    fails_with(check, lambda p, a: [x <= a / len(p) for x in p], None, "Bonferroni")
+    fails_with(check, lambda p, a: ch08._holm_like(p, a, lambda r, m: 1 / (m - r), stop=False),
+               None, "after the first failure")
+    fails_with(check, lambda p, a: ch08._holm_like(p, a, lambda r, m: 1 / max(m - r - 1, 1)),
+               None, "Off by one")
+    fails_with(check, lambda p, a: sorted(claims.holm(p, a), reverse=True), None, "sorted")
+    fails_with(check, lambda p, a: [int(x) for x in claims.holm(p, a)], None, "True/False")
+    fails_with(check, lambda p, a: [x <= a for x in p], None, "against alpha itself")

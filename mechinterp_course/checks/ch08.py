@@ -128,3 +128,60 @@ def judge_example(name: str, make_design, model):
     from .ch07 import judge_capital_design
 
     return judge_capital_design(name, make_design, model)
+
+
+def _holm_like(p, alpha, bound, stop=True):
+    """Holm's rule with a usual slip: bound(rank, m) replaces alpha / (m - rank); without
+    `stop`, later claims are judged after one has failed."""
+    out = [False] * len(p)
+    for rank, i in enumerate(sorted(range(len(p)), key=lambda j: p[j])):
+        if p[i] > bound(rank, len(p)) * alpha:
+            if stop:
+                break
+            continue
+        out[i] = True
+    return out
+
+
+def check_holm(fn, model=None):
+    """Exercise 8.4: fn(p_values, alpha) -> a list of bools, in the order given: Holm's
+    step-down. Cases chosen so that Bonferroni, no stopping, an off-by-one bar and the sorted
+    order each give another answer."""
+    ex = "Exercise 8.4"
+    cases = [([0.015, 0.03, 0.04, 0.3], 0.05),    # fails at once; alpha/(m-1) would pass one
+             ([0.01, 0.04, 0.03, 0.005], 0.05),   # stops at 0.03: going on would pass 0.04
+             ([0.2, 0.001, 0.011, 0.02], 0.05),    # passes 0.02 at 0.05/2, Bonferroni does not
+             ([0.03, 0.04], 0.05),                 # fails at once: 0.03 > 0.05/2
+             ([0.012, 0.0001, 0.02, 0.013], 0.05), ([0.5], 0.05), ([0.04], 0.05)]
+    for p, alpha in cases:
+        out = call(ex, fn, list(p), alpha)
+        want = claims.holm(p, alpha)
+        if isinstance(out, torch.Tensor):
+            out = out.tolist()
+        if not isinstance(out, (list, tuple)) or len(out) != len(p) or not all(
+                isinstance(x, bool) for x in out):
+            raise ExerciseFailed(f"{ex}: return a list of True/False, one per p-value in the "
+                                 f"order given; got {out!r:.80}.")
+        out = list(out)
+        if out == want:
+            continue
+        mistakes = {
+            "That is Bonferroni: every p-value against alpha/m. Holm steps down: the smallest "
+            "against alpha/m, the next against alpha/(m-1), ...":
+                [x <= alpha / len(p) for x in p],
+            "You go on after the first failure: Holm stops there, and every larger p-value "
+            "fails too.": _holm_like(p, alpha, lambda r, m: 1 / (m - r), stop=False),
+            "You judged every p-value against alpha itself: with several claims, some pass by "
+            "luck. Holm's bars are alpha/m for the smallest, alpha/(m-1) for the next, ...":
+                [x <= alpha for x in p],
+            "Off by one: the smallest p-value is judged against alpha/m, where m is the number "
+            "of claims.": _holm_like(p, alpha, lambda r, m: 1 / (m - r - 1) if m - r > 1 else 1),
+            "Your answers are in the order of the sorted p-values: give them in the order the "
+            "p-values came.": sorted(want, reverse=True),
+        }
+        for why, wrong in mistakes.items():
+            if out == wrong:
+                raise ExerciseFailed(f"{ex}: {why}")
+        raise ExerciseFailed(f"{ex}: for p-values {p} at alpha {alpha} your answer differs from "
+                             "Holm's step-down and from the usual slips.")
+    passed(ex, "Holm's step-down, in the order given, on seven sets of p-values")
