@@ -143,6 +143,7 @@ PLANS = {
         "day_min": 540, "lunch_after": 2,
         "days": [[["00_forward_pass"], ["01_attention"], ["03_residual_stream"],
                   ["04_induction_circuits"]]],
+        "later": {"01_attention": ["1.6"], "04_induction_circuits": ["4.6"]},  # for homework
     },
     "three_day": {
         "title": "A three-day workshop: from the forward pass to circuit tracing",
@@ -155,6 +156,7 @@ PLANS = {
             [["08_capstone"], ["14_circuit_tracing"], ["09_planted_mechanisms"],
              ["11_steering"]],
         ],
+        "later": {"01_attention": ["1.6"], "04_induction_circuits": ["4.6"]},
     },
 }
 

@@ -23,12 +23,13 @@
 # automatically; test a circuit causally with ablations; compute composition scores between
 # heads; and attribute an indirect-object prediction to the heads that move the name.
 #
-# **Time:** about 105 minutes. **Prerequisites:** chapters 01 and 03.
+# **Time:** about 130 minutes. **Prerequisites:** chapters 01 and 03.
 
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import circuits, claims, evaluate, interventions, lens, viz, widgets, world
+from mechinterp_course import (circuits, claims, evaluate, interventions, lens, method_scores,
+                               viz, widgets, world)
 from mechinterp_course.checks import ch04, yours
 
 torch.set_grad_enabled(False)
@@ -334,6 +335,49 @@ for layer, head in [(0, 0), (1, 2), (0, 1)]:
         assert mean_loss - float(second_copy) > 5.0  # L0H1's information is what it needs
     else:
         assert mean_loss < 0.5  # ...only their constant output mattered
+
+# %% [markdown]
+# ### Exercise 4.6 (open): which heads does copying need?
+# 🔴 Hard, 20 minutes. The sweep above is one look at one batch. Turn one of its readings into
+# a claim that could fail, and let the check judge the design. Write `copy_loss_rise(site,
+# sample)`, a measure: `sample.model` and `sample.data = (tokens, seq_len)`; remove the head
+# `site.component` names ("L0H1", as in chapter 09: `method_scores.ablation_hooks(label)` gives
+# its hooks) and return, per sequence, how much the mean loss on the second copy (after its first
+# token) rises, (n,). Then `copy_design()`, returning a `claims.Design` with your claim, a
+# threshold in nats, the head as `claims.Site("L0H1", (0,))`, and a matched control: another
+# head of the same layer. The check refuses a design that passes on an untrained model, and
+# judges the rest on sequences of another length and seed, which you have not measured.
+#
+# *Nudge:* what would the same measurement show for a head that does nothing for copying? Fix
+# the threshold from what you would call "needed", before running the check.
+#
+# *Hint:* `circuits.per_token_loss(model, tokens, hooks)[:, seq_len + 1:].mean(1)` with and
+# without the head's hooks; the design's `measure=copy_loss_rise`, and a control such as
+# `claims.Site("L0H3", (0,))`.
+
+# %%
+def copy_loss_rise(site, sample):
+    # BEGIN SOLUTION
+    tokens, seq_len = sample.data
+    hooks = method_scores.ablation_hooks(site.component)
+    clean = circuits.per_token_loss(sample.model, tokens)[:, seq_len + 1:].mean(1)
+    ablated = circuits.per_token_loss(sample.model, tokens, hooks)[:, seq_len + 1:].mean(1)
+    return ablated - clean  # (n,): nats, per sequence
+    # END SOLUTION
+
+
+def copy_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("Copying needs L0H1", "rise of the second copy's loss, head removed", 1.0,
+                     "the same removal of L0H3, a head of the same layer"),
+        effect=claims.Site("L0H1", (0,)), control=claims.Site("L0H3", (0,)),
+        measure=copy_loss_rise)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+copy_verdict = ch04.check_design(copy_design, model)
 
 # %% [markdown]
 # ## 5. The circuit, read off the weights

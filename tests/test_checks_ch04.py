@@ -166,3 +166,33 @@ def test_yours_hands_over_the_learners_function_only_once_its_check_passed(capsy
     assert checks.yours("Exercise 9.9", mine, reference) is mine
     assert "using your mine" in capsys.readouterr().out
     checks._done.discard("Exercise 9.9")
+
+
+def test_open_design_on_copying(course_model):
+    """Exercise 4.6: the solution's design passes the check (and its claim, on held-out
+    sequences); a design with no control, an unmatched one, a measure blind to the model, or
+    one that reads the notebook's model instead of the sample's is refused."""
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch04
+    from mechinterp_course.checks import design as design_check
+
+    check = ch04.check_design
+    design_check._shown.pop("Exercise 4.6", None)
+    assert check(SOLUTION["copy_design"], course_model).passed
+    fails_with(check, STUB["copy_design"], course_model, "not done yet")
+    rise = SOLUTION["copy_loss_rise"]
+
+    def design(control=("L0H3", (0,)), measure=rise, threshold=1.0):
+        return lambda: claims.Design(
+            claims.Claim("Copying needs L0H1", "loss rise", threshold, "another head"),
+            effect=claims.Site("L0H1", (0,)),
+            control=None if control is None else claims.Site(*control), measure=measure)
+
+    fails_with(check, design(control=None), course_model, "no control")
+    fails_with(check, design(control=("L1H3", (1,))), course_model, "not matched.*layers")
+    fails_with(check, design(measure=lambda site, s: torch.full((s.n,), 5.0 * (
+        site.component == "L0H1"))), course_model, "untrained model")
+    fails_with(check, design(measure=lambda site, s: rise(site, claims.Sample(
+        course_model, s.data, "", s.n))), course_model, "sample.model")
+    fails_with(check, design(threshold=0.5), course_model, "differs from the one")
+    design_check._shown.pop("Exercise 4.6", None)

@@ -177,3 +177,20 @@ def check_ablation_sweep(fn, model):
                                                          range(len(layers))),
         }, what="the sweep", atol=1e-4, rtol=1e-4)
     passed(ex, "the sweep matches over blocks 0 and 1 and over block 2 alone, on two batches")
+
+
+def check_design(make_design, model):
+    """Exercise 4.6 (open): make_design() -> claims.Design about which heads in-context copying
+    needs, measured per sequence on (tokens, seq_len). Refused without a matched control, if
+    it passes on an untrained model, or if changed after its verdict; judged on repeated
+    sequences of another length and seed than the chapter's."""
+    from .. import claims
+    from . import design
+    from .ch07 import _untrained
+
+    data = (evaluate.repeated_tokens(model, seq_len=30, batch=40, seed=101), 30)
+    held_out = claims.Sample(model, data, "40 held-out sequences (30 random tokens, repeated; "
+                             "a seed the chapter never used)", len(data[0]))
+    null = claims.Sample(_untrained(str(model.cfg.device)), data,  # the same data object
+                         "the same sequences on an untrained model", len(data[0]))
+    return design.judge_design("Exercise 4.6", make_design, held_out, [null])
