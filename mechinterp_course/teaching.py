@@ -135,7 +135,7 @@ PLANS = {
         "audience": "Python and some PyTorch; no interpretability needed.",
         "day_min": 240, "lunch_after": None,
         "days": [[["00_forward_pass"], ["01_attention"]]],
-        "later": {"01_attention": ["1.6"]},  # rotary embeddings, on SmolLM2
+        "later": {"01_attention": ["1.6", "1.8"]},  # rotary on SmolLM2; the open exercise
     },
     "one_day": {
         "title": "A one-day workshop: from the forward pass to the first circuit",
@@ -143,7 +143,7 @@ PLANS = {
         "day_min": 540, "lunch_after": 2,
         "days": [[["00_forward_pass"], ["01_attention"], ["03_residual_stream"],
                   ["04_induction_circuits"]]],
-        "later": {"01_attention": ["1.6"], "04_induction_circuits": ["4.6"]},  # for homework
+        "later": {"01_attention": ["1.6", "1.8"], "04_induction_circuits": ["4.6"]},  # homework
     },
     "three_day": {
         "title": "A three-day workshop: from the forward pass to circuit tracing",
@@ -156,7 +156,7 @@ PLANS = {
             [["08_capstone"], ["14_circuit_tracing"], ["09_planted_mechanisms"],
              ["11_steering"]],
         ],
-        "later": {"01_attention": ["1.6"], "04_induction_circuits": ["4.6"]},
+        "later": {"01_attention": ["1.6", "1.8"], "04_induction_circuits": ["4.6"]},
     },
 }
 

@@ -18,12 +18,12 @@
 # residual stream; share key/value heads (grouped-query attention) and rotate queries and keys
 # by position (RoPE) as Llama-family models do; and read attention patterns as pictures.
 #
-# **Time:** about 120 minutes. **Prerequisite:** chapter 00.
+# **Time:** about 135 minutes. **Prerequisite:** chapter 00.
 
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import attention, viz
+from mechinterp_course import attention, claims, viz
 from mechinterp_course.checks import ch01, yours
 
 model = mc.load_model("course", device=device)
@@ -376,6 +376,53 @@ print(f"previous-token head L{layer}H{head}: {previous[layer, head]:.2f} on the 
 print("attention on distances 1-3, in multiples of the even head's:",
       ", ".join(f"L0H{h} {recent[h]:.1f}" for h in range(model.cfg.n_heads)))
 print(f"recency heads: {', '.join(f'L0H{h}' for h in blurred)}")
+
+# %% [markdown]
+# ### Exercise 1.8 (open): a head's job, as a claim that could fail
+# 🔴 Hard, 15 minutes. The cell above picked the head after looking at its numbers. State a claim
+# about one head of layer 0 as a design the check can judge: write `attention_to(site, sample)`,
+# which for the head `site.component` names (`"L0H1"`: layer, then head) returns, per document
+# in `sample.data` (a list of token tensors, (1, pos) each, run on `sample.model`), a number
+# for what your claim is about (for example its mean attention to the previous token). Then
+# `head_design()`, returning a `claims.Design`: your claim with a threshold, the head as
+# `claims.Site("L0H1", (0,))`, and another head of layer 0 as the matched control. The check
+# refuses a design that passes on an untrained model, and judges the rest on documents the
+# chapter never used.
+#
+# *Nudge:* what would an untrained head give on your measure? The even head above is a hint of
+# how much attention to the previous token comes from position alone.
+#
+# *Hint:* `layer, head = (int(x) for x in re.findall(r"\d+", site.component))`; for each document
+# `sample.model.run_with_cache(tokens, names=[("pattern", layer)])` and
+# `cache["pattern", layer][0, head].diagonal(-1).mean()`; return `torch.tensor(values)`.
+
+# %%
+import re
+
+
+def attention_to(site, sample):
+    # BEGIN SOLUTION
+    layer, head = (int(x) for x in re.findall(r"\d+", site.component))
+    values = []
+    for tokens in sample.data:
+        _, doc_cache = sample.model.run_with_cache(tokens, names=[("pattern", layer)])
+        values.append(float(doc_cache["pattern", layer][0, head].diagonal(-1).mean()))
+    return torch.tensor(values)  # (documents,): mean attention to the previous token
+    # END SOLUTION
+
+
+def head_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("L0H1 is a previous-token head", "mean attention to the previous token",
+                     0.5, "the same measure on L0H3, another head of layer 0"),
+        effect=claims.Site("L0H1", (0,)), control=claims.Site("L0H3", (0,)),
+        measure=attention_to)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+head_verdict = ch01.check_head_design(head_design, model)
 
 # %% [markdown]
 # Other heads do something no position rule can: on a sequence of random tokens repeated twice,

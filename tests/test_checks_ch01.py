@@ -119,3 +119,29 @@ def test_attention_by_distance(course_model):
                "Distance 0")
     fails_with(check, lambda p, d: attention.attention_by_distance(p, d)[..., :-1], course_model,
                "shape")
+
+
+def test_open_head_design(course_model):
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch01
+    from mechinterp_course.checks import design as design_check
+
+    check = ch01.check_head_design
+    design_check._shown.pop("Exercise 1.8", None)
+    assert check(SOLUTION["head_design"], course_model).passed
+    fails_with(check, STUB["head_design"], course_model, "not done yet")
+    measure = SOLUTION["attention_to"]
+
+    def design(control=("L0H3", (0,)), measure=measure):
+        return lambda: claims.Design(
+            claims.Claim("L0H1 is a previous-token head", "attention", 0.5, "another head"),
+            effect=claims.Site("L0H1", (0,)),
+            control=None if control is None else claims.Site(*control), measure=measure)
+
+    fails_with(check, design(control=None), course_model, "no control")
+    fails_with(check, design(control=("L1H3", (1,))), course_model, "not matched")
+    fails_with(check, design(measure=lambda site, s: torch.full((s.n,), 0.9 * (
+        site.component == "L0H1"))), course_model, "untrained model")
+    fails_with(check, design(measure=lambda site, s: measure(site, claims.Sample(
+        course_model, s.data, "", s.n))), course_model, "sample.model")
+    design_check._shown.pop("Exercise 1.8", None)

@@ -212,3 +212,15 @@ def check_attention_by_distance(fn, model):
                 torch.stack([pattern.diagonal(-k, -2, -1).mean(-1) for k in range(1, d + 2)], -1),
         }, what="the attention by distance", atol=1e-5)
     passed(ex, "attention by distance matches on every head and on an even pattern")
+
+
+def check_head_design(make_design, model):
+    """Exercise 1.8 (open): make_design() -> claims.Design about what a head of layer 0 attends
+    to, measured per document on a list of token tensors. Judged on documents of a seed the
+    chapter never used, with an untrained model as the null."""
+    from .. import world
+    from .design import judge_against_untrained
+
+    docs = [model.to_tokens(d.text)[:, :model.cfg.n_ctx] for d in world.documents(seed=7, n=20)]
+    return judge_against_untrained("Exercise 1.8", make_design, model, docs, len(docs),
+                                   f"{len(docs)} held-out documents (seed 7)", "documents")

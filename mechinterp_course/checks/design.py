@@ -18,6 +18,7 @@ design, and every later verdict of that exercise is labelled exploratory.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 
@@ -139,3 +140,24 @@ def judge_design(ex: str, make_design, held_out: claims.Sample, nulls: list[clai
            f"Judged on {held_out.name}, which you had not measured: "
            f"{'PASS' if verdict.passed else 'FAIL'}{label}. Either verdict is a result.")
     return verdict
+
+
+@lru_cache(maxsize=4)
+def untrained(name: str, device: str):
+    """Model `name` with GPT-2's initial weights: the null where nothing was learned (seed 1:
+    never the same weights as a notebook's own untrained model, which uses seed 0)."""
+    from .. import models
+
+    null = models.load_model(name, device=device)
+    models.untrain(null.hf, seed=1)
+    return null
+
+
+def judge_against_untrained(ex: str, make_design, model, data, n: int, what: str, same: str,
+                            name: str = "course") -> claims.Verdict:
+    """The usual open exercise: held-out `data` (n of `same`, described by `what`) on the
+    notebook's model, and the same data on an untrained copy of model `name` as the null."""
+    held_out = claims.Sample(model, data, what, n)
+    null = claims.Sample(untrained(name, str(model.cfg.device)), data,  # the same data object
+                         f"the same {same} on an untrained model", n)
+    return judge_design(ex, make_design, held_out, [null])
