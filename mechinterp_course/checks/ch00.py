@@ -204,3 +204,16 @@ def check_next_token_loss(fn, model):
                 "axis).": -logits.log_softmax(1)[:, :-1].gather(-1, tokens[:, 1:, None]).mean(),
             }, what="the loss", atol=1e-4, rtol=1e-4)
     passed(ex, "the loss matches cross_entropy and transformers' own loss, on two models")
+
+
+def check_knowledge_design(make_design, model):
+    """Exercise 0.5 (open): make_design() -> claims.Design about what the model knows, measured
+    per prompt on capital patching pairs (each prompt's capital, `answer`, and another prompt's,
+    `wrong`). Judged on prompts worded "The capital city of X is" with an untrained null."""
+    from .ch07 import HELD_OUT, _held_out
+    from .design import judge_against_untrained
+
+    pairs = _held_out(model).data
+    return judge_against_untrained("Exercise 0.5", make_design, model, pairs, len(pairs),
+                                   f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
+                                   "prompts")
