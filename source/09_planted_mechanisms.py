@@ -31,7 +31,7 @@
 # what ablating (noising) and patching (denoising) each ask; and tell a probe that *decodes*
 # something from a component that *uses* it.
 #
-# **Time:** about 105 minutes. **Prerequisites:** chapters 04, 07 and 08.
+# **Time:** about 125 minutes. **Prerequisites:** chapters 04, 07 and 08.
 
 # %%
 import json
@@ -212,6 +212,55 @@ for method, found in named.items():
 # %%
 hypothesis = named["attention pattern scores"]  # your hypothesis: edit before the next section
 print("hypothesis:", hypothesis)
+
+# %% [markdown]
+# ### Exercise 9.4 (open): one component, as a claim
+# 🟠 Medium, 15 minutes. Before the truth is shown, put one component of your hypothesis to a
+# test that could fail. Write `task_loss_rise(site, sample)`: `sample.data` is `(tokens,
+# scored)` of the task and `sample.model` the model to run; remove the component
+# `site.component` names (`method_scores.ablation_hooks(label)`) and return, per sequence, how
+# much its mean loss at the scored positions rises, (n,). Then `component_design()`: your claim
+# and threshold in nats, `effect=claims.Site("L1H0", (1,))` (or your component), and a matched
+# control: another component of the same layer and kind. The check judges it on a batch drawn
+# with another seed, and refuses a design that passes on an untrained copy of the model. The
+# next section shows whether the truth agrees.
+#
+# *Nudge:* chapter 04's Exercise 4.6 again, with the task's own scored positions; which
+# component of the same layer would you expect to do nothing?
+#
+# *Hint:* `torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:],
+# reduction="none")` is (batch, pos - 1); with `scored` as a float mask, `(loss * mask).sum(1) /
+# mask.sum(1)` per sequence, with and without the hooks (`with sample.model.hooks(hooks):`).
+
+# %%
+@torch.no_grad()
+def task_loss_rise(site, sample):
+    # BEGIN SOLUTION
+    tokens, scored = sample.data
+    mask = scored.float()
+    rise = []
+    for hooks in ([], method_scores.ablation_hooks(site.component)):
+        with sample.model.hooks(hooks):
+            logits = sample.model(tokens)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:],
+                                                 reduction="none")  # (batch, pos - 1)
+        rise.append((loss * mask).sum(1) / mask.sum(1))
+    return (rise[1] - rise[0]).cpu()  # (batch,): nats, per sequence
+    # END SOLUTION
+
+
+def component_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("The task needs L1H0", "rise of the task's loss with L1H0 removed", 1.0,
+                     "the same removal of L1H3, another head of block 1"),
+        effect=claims.Site("L1H0", (1,)), control=claims.Site("L1H3", (1,)),
+        measure=task_loss_rise)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+component_verdict = ch09.check_component_design(component_design, model)
 
 # %% [markdown]
 # ## 3. The truth, and the methods scored

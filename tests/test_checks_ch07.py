@@ -202,7 +202,7 @@ def test_open_design_is_judged_as_a_design(course_model):
     fails_with(check, _design(threshold=0.9, effect=("resid_pre", (0,), ("subject",))),
                course_model, "passes on the same prompts on an untrained model")
     fails_with(check, _design(measure=lambda site, s: torch.full(  # a measure blind to it all
-        (s.n,), float(site.component == "mlp_out"))), course_model, "passes on the same")
+        (s.n,), float(site.component == "mlp_out"))), course_model, "sample.model")
     fails_with(check, _design(measure=lambda site, s: interventions.restored_share(
         site, claims.Sample(course_model, s.data, "", s.n))), course_model, "sample.model")
     fails_with(check, _design(measure=lambda site, s: torch.ones(3)), course_model, "shape")

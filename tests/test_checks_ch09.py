@@ -129,3 +129,31 @@ def test_patching_effects(planted_induction):
                "not what patching")
     fails_with(check, lambda m, t, s, ls: list(method_scores.patching_effects(m, t, s, ls)
                                                .values()), model, "return a dict")
+
+
+def test_open_component_design(planted_induction):
+    import torch
+
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch09
+    from mechinterp_course.checks import design as design_check
+
+    model, check = planted_induction, ch09.check_component_design
+    design_check._shown.pop("Exercise 9.4", None)
+    assert check(SOLUTION["component_design"], model).passed
+    fails_with(check, STUB["component_design"], model, "not done yet")
+    measure = SOLUTION["task_loss_rise"]
+
+    def design(control=("L1H3", (1,)), measure=measure):
+        return lambda: claims.Design(
+            claims.Claim("The task needs L1H0", "loss rise", 1.0, "another head"),
+            effect=claims.Site("L1H0", (1,)),
+            control=None if control is None else claims.Site(*control), measure=measure)
+
+    fails_with(check, design(control=None), model, "no control")
+    fails_with(check, design(control=("L0H3", (0,))), model, "not matched")
+    fails_with(check, design(measure=lambda site, s: torch.full((s.n,), 3.0 * (
+        site.component == "L1H0"))), model, "untrained model")
+    fails_with(check, design(measure=lambda site, s: measure(site, claims.Sample(
+        model, s.data, "", s.n))), model, "sample.model")
+    design_check._shown.pop("Exercise 9.4", None)

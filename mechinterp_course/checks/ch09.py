@@ -184,3 +184,15 @@ def check_patching_effects(fn, model):
                              "tokens)), scored with targets=tokens.")
     passed(ex, "each component patched alone into the resampled run, scored on the real "
            "sequences' next tokens")
+
+
+def check_component_design(make_design, model):
+    """Exercise 9.4 (open): make_design() -> claims.Design naming a component of the planted
+    induction model, measured per sequence on (tokens, scored). Judged on a batch of the task
+    drawn with another seed, with an untrained copy of the planted model as the null."""
+    from .design import judge_against_untrained
+
+    data = method_scores.task("induction", model, seed=5)
+    return judge_against_untrained("Exercise 9.4", make_design, model, data, len(data[0]),
+                                   f"{len(data[0])} held-out sequences of the task (seed 5)",
+                                   "sequences", name="planted-induction")

@@ -92,11 +92,13 @@ def _measured(ex: str, design, site, sample) -> torch.Tensor:
     return values
 
 
-def _verdict(ex, design, sample, level, n_boot) -> tuple[claims.Verdict, torch.Tensor]:
+def _verdict(ex, design, sample, level, n_boot):
+    """The verdict on one sample, and the (effect, control) values it came from."""
     effect = _measured(ex, design, design.effect, sample)
     control = _measured(ex, design, design.control, sample)
     ci = lambda v: claims.bootstrap_ci(v, n_boot=n_boot, level=level)  # noqa: E731
-    return claims.judge(design.claim, ci(effect), ci(control), ci(effect - control)), effect
+    return claims.judge(design.claim, ci(effect), ci(control), ci(effect - control)), (effect,
+                                                                                       control)
 
 
 def judge_design(ex: str, make_design, held_out: claims.Sample, nulls: list[claims.Sample],
@@ -105,19 +107,19 @@ def judge_design(ex: str, make_design, held_out: claims.Sample, nulls: list[clai
     judge it on the held-out sample and print the verdict."""
     design = call(ex, make_design)
     _validate(ex, design)
-    real_effect = None
+    real = None  # the held-out values, measured once, when a null shares its data
     for null in nulls:
-        verdict, effect = _verdict(ex, design, null, level, n_boot)
+        verdict, values = _verdict(ex, design, null, level, n_boot)
         if null.model is not held_out.model and null.data is held_out.data:
-            real_effect = real_effect if real_effect is not None else _measured(
-                ex, design, design.effect, held_out)
-            # (a constant, such as the 1.0 of a patch that restores everything in any model,
-            # says nothing about which model ran)
-            if torch.allclose(effect, real_effect) and effect.std() > 1e-6:
+            real = real or (_measured(ex, design, design.effect, held_out),
+                            _measured(ex, design, design.control, held_out))
+            # (one site may give the same everywhere, as a patch that restores everything in
+            # any model does; both sites the same on another model means the model is unused)
+            if all(torch.allclose(a, b) for a, b in zip(values, real)):
                 raise ExerciseFailed(
-                    f"{ex}: measure gives the same numbers on {null.name} as on the course "
-                    "model: it does not use sample.model (the notebook's own model, read from "
-                    "outside, stays the same whatever the check passes).")
+                    f"{ex}: measure gives the same numbers on {null.name} as on the trained "
+                    "model, for both sites: it does not use sample.model (the notebook's own "
+                    "model, read from outside, stays the same whatever the check passes).")
         if verdict.passed:
             raise ExerciseFailed(
                 f"{ex}: your design passes on {null.name}, where the claim is false by "
