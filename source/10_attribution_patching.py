@@ -27,7 +27,7 @@
 # direct path and through components; and test one edge of a circuit by path patching,
 # against matched control edges.
 #
-# **Time:** about 100 minutes. **Prerequisites:** chapter 07.
+# **Time:** about 120 minutes. **Prerequisites:** chapter 07.
 
 # %%
 import time
@@ -340,6 +340,49 @@ assert untrained_r.low >= 0.9 and untrained_r.mean > r.mean
 # attribution on this task, on this model. It is never a finding, and it does not carry over
 # to another task or model without being measured again.
 #
+# ### Exercise 10.4 (open): a claim about one head, at the cost of one backward pass
+# 🟠 Medium, 15 minutes. Attribution patching is cheap enough to test a claim about any head on
+# many prompts. Write `attributed_share(site, sample)`: `sample.data` is a set of capital
+# patching pairs and `sample.model` the model; return, per prompt, attribution patching's
+# estimate of the share restored by patching the head `site.component` names ("L2H0"), (n,).
+# Then `attribution_design()`: your claim with its threshold, the head as
+# `claims.Site("L2H0", (2,))`, and another head of the same block as the matched control. The
+# section above says what a threshold on these estimates inherits: choose it knowing that. The
+# check judges the design on prompts worded "The capital city of X is", and refuses one that
+# passes on an untrained model.
+#
+# *Nudge:* the estimate undershoots a real patch: is your bar one the estimate can reach if the
+# claim is true, and that a head doing nothing would not?
+#
+# *Hint:* `interventions.attribution_heads(sample.model, sample.data)` is (layers, heads, n);
+# read the head's row; `layer, head = (int(x) for x in re.findall(r"\d+", site.component))`.
+
+# %%
+import re
+
+
+def attributed_share(site, sample):
+    # BEGIN SOLUTION
+    layer, head = (int(x) for x in re.findall(r"\d+", site.component))
+    return interventions.attribution_heads(sample.model, sample.data)[layer, head]  # (n,)
+    # END SOLUTION
+
+
+def attribution_design():
+    # BEGIN SOLUTION
+    return claims.Design(
+        claims.Claim("L2H0 moves a tenth of the capital, by attribution patching",
+                     "attribution estimate of the share restored by patching L2H0", 0.1,
+                     "the same estimate for L2H3, another head of block 2"),
+        effect=claims.Site("L2H0", (2,)), control=claims.Site("L2H3", (2,)),
+        measure=attributed_share)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+attribution_verdict = ch10.check_head_design(attribution_design, model)
+
+# %% [markdown]
 # ## 5. Path patching: one edge, not one node
 #
 # Chapter 04 drew the induction circuit as an edge: the previous-token head L0H1 writes "the

@@ -165,3 +165,31 @@ def test_shuffle_within_heads():
                None, "another seed gave the same")
     fails_with(check, lambda g, gen: claims.shuffle_last_axis(g, gen) + 1, None, "same values")
     fails_with(check, lambda g, gen: None, None, "torch.Tensor")
+
+
+def test_open_head_design(course_model):
+    import torch
+
+    from mechinterp_course import claims
+    from mechinterp_course.checks import ch10
+    from mechinterp_course.checks import design as design_check
+
+    check = ch10.check_head_design
+    design_check._shown.pop("Exercise 10.4", None)
+    assert check(SOLUTION["attribution_design"], course_model).passed
+    fails_with(check, STUB["attribution_design"], course_model, "not done yet")
+    measure = SOLUTION["attributed_share"]
+
+    def design(control=("L2H3", (2,)), measure=measure):
+        return lambda: claims.Design(
+            claims.Claim("L2H0 moves it", "attribution", 0.1, "another head"),
+            effect=claims.Site("L2H0", (2,)),
+            control=None if control is None else claims.Site(*control), measure=measure)
+
+    fails_with(check, design(control=None), course_model, "no control")
+    fails_with(check, design(control=("L0H3", (0,))), course_model, "not matched")
+    fails_with(check, design(measure=lambda site, s: torch.full((s.n,), 0.5 * (
+        site.component == "L2H0"))), course_model, "untrained model")
+    fails_with(check, design(measure=lambda site, s: measure(site, claims.Sample(
+        course_model, s.data, "", s.n))), course_model, "sample.model")
+    design_check._shown.pop("Exercise 10.4", None)

@@ -15,7 +15,8 @@ NOTEBOOKS = sorted(p.name for p in (Path(__file__).parent.parent / "solutions").
 RENAMED = {"check_metrics": "sae_metrics", "07.check_design": "my_design",
            "04.check_design": "copy_design", "check_project": "my_claim",
            "check_head_design": "head_design", "check_knowledge_design": "knowledge_design",
-           "check_lens_design": "lens_design", "check_component_design": "component_design"}
+           "check_lens_design": "lens_design", "check_component_design": "component_design",
+           "10.check_head_design": "attribution_design"}
 # (check name, or "chapter.check name" -> the exercise function, where they differ)
 SKIP = {"check_cached_decoder"}  # takes a class the learner writes, not a function
 

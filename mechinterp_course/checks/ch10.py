@@ -175,3 +175,16 @@ def check_shuffle_within_heads(fn, model=None):
         raise ExerciseFailed(f"{ex}: another seed gave the same shuffle: the order must come "
                              "from the generator.")
     passed(ex, "each head's prompts in an order of its own, drawn from the generator")
+
+
+def check_head_design(make_design, model):
+    """Exercise 10.4 (open): make_design() -> claims.Design about one head, measured per prompt
+    by attribution patching on capital patching pairs. Judged on prompts worded "The capital
+    city of X is" with an untrained null."""
+    from .ch07 import HELD_OUT, _held_out
+    from .design import judge_against_untrained
+
+    pairs = _held_out(model).data
+    return judge_against_untrained("Exercise 10.4", make_design, model, pairs, len(pairs),
+                                   f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
+                                   "prompts")
