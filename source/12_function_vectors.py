@@ -25,7 +25,7 @@
 # another task's vector, and its accuracy against a null that keeps its answers and breaks
 # their link to the countries.
 #
-# **Time:** about 50 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
+# **Time:** about 65 minutes. **Prerequisites:** chapters 10 and 11, and SmolLM2 (the
 # set-up line installs it): the course model barely learns these tasks in context
 # (section 1), so from section 1 on this chapter is about SmolLM2.
 
@@ -39,11 +39,54 @@ threshold = method_scores.ABLATION_THRESHOLD  # 1 nat, as in chapters 09 to 11: 
 # %% [markdown]
 # ## 1. The premise: learning in context
 #
-# First the premise, as in chapter 11: the model must learn the task in context. Two relations
-# of the world, country to capital and country to continent, held-out countries, top answer
-# against the world (printed).
+# The prompts first. Each shows k demonstrations of a relation, "Japan: Tokyo", one a line, then
+# the query, "Spain:". Their corrupted form (Todd et al.) keeps the same demonstrations and
+# shuffles the answers among them, "Japan: Lima / Peru: Tokyo": the countries and the answers
+# are all still there, only their pairing is gone.
+#
+# ### Exercise 12.1: demonstrations, and their shuffled twin
+# 🟢 Easy, 10 minutes. Write `demonstrations(queries, answers, k, seed, shuffle, sep=":")`: for
+# each query, k distinct demonstrations drawn from `answers` (a dict, country to answer), never
+# the query itself, each `f"{x}{sep} {answers[x]}"` on a line of its own, then
+# `f"{query}{sep}"`. With `shuffle=True`, the same demonstrations with their answers shuffled
+# among them. Draw from `random.Random(seed)`, so a seed gives the same prompts.
+#
+# *Nudge:* the shuffled prompt must differ from the plain one in one thing only: which answer
+# sits next to which country. What does that ask of the random draws for the two?
+#
+# *Hint:* one `random.Random(seed)` to `sample` the demonstrations (from the countries other
+# than the query) and another, `random.Random(seed + 1)`, to `shuffle` the list of their
+# answers; join the lines with `"\n"`.
 
 # %%
+import random
+
+
+def demonstrations(queries, answers, k, seed, shuffle, sep=":"):
+    # BEGIN SOLUTION
+    pick, mix = random.Random(seed), random.Random(seed + 1)  # the same draws either way
+    texts = []
+    for query in queries:
+        shown = pick.sample([x for x in answers if x != query], k)
+        said = [answers[x] for x in shown]
+        if shuffle:
+            mix.shuffle(said)
+        texts.append("".join(f"{x}{sep} {y}\n" for x, y in zip(shown, said)) + f"{query}{sep}")
+    return texts
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch12.check_demonstrations(demonstrations)
+
+# %% [markdown]
+# Then the premise, as in chapter 11: the model must learn the task in context. Two relations
+# of the world, country to capital and country to continent, held-out countries, top answer
+# against the world (printed), the prompts made by your `demonstrations` once its check has
+# passed.
+
+# %%
+make_prompts = yours("Exercise 12.1", demonstrations, steering.in_context_prompts)
 relations = {"capital": 0, "continent": 1}
 answers = {name: {c: facts[i] for c, facts in world.COUNTRIES.items()}
            for name, i in relations.items()}
@@ -62,7 +105,7 @@ def next_logprobs(lm, relation, queries, k=0, seed=0, shuffle=False, steer=None,
     steer: (vector, layer, strength), added at each prompt's last position
     (`steering.steered_logits`)."""
     shown = {c: answers[relation][c] for c in fv_train}
-    texts = steering.in_context_prompts(queries, shown, k, seed, shuffle, sep=sep)
+    texts = make_prompts(queries, shown, k, seed, shuffle, sep=sep)
     tokens, last = steering.prompts(lm, texts)
     if steer is None:
         with torch.no_grad():
@@ -131,7 +174,7 @@ assert all(by_shots["five shuffled"] >= 0.5 for by_shots in premise.values())
 # estimate, used here only to rank. The ten heads ranked highest make the vector (the sum of
 # what each writes when its z is its mean over the training countries' in-context prompts).
 #
-# ### Exercise 12.1: a function vector
+# ### Exercise 12.2: a function vector
 # 🟢 Easy, 10 minutes. Write `function_vector(model, mean_z, scores, k)`: the sum, over the `k`
 # heads with the highest `scores` (n_layers, n_heads), of what each head writes to the residual
 # stream when its z is `mean_z[layer, head]` (mean_z is (n_layers, n_heads, d_head)), a
@@ -161,7 +204,7 @@ ch12.check_function_vector(function_vector, model)
 # The mean z comes from prompts of different lengths, padded on the right: each prompt's last
 # token sits at its own position.
 #
-# ### Exercise 12.2: every head at the last position
+# ### Exercise 12.3: every head at the last position
 # 🟢 Easy, 10 minutes. Write `last_z(model, tokens, last)`: tokens (n, pos), padded on the right,
 # and `last` (n,), each prompt's last position (from `steering.prompts`). Return every head's z
 # there, (n, n_layers, n_heads, d_head).
@@ -191,13 +234,13 @@ ch12.check_last_z(last_z, model)
 # as (layer, head) pairs; the chapter uses it, with your `last_z` once its check has passed.
 
 # %%
-z_at_last = yours("Exercise 12.2", last_z, steering.last_z)
+z_at_last = yours("Exercise 12.3", last_z, steering.last_z)
 n_top, n_heads = 10, lm.cfg.n_heads
 print(f"SmolLM2 has {lm.cfg.n_layers * n_heads} heads; the vector takes the top {n_top}")
 mean_z, function_vectors = {}, {}
 for relation in relations:
-    tokens, last = steering.prompts(lm, steering.in_context_prompts(
-        fv_train, {c: answers[relation][c] for c in fv_train}, 5, seed=1))
+    tokens, last = steering.prompts(lm, make_prompts(
+        fv_train, {c: answers[relation][c] for c in fv_train}, 5, 1, False))
     mean_z[relation] = z_at_last(lm, tokens, last).mean(0)  # (n_layers, n_heads, d_head)
     tokens, last = steering.prompts(lm, [f"{c}:" for c in fv_train])  # no demonstrations
     effect = steering.head_attributions(lm, tokens, last,

@@ -79,3 +79,47 @@ def test_last_z(course_model):
     fails_with(check, read_at(lambda z, last: z[:, 0]), course_model, "first position")
     fails_with(check, read_at(rows, axis=0), course_model, "axis 1")
     fails_with(check, read_at(lambda z, last: z[:, last]), course_model, "shape")
+
+
+def test_demonstrations():
+    import random
+
+    check = ch12.check_demonstrations
+    check(SOLUTION["demonstrations"], None)
+    check(steering.in_context_prompts, None)
+    fails_with(check, STUB["demonstrations"], None, "not done yet")
+
+    def written(with_query=False, reshuffle=False, unseeded=False, shuffle_all=False,
+                no_shuffle=False, answer_in_query=False):
+        def fn(queries, answers, k, seed, shuffle, sep=":"):
+            pick = random.Random(None if unseeded else seed)
+            mix = random.Random(seed + 1)
+            texts = []
+            for q in queries:
+                pool = list(answers) if with_query else [x for x in answers if x != q]
+                if with_query and q in pool:
+                    pool.remove(q)
+                    shown = [q] + pick.sample(pool, k - 1)
+                else:
+                    shown = pick.sample(pool, k)
+                if shuffle and reshuffle:
+                    shown = random.Random(seed + 7).sample(pool, k)
+                said = [answers[x] for x in shown]
+                if shuffle and shuffle_all:
+                    said = [answers[x] for x in random.Random(seed + 3).sample(list(answers), k)]
+                elif shuffle and not no_shuffle:
+                    mix.shuffle(said)
+                end = f"{q}{sep} {answers[q]}" if answer_in_query else f"{q}{sep}"
+                texts.append("".join(f"{x}{sep} {y}\n" for x, y in zip(shown, said)) + end)
+            return texts
+        return fn
+
+    check(written(), None)  # the solution's way, written again
+    fails_with(check, written(with_query=True), None, "among its own")
+    fails_with(check, written(reshuffle=True), None, "changed which demonstrations")
+    fails_with(check, written(shuffle_all=True), None, "own answers in another order")
+    fails_with(check, written(no_shuffle=True), None, "nothing was shuffled")
+    fails_with(check, written(unseeded=True), None, "for the same seed")
+    fails_with(check, written(answer_in_query=True), None, "with no answer")
+    fails_with(check, lambda q, a, k, seed, shuffle, sep=":": "\n".join(
+        steering.in_context_prompts(q, a, k, seed, shuffle, sep=sep)), None, "one prompt per")
