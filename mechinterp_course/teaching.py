@@ -96,6 +96,8 @@ def read_chapter(path: Path, text: str | None = None, run_s: float | None = None
     prereq = re.search(r"\*\*Prerequisites?:\*\*\s*([^.]*)", flat)
     exercises, words, code = [], 0, 0
     for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("## Bonus"):
+            break  # for after the chapter: not in its time
         if cell.cell_type != "markdown":
             code += len([ln for ln in cell.source.splitlines() if ln.strip()])
             continue

@@ -540,3 +540,19 @@ if smol is not None:
 # *RoFormer: Enhanced Transformer with Rotary Position Embedding*; Ainslie et al. (2023), *GQA*;
 # Elhage et al. (2021), *A Mathematical Framework for Transformer Circuits*; Olsson et al. (2022),
 # *In-context Learning and Induction Heads*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** write ALiBi (Press et al. 2022): no position embedding, a per-head linear penalty
+#   on distance added to the scores. Check on random queries and keys that the penalty makes a head's
+#   attention fall with distance, and compare with the even head of section 8.
+# - **Replicate:** Jain and Wallace (2019), *Attention is not Explanation*: permute a head's
+#   attention weights over the keys and measure how much the model's output moves; compare heads that
+#   look sharp with heads that look blurred.
+# - **Open question:** from " is" in a capital prompt, which heads look at the subject, and does
+#   looking predict mattering? Chapter 07 answers with patching; write your prediction here first.

@@ -352,3 +352,22 @@ plt.show()
 # (2019), *Fast Transformer Decoding: One Write-Head is All You Need* (multi-query attention);
 # Ainslie et al. (2023), *GQA*; Kwon et al. (2023), *Efficient Memory Management for Large
 # Language Model Serving with PagedAttention*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** a sliding-window cache that keeps only the last W positions: find the smallest W
+#   for which greedy generation on world documents is unchanged, and explain it with section 8 of
+#   chapter 01.
+# - **Extend:** store the cache in int8 (a scale per head) and measure the largest logit error and
+#   whether greedy tokens change.
+# - **Replicate:** the memory arithmetic of Pope et al. (2022), *Efficiently Scaling Transformer
+#   Inference*, with your `cache_bytes`: a 7B model with multi-head against grouped-query attention
+#   at 32k tokens.
+# - **Open question:** does a cache ever change what the model says? Generate greedily from the
+#   first sentence of 50 world documents with and without it, in float32 and in float16, and count
+#   the documents whose tokens differ; say beforehand how many you expect, and why.

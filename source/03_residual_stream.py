@@ -525,3 +525,19 @@ plt.show()
 # logit lens*; Belrose et al. (2023), *Eliciting Latent Predictions from Transformers with the
 # Tuned Lens*; Geva et al. (2021), *Transformer Feed-Forward Layers Are Key-Value Memories*; Meng
 # et al. (2022), *Locating and Editing Factual Associations in GPT*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** the tuned lens (Belrose et al. 2023): fit one affine map per layer from the
+#   residual to the final residual on world text, and compare its accuracy by row with your
+#   `lens_accuracy`, on held-out prompts.
+# - **Replicate:** nostalgebraist (2020)'s logit lens on SmolLM2's 30 layers for the capital
+#   prompts, with `lens_accuracy`: at what fraction of the depth does the capital become the top
+#   guess?
+# - **Open question:** for subjects of two tokens ("New York"), is the capital readable earlier or
+#   later than for one-token subjects? State the claim as in Exercise 3.5 before measuring.

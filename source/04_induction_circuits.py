@@ -632,3 +632,18 @@ assert max(share_lost[b].high for b in (1, 3)) < 0.5
 # (composition, induction heads); Olsson et al. (2022), *In-context Learning and Induction
 # Heads*; Wang et al. (2022), *Interpretability in the Wild: a Circuit for Indirect Object
 # Identification in GPT-2 small*; Nanda, *TransformerLens* demos on induction heads.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** K-composition scores for every pair of heads in blocks 0 and 2, against
+#   `circuits.random_composition_baseline`, and a list of the pairs above the null's 99th percentile
+#   (corrected for the number of pairs).
+# - **Replicate:** Olsson et al. (2022): the prefix-matching score, and the phase change in
+#   training; chapter 08's sweep tables hold the runs.
+# - **Open question:** do the induction heads also act in the indirect-object stories, where a name
+#   repeats? Test with the ablation of Exercise 4.5 on `world.ioi_prompts`, with a matched control.

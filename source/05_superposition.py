@@ -538,3 +538,17 @@ assert (phase[0] == 2).sum() <= 1 and (phase[-1] == 2).sum() >= 7
 # **Further reading:** Elhage et al. (2022), *Toy Models of Superposition*; Olah et al. (2020),
 # *Zoom In: An Introduction to Circuits* (polysemantic neurons); Gurnee et al. (2023), *Finding
 # Neurons in a Haystack*; Bricken et al. (2023), *Towards Monosemanticity*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** train the toy model with correlated features (two features that are always on
+#   together) and see whether they share a direction or are antipodal.
+# - **Replicate:** the phase diagram of Elhage et al. (2022), section 5, at other importances and
+#   sparsities than the chapter's, with `toy_models.train`.
+# - **Open question:** are there neurons that respond to exactly one family beyond the null of
+#   section 1, and what do they write (the logits of `lens.direction_logits`)?

@@ -872,3 +872,17 @@ for scale in [0, 12]:
 # Models*; Gao et al. (2024), *Scaling and evaluating sparse autoencoders* (TopK); Kantamneni et
 # al. (2025), *Are Sparse Autoencoders Useful? A Case Study in Sparse Probing*; Templeton et al.
 # (2024), *Scaling Monosemanticity* (dashboards, steering).
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** a JumpReLU SAE (Rajamanoharan et al. 2024) on the same activations, compared with
+#   the TopK SAE at a matched L0 on FVE and spliced loss.
+# - **Replicate:** Bricken et al. (2023): feature dashboards for ten latents chosen at random (not
+#   the best ones), with `sae.summarise_latent`, and a blind labelling by a partner.
+# - **Open question:** is there a latent for "a state capital" as opposed to "a country's capital"?
+#   The world labels both; test on held-out documents, against random latents, as section 5 does.

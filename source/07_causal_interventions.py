@@ -868,3 +868,19 @@ assert "passes on the same prompts on an untrained model" in refusal
 # and Nanda (2024), *How to use and interpret activation patching*; Zhang and Nanda (2024),
 # *Towards Best Practices of Activation Patching*; Belinkov (2022), *Probing Classifiers:
 # Promises, Shortcomings, and Advances*; Elazar et al. (2021), *Amnesic Probing*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** the noising grid (corrupted into clean) beside the denoising grid of Exercise 7.3,
+#   and where they disagree.
+# - **Extend:** a control task for the probe (Hewitt and Liang 2019): the same probe on labels
+#   assigned to subjects at random; report selectivity, the accuracy above it.
+# - **Replicate:** Meng et al. (2022)'s causal tracing with Gaussian noise on the subject's
+#   embedding instead of a corrupted subject, and compare with section 3's grid.
+# - **Open question:** for two-token subjects, which token carries more of the capital? Design it
+#   with Exercise 7.8's check in mind: effect, matched control, threshold first.

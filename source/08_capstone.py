@@ -958,3 +958,18 @@ my_verdict = ch08.check_project(my_claim, model)
 # (2022), *Causal Scrubbing*; Conmy et al. (2023), *Towards Automated Circuit Discovery*;
 # Miller et al. (2024), *Transformer Circuit Faithfulness Metrics are not Robust*. Methods:
 # Heimersheim and Nanda (2024), *How to use and interpret activation patching*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** a claim about the indirect-object stories (chapter 04, section 6) as a
+#   `claims.Design`, with a sample of `world.ioi_prompts` of a seed you have not used, and an
+#   untrained null.
+# - **Replicate:** Heimersheim and Nanda (2024): judge the same claim with the logit difference and
+#   with the answer's probability, and say when the two disagree.
+# - **Open question:** does the claim you passed in Exercise 8.3 survive mean ablation instead of
+#   patching? Write the prediction down, then test it as a new claim on new prompts.

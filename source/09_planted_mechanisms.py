@@ -880,3 +880,18 @@ assert interaction.high < 0
 # Effect: Emergent Self-repair in Language Model Computations*; Belinkov (2022), *Probing
 # Classifiers: Promises, Shortcomings, and Advances*; Zhang and Nanda (2024), *Towards Best
 # Practices of Activation Patching*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** score the six methods on planted-redundant with mean ablation, and with two
+#   components removed at a time.
+# - **Replicate:** ACDC (Conmy et al. 2023) in its simplest form: prune edges of planted-induction
+#   greedily while the task's loss stays within a threshold, and score what is left against the
+#   truth.
+# - **Open question:** which method finds the AND model's operand heads, and why do the others miss
+#   them (their effect alone, or together)?

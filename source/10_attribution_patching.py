@@ -673,3 +673,17 @@ if smol is not None:
 # interpret activation patching*; Wang et al. (2022), *Interpretability in the Wild: a Circuit
 # for Indirect Object Identification in GPT-2 small*; Goldowsky-Dill, MacLeod, Sato and Arora
 # (2023), *Localizing Model Behavior with Path Patching*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** integrated gradients from the corrupted to the clean activation (average the
+#   gradient over 10 points on the path) and how much of the undershoot of section 3 it removes.
+# - **Replicate:** AtP* (Kramár et al. 2024): its fix for attention saturation, on the heads of
+#   section 4.
+# - **Open question:** at which layer is attribution patching furthest from activation patching on
+#   the course model, and is that where the patches are largest?

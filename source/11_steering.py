@@ -554,3 +554,17 @@ if lm is not None:
 # Arditi et al. (2024), *Refusal in Language Models Is Mediated by a Single Direction*; Marks and
 # Tegmark (2023), *The Geometry of Truth*; Todd et al. (2024), *Function Vectors in Large
 # Language Models* (chapter 12).
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** take the vector from one phrasing and steer the other; then steer with the vector
+#   at two layers at once, at half strength each.
+# - **Replicate:** Turner et al. (2023), ActAdd, and Rimsky et al. (2023), contrastive activation
+#   addition: one prompt pair against many, on the same held-out countries.
+# - **Open question:** does the continent vector change the capital the model names, beyond what
+#   random directions do (section 3's test, with your own threshold first)?

@@ -384,3 +384,16 @@ assert all(e.low > 0 for e in accuracy_excess.values())
 # **Further reading:** Todd et al. (2024), *Function Vectors in Large Language Models*; Hendel et
 # al. (2023), *In-Context Learning Creates Task Vectors*; Liu et al. (2023), *In-Context
 # Vectors*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** the function vector of a third relation (country to language, `world.COUNTRIES`),
+#   judged as sections 2 and 3 judge the first two.
+# - **Replicate:** Hendel et al. (2023): the task vector read from one layer's residual stream
+#   instead of from heads, against the same nulls.
+# - **Open question:** the **Bonus** paragraph above, on the course model's " =" format.

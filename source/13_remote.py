@@ -293,3 +293,17 @@ if ok:
 # **Further reading:** Fiotto-Kaufman et al. (2025), *NNsight and NDIF: Democratizing Access
 # to Open-Weight Foundation Model Internals*; nostalgebraist (2020), *interpreting GPT: the
 # logit lens*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** run `remote.patching_grid` on SmolLM2 locally (nnsight's local simulation) and
+#   measure the memory of the one batch against one pass per cell.
+# - **Replicate:** Fiotto-Kaufman et al. (2024), *NNsight and NDIF*: one intervention of their
+#   paper, in the course's vocabulary.
+# - **Open question:** on Llama-3.1-70B, is " Austin" readable earlier, as a fraction of depth,
+#   than on the course model? One prompt is an anecdote: say how many you would need.

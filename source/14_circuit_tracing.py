@@ -357,3 +357,17 @@ for i in (~swaps.moved[held:]).nonzero().flatten().tolist():
 # in Language Models*; Lindsey et al. (2025), *On the Biology of a Large Language Model*;
 # Dunefsky, Chlenski and Nanda (2024), *Transcoders Find Interpretable LLM Feature Circuits*;
 # Gao et al. (2024), *Scaling and evaluating sparse autoencoders*.
+
+# %% [markdown]
+# ## Bonus
+#
+# For after the chapter: extensions, a paper to replicate, and a question the course model's
+# world can answer. No checks here; the course's rules still hold (a matched control, a null,
+# a threshold fixed first).
+#
+# - **Extend:** the **Bonus** paragraph above: finer labels for the top latents, against random
+#   subjects.
+# - **Replicate:** Dunefsky et al. (2024): transcoders against SAEs on the same MLP, at matched L0,
+#   by spliced loss.
+# - **Open question:** does the swap of section 5 work for two-token subjects as well as for
+#   one-token ones? Fix the target before running it on them.

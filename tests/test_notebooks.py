@@ -52,6 +52,18 @@ def test_every_exercise_has_a_nudge_hints_and_its_solution_folded_in_the_learner
             assert "```" not in nudge and not re.search(r"`[^`]*[(.=\[][^`]*`", nudge), nudge
 
 
+def test_every_chapter_ends_with_bonus_material():
+    """Extensions, a paper to replicate and an open question, after the chapter (not counted in
+    its time: teaching stops reading at the heading)."""
+    for src in build.sources():
+        text = src.read_text()
+        assert "# %% [markdown]\n# ## Bonus" in text, src.name
+        bonus = text.split("# ## Bonus", 1)[1]
+        for kind in ("**Extend:**", "**Replicate:**", "**Open question:**"):
+            assert kind in bonus, (src.name, kind)
+        assert "# %%\n" not in bonus  # the last cell: nothing after it runs
+
+
 def test_the_build_refuses_missing_layers_and_a_nudge_that_gives_code_away(tmp_path):
     head = "# %% [markdown]\n# # 99 T\n\n# %% [markdown]\n# ### Exercise 9.1: f\n# Write f.\n"
     body = "\n# %%\ndef f(x):\n    # BEGIN SOLUTION\n    return x.view(2)\n    # END SOLUTION\n"

@@ -58,6 +58,13 @@ def test_a_chapter_is_read_from_its_source(tmp_path):
     assert chapter(tmp_path, run_s=None).minutes <= ch.minutes
 
 
+def test_bonus_material_is_not_in_the_chapters_time(tmp_path):
+    base = chapter(tmp_path, SOURCE)
+    more = chapter(tmp_path, SOURCE.rstrip("\n") + "\n\n# %% [markdown]\n# ## Bonus\n#\n# - **Extend:** "
+                   + "many more words to read " * 50 + "\n")
+    assert more.words == base.words and more.minutes == base.minutes
+
+
 def test_the_time_line_is_written_from_the_numbers(tmp_path):
     ch = chapter(tmp_path)
     text = teaching.with_time_line(SOURCE, ch)
