@@ -188,11 +188,13 @@ def spliced_losses(model, transcoders: dict[int, Transcoder], tokens: Tensor) ->
 
 
 @torch.no_grad()
-def top1_agreement(model, transcoders: dict[int, Transcoder], tokens: Tensor) -> float:
+def top1_agreement(model, transcoders: dict[int, Transcoder], tokens: Tensor,
+                   hooks=None) -> float:
     """Share of rows of `tokens` (batch, pos; one prompt a row, no padding) where the
-    replacement model's most likely next token at the last position is the model's."""
+    replacement model's most likely next token at the last position is the model's. hooks: what
+    makes the replacement model from the transcoders (`replacement_hooks`, or a learner's)."""
     clean = model(tokens)[:, -1].argmax(-1)
-    with model.hooks(replacement_hooks(transcoders)):
+    with model.hooks((hooks or replacement_hooks)(transcoders)):
         replaced = model(tokens)[:, -1].argmax(-1)
     return float((clean == replaced).float().mean())
 
@@ -305,12 +307,13 @@ def eval_tokens(model, n: int = 64, pos: int = 24) -> Tensor:
     return torch.stack([r for r in rows if len(r) == pos][:n]).to(model.cfg.device)
 
 
-def capital_agreement(model, transcoders: dict[int, Transcoder]) -> float:
+def capital_agreement(model, transcoders: dict[int, Transcoder], hooks=None) -> float:
     """top1_agreement over every 'The capital of X is' prompt of the world."""
     from . import world
 
     prompts = world.capital_prompts()
-    agree = [top1_agreement(model, transcoders, model.to_tokens(p.text)) for p in prompts]
+    agree = [top1_agreement(model, transcoders, model.to_tokens(p.text), hooks)
+             for p in prompts]
     return sum(agree) / len(agree)
 
 

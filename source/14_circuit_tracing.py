@@ -24,7 +24,7 @@
 # "The capital of Texas is"; and test what it predicts, swapping one subject's latents for
 # another's, against a matched control, across every state and country of the world.
 #
-# **Time:** about 60 minutes. **Prerequisites:** chapters 06 and 07.
+# **Time:** about 80 minutes. **Prerequisites:** chapters 06 and 07.
 
 # %%
 import matplotlib.pyplot as plt
@@ -144,12 +144,47 @@ def shuffled_copy(tc, generator):
 ch14.check_shuffled_copy(shuffled_copy)
 
 # %% [markdown]
-# The test, with the null made by your `shuffled_copy` once its check has passed:
+# ### Exercise 14.4: the replacement model, as hooks
+# 🟠 Medium, 15 minutes. Write `replacement_hooks(tcs)`: `tcs` is `{layer: transcoder}`; return
+# hooks (a dict `{(name, layer): function}`) under which every listed layer's MLP output is its
+# transcoder's output on what that MLP reads, `("ln2", layer)`. A transcoder `tc(x)` returns
+# `(y_hat, latents)`.
+#
+# *Nudge:* the hook on the MLP's output sees the output, not what the MLP read. Where can the
+# input be caught on its way in, and kept until the output hook runs?
+#
+# *Hint:* a dict `seen`; a hook on `("ln2", layer)` that stores `x` in `seen[layer]` and returns
+# nothing (the activation is unchanged), and one on `("mlp_out", layer)` that returns
+# `tc(seen.pop(layer))[0]`. Bind `layer` and `tc` as default arguments in a loop.
 
 # %%
-agreement = transcoders.capital_agreement(model, shipped)
+def replacement_hooks(tcs):
+    # BEGIN SOLUTION
+    seen, hooks = {}, {}
+    for layer, tc in tcs.items():
+        def read(x, layer=layer):
+            seen[layer] = x  # (batch, pos, d_model): what the MLP reads; returns None, unchanged
+
+        def write(x, layer=layer, tc=tc):
+            return tc(seen.pop(layer))[0].to(x.dtype)  # in the MLP's place
+        hooks[("ln2", layer)], hooks[("mlp_out", layer)] = read, write
+    return hooks
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch14.check_replacement_hooks(replacement_hooks, model)
+
+# %% [markdown]
+# The test, with the replacement model made by your hooks and the null by your
+# `shuffled_copy`, once their checks have passed:
+
+# %%
+replace_by = yours("Exercise 14.4", replacement_hooks, transcoders.replacement_hooks)
+agreement = transcoders.capital_agreement(model, shipped, hooks=replace_by)
 null_agreement = transcoders.capital_agreement(model, transcoders.shuffled_writes(
-    shipped, shuffle=yours("Exercise 14.3", shuffled_copy, transcoders.shuffled_copy)))
+    shipped, shuffle=yours("Exercise 14.3", shuffled_copy, transcoders.shuffled_copy)),
+    hooks=replace_by)
 spliced = transcoders.spliced_losses(model, shipped, transcoders.eval_tokens(model))
 print(f"top answer agrees on the capital prompts: {agreement:.1%} (shuffled writes: "
       f"{null_agreement:.1%})")

@@ -139,3 +139,30 @@ def test_shuffled_copy():
     fails_with(check, lambda tc, g: copy_of(tc), None, "from the generator")
     fails_with(check, lambda tc, g: tc, None, "itself")
     fails_with(check, lambda tc, g: tc.state_dict(), None, "Transcoder")
+
+
+def test_replacement_hooks(course_model):
+    from mechinterp_course import transcoders
+    from mechinterp_course.checks import ch14
+    check = ch14.check_replacement_hooks
+    check(SOLUTION["replacement_hooks"], course_model)
+    check(transcoders.replacement_hooks, course_model)
+    fails_with(check, STUB["replacement_hooks"], course_model, "not done yet")
+
+    def reading(name, add=False):
+        def fn(tcs):
+            seen, hooks = {}, {}
+            for layer, tc in tcs.items():
+                hooks[(name, layer)] = lambda x, layer=layer: seen.__setitem__(layer, x)
+                hooks[("mlp_out", layer)] = (lambda x, layer=layer, tc=tc: x + tc(seen.pop(
+                    layer))[0] if add else tc(seen.pop(layer))[0])
+            return hooks
+        return fn
+
+    check(reading("ln2"), course_model)
+    fails_with(check, reading("resid_mid"), course_model, "before the norm")
+    fails_with(check, reading("ln2", add=True), course_model, "in the MLP's place")
+    fails_with(check, lambda tcs: {("mlp_out", layer): lambda x, tc=tc: tc(x)[0]
+                                   for layer, tc in tcs.items()}, course_model, "MLP's output")
+    fails_with(check, lambda tcs: None, course_model, "as a dict")
+    fails_with(check, lambda tcs: {("mlp_out", 9): lambda x: x}, course_model, "raised")

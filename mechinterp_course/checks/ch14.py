@@ -170,3 +170,48 @@ def check_shuffled_copy(fn, model=None):
                              "copy; another seed, another.")
     passed(ex, "reads kept, writes shuffled among the latents, the original untouched, drawn "
            "from the generator")
+
+
+@torch.no_grad()
+def check_replacement_hooks(fn, model):
+    """Exercise 14.4: fn(transcoders) -> hooks that replace each layer's mlp_out by its
+    transcoder's output on that layer's ln2. Run on the course model with the shipped
+    transcoders (all layers, and one), compared by the logits they give."""
+    ex = "Exercise 14.4"
+    shipped = transcoders.load(model)
+    tokens = model.to_tokens(["The capital of Texas is", "The capital of Japan is"])
+    for chosen in (shipped, {1: shipped[1]}):
+        hooks = call(ex, fn, dict(chosen))
+        if not isinstance(hooks, (dict, list)):
+            raise ExerciseFailed(f"{ex}: return the hooks as a dict {{name: function}}, not "
+                                 f"{type(hooks).__name__}.")
+        try:
+            with model.hooks(hooks):
+                out = model(tokens)
+        except Exception as e:  # noqa: BLE001  (the learner's hooks, run by the model)
+            raise ExerciseFailed(f"{ex}: running the model with your hooks raised "
+                                 f"{type(e).__name__}: {e}") from None
+        with model.hooks(transcoders.replacement_hooks(chosen)):
+            want = model(tokens)
+
+        def variant(read_name, add=False):
+            seen, hs = {}, {}
+            for layer, tc in chosen.items():
+                hs[(read_name, layer)] = lambda x, layer=layer: seen.__setitem__(layer, x)
+                hs[("mlp_out", layer)] = (lambda x, layer=layer, tc=tc:
+                                          x + tc(seen.pop(layer))[0] if add
+                                          else tc(seen.pop(layer))[0])
+            with model.hooks(hs):
+                return model(tokens)
+        with model.hooks({("mlp_out", layer): lambda x, tc=tc: tc(x)[0]
+                          for layer, tc in chosen.items()}):
+            from_output = model(tokens)
+        compare(ex, out, want, {
+            "Your transcoders read the MLP's output: they read what the MLP reads, ln2 (a hook "
+            "on ('ln2', layer) can keep it for the mlp_out hook).": from_output,
+            "Your transcoders read the residual stream before the norm (resid_mid): they were "
+            "trained on the MLP's input, ln2.": variant("resid_mid"),
+            "You added the transcoder's output to the MLP's: the replacement model puts it in "
+            "the MLP's place.": variant("ln2", add=True),
+        }, what="the replacement model's logits", atol=1e-4, rtol=1e-4)
+    passed(ex, "the replacement model's logits match, with every layer replaced and with one")
