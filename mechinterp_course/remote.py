@@ -71,6 +71,12 @@ def _order(fam: str, key) -> tuple:
     return (layer, list(BLOCK_PATHS[fam]).index(name))
 
 
+def forward_order(keys, fam: str = "gpt2") -> list:
+    """The keys, ("mlp_out", 2) or "ln_final", in the order a forward pass makes them: the order
+    nnsight must read them in."""
+    return sorted(keys, key=lambda k: _order(fam, k))
+
+
 def _envoy(lm, path: str):
     envoy = lm
     for part in path.split("."):
@@ -86,7 +92,7 @@ def trace_cache(lm, tokens, keys, remote=False) -> dict:
     model_type = lm.config.model_type
     fam = family(model_type)
     keys = [k if isinstance(k, str) else tuple(k) for k in keys]
-    wanted = sorted(set(keys), key=lambda k: _order(fam, k))
+    wanted = forward_order(set(keys), fam)
     where = [module_path(model_type, *((k,) if isinstance(k, str) else k)) for k in wanted]
     envoys = [(_envoy(lm, path), kind) for path, kind in where]
     import nnsight

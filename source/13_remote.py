@@ -24,7 +24,7 @@
 # activations through nnsight in the order the model makes them; rebuild chapter 03's logit
 # lens and chapter 07's patching grid from them; and run both remotely.
 #
-# **Time:** about 50 minutes (the remote run: a few minutes more, NDIF's queue permitting).
+# **Time:** about 65 minutes (the remote run: a few minutes more, NDIF's queue permitting).
 # **Prerequisites:** chapters 03 and 07, and nnsight (`pip install nnsight`, or the course's `remote`
 # extra; the cells that need it say so and are skipped without it).
 
@@ -68,9 +68,49 @@ for name, layer in [("resid_pre", 2), ("z", 2), ("attn_out", 2), ("mlp_post", 2)
 
 # %% [markdown]
 # nnsight runs the block's reads *while* the model runs, so it can only hand over an activation
-# the model has not yet passed: ask for layer 3 before layer 1 and it refuses.
-# `remote.trace_cache(lm, tokens, keys)` sorts the keys into the order the forward pass makes
-# them, reads them in one trace, and returns a dict with those keys. The same call runs
+# the model has not yet passed: ask for layer 3 before layer 1 and it refuses. So the reads must
+# be asked for in the order the forward pass makes them.
+#
+# ### Exercise 13.3: the order of a forward pass
+# 🟢 Easy, 10 minutes. Write `forward_order(keys)`: keys such as `("mlp_out", 2)`, `"embed"` and
+# `"ln_final"`; return them in the order the forward pass makes them: `"embed"` first, then
+# block by block, within a block in the order `list(remote.BLOCK_PATHS["gpt2"])` lists the
+# names, and `"ln_final"` last.
+#
+# *Nudge:* give every key a position in time, something that sorts: which block, and where in
+# the block; and where do the two whole-model names go?
+#
+# *Hint:* `sorted(keys, key=...)` with a tuple key: `(0, 0, 0)` for `"embed"`, `(1, layer,
+# stages.index(name))` for a block's name, `(2, 0, 0)` for `"ln_final"`.
+
+# %%
+def forward_order(keys):
+    # BEGIN SOLUTION
+    stages = list(remote.BLOCK_PATHS["gpt2"])
+
+    def when(key):
+        if isinstance(key, str):
+            return (0, 0, 0) if key == "embed" else (2, 0, 0)
+        name, layer = key
+        return (1, layer, stages.index(name))
+    return sorted(keys, key=when)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch13.check_forward_order(forward_order)
+
+# %% [markdown]
+# In your order, once its check has passed, the reads a trace of layer 3's and layer 1's
+# activations makes:
+
+# %%
+in_order = yours("Exercise 13.3", forward_order, remote.forward_order)
+print(in_order([("resid_post", 3), ("mlp_out", 1), "ln_final", ("resid_pre", 1), "embed"]))
+
+# %% [markdown]
+# `remote.trace_cache(lm, tokens, keys)` sorts the keys into that order, reads them in one
+# trace, and returns a dict with those keys. The same call runs
 # locally, on NDIF (`remote=True`), or in nnsight's local simulation of NDIF
 # (`remote="local"`), which packs the block up as for the server and unpacks it here with your
 # own modules hidden: a block that fails there would fail on the server, and nnsight's

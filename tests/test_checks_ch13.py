@@ -60,3 +60,26 @@ def test_grid_in_one_pass(course_model):
                    course_model, message)
     fails_with(check, lambda m, p, ls: interventions.patch_positions_one_pass(m, p, ls).flatten(
         0, 1), course_model, "reshape")
+
+
+def test_forward_order():
+    from mechinterp_course import remote
+    from mechinterp_course.checks import ch13
+    check = ch13.check_forward_order
+    stages = list(remote.BLOCK_PATHS["gpt2"])
+
+    def by(keys, block_key):
+        return sorted(keys, key=lambda k: (0, 0, "") if k == "embed" else (2, 0, "") if isinstance(
+            k, str) else (1, *block_key(k)))
+
+    check(SOLUTION["forward_order"], None)
+    check(remote.forward_order, None)
+    fails_with(check, STUB["forward_order"], None, "not done yet")
+    fails_with(check, lambda ks: by(ks, lambda k: (str(k[1]), str(stages.index(k[0])))), None,
+               "as text")
+    fails_with(check, lambda ks: by(ks, lambda k: (k[1], k[0])), None, "alphabetically")
+    fails_with(check, lambda ks: [k for k in remote.forward_order(ks) if not isinstance(k, str)]
+               + [k for k in ks if isinstance(k, str)], None, "whole-model")
+    fails_with(check, lambda ks: remote.forward_order(ks)[::-1], None, "differs")
+    fails_with(check, lambda ks: remote.forward_order(ks)[1:], None, "same keys")
+    fails_with(check, lambda ks: None, None, "same keys")

@@ -92,3 +92,44 @@ def check_grid_in_one_pass(fn, model):
             }, what="the grid", atol=1e-4, rtol=1e-4)
     passed(ex, "one pass gives the grid of one hooked pass per cell, on the course model and a "
            "random Llama")
+
+
+def check_forward_order(fn, model=None):
+    """Exercise 13.3: fn(keys) -> the keys in the order a forward pass makes them: "embed"
+    first, then block by block (in each, the order of remote.BLOCK_PATHS), "ln_final" last.
+    Layers up to 11, so that sorting them as text shows."""
+    from .. import remote
+
+    ex = "Exercise 13.3"
+    stages = list(remote.BLOCK_PATHS["gpt2"])
+    cases = [
+        [("mlp_out", 2), ("resid_pre", 2), "ln_final", ("attn_out", 0), "embed", ("z", 2)],
+        [("resid_post", 10), ("resid_pre", 2), ("mlp_out", 11), ("ln1", 10), ("resid_pre", 1)],
+        [("resid_post", 3), ("mlp_post", 3), ("ln2", 3), ("attn_out", 3), ("ln1", 3)],
+    ]
+    for keys in cases:
+        out = call(ex, fn, list(keys))
+        want = remote.forward_order(keys)
+        if not isinstance(out, (list, tuple)) or sorted(map(str, out)) != sorted(map(str, keys)):
+            raise ExerciseFailed(f"{ex}: return the same keys, reordered; got {out!r:.100}.")
+        out = list(out)
+        if out == want:
+            continue
+        def by(block_key):  # "embed", the blocks by block_key, "ln_final": never mixed types
+            return sorted(keys, key=lambda k: (0, *block_key(("resid_pre", 0))) if k == "embed"
+                          else (2, *block_key(("resid_pre", 0))) if isinstance(k, str)
+                          else (1, *block_key(k)))
+        mistakes = {
+            "Your layers are sorted as text ('10' before '2'): sort them as numbers.":
+                by(lambda k: (str(k[1]), stages.index(k[0]))),
+            "Within a block, the names are sorted alphabetically: use the order the block "
+            "computes them in (remote.BLOCK_PATHS).": by(lambda k: (k[1], k[0])),
+            "The whole-model names are misplaced: 'embed' comes before every block, "
+            "'ln_final' after them all.": [k for k in want if not isinstance(k, str)]
+                + [k for k in keys if isinstance(k, str)],
+        }
+        for why, wrong in mistakes.items():
+            if out == wrong:
+                raise ExerciseFailed(f"{ex}: {why}")
+        raise ExerciseFailed(f"{ex}: for {keys} your order differs from the forward pass's.")
+    passed(ex, "keys in forward order, layers as numbers, each block in its own order")
