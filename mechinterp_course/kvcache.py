@@ -163,6 +163,15 @@ def _finish(tokens: Tensor) -> None:
         torch.cuda.synchronize(tokens.device)
 
 
+def fit_line(x, y: Tensor) -> Tensor:
+    """Least-squares lines through the points (x, y[i]): x (n,), y (..., n) -> (..., 2), each row
+    (intercept, slope)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    X = torch.stack([torch.ones_like(x), x], 1)  # (n, 2)
+    y = torch.as_tensor(y, dtype=torch.float32)
+    return torch.linalg.lstsq(X, y.reshape(-1, len(x)).T).solution.T.reshape(*y.shape[:-1], 2)
+
+
 def cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, n_tokens: int,
                 bytes_per_value: int = 2, batch: int = 1) -> int:
     """Memory of a KV cache: keys and values (2) for every layer, kv head, head dimension and

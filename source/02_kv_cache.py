@@ -19,7 +19,7 @@
 # token grows with position with and without a cache; and compute a cache's memory from a
 # model's configuration.
 #
-# **Time:** about 75 minutes. **Prerequisites:** chapters 00 and 01.
+# **Time:** about 85 minutes. **Prerequisites:** chapters 00 and 01.
 
 # %%
 import time
@@ -195,6 +195,30 @@ print(f"course model, {n_new} tokens: no cache {t_none:.2f} s, hand-written cach
 # every length both ways in turn, and each point keeps its fastest of the rounds (at least 3, as
 # many as fit in 10 seconds, up to 20). A busy moment then slows a few readings of one round, which
 # the other rounds replace, instead of a stretch of consecutive steps.
+#
+# ### Exercise 2.5: a line through the timings
+# 🟢 Easy, 10 minutes. Write `fit_line(x, y)`: x, a list of n lengths; y (..., n), one row of
+# times per way of decoding. Return (..., 2): each row's least-squares line, (intercept, slope).
+#
+# *Nudge:* a line has two unknowns; each point gives one equation. What matrix, times the two
+# unknowns, gives every point's predicted time at once?
+#
+# *Hint:* `X = torch.stack([torch.ones(n), torch.tensor(x).float()], 1)`, (n, 2);
+# `torch.linalg.lstsq(X, y.T).solution.T` solves every row at once (for a single row, add and
+# remove a leading axis).
+
+# %%
+def fit_line(x, y):
+    # BEGIN SOLUTION
+    x = torch.tensor(x, dtype=torch.float32)
+    X = torch.stack([torch.ones_like(x), x], 1)  # (n, 2)
+    rows = y.float().reshape(-1, len(x))  # (lines, n)
+    return torch.linalg.lstsq(X, rows.T).solution.T.reshape(*y.shape[:-1], 2)
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_fit_line(fit_line)
 
 # %% tags=["timing"]
 long_prompt = model.to_tokens("When Mary and John went to the store,")
@@ -203,8 +227,8 @@ sequence = kvcache.generate_with_cache(model, long_prompt, n_steps)  # (1, first
 lengths = torch.linspace(first, first + n_steps - 1, 11).round().long().tolist()
 seconds, rounds = kvcache.step_seconds(model, sequence, lengths)  # (2, 11): no cache, cache
 print(f"one step at each of {len(lengths)} lengths, both ways: the fastest of {rounds} rounds")
-X = torch.stack([torch.ones(len(lengths)), torch.tensor(lengths).float()], 1)  # (11, 2)
-fit_none, fit_mine = torch.linalg.lstsq(X, seconds.T).solution.T  # each (2,): s, s per token
+fit = yours("Exercise 2.5", fit_line, kvcache.fit_line)
+fit_none, fit_mine = fit(lengths, seconds)  # each (2,): s, s per token
 all_steps = torch.stack([torch.ones(n_steps), torch.arange(first, first + n_steps).float()], 1)
 
 fig, ax = plt.subplots(figsize=(6, 3))

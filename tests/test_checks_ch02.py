@@ -127,3 +127,24 @@ def test_generate_with_cache(course_model):
                "through the `forward`")
     fails_with(check, lambda m, t, n, f: kvcache.generate_with_cache(m, t, n), course_model,
                "through the `forward`")
+
+
+def test_fit_line():
+    check = ch02.check_fit_line
+
+    def lstsq(x, y, intercept=True, flip=False):
+        x = torch.tensor(x)
+        X = torch.stack([torch.ones_like(x), x], 1) if intercept else x[:, None]
+        sol = torch.linalg.lstsq(X, y.reshape(-1, len(x)).T).solution.T
+        if not intercept:
+            sol = torch.cat([torch.zeros(len(sol), 1), sol], 1)
+        return (sol.flip(-1) if flip else sol).reshape(*y.shape[:-1], 2)
+
+    check(SOLUTION["fit_line"], None)
+    check(kvcache.fit_line, None)
+    check(lstsq, None)
+    fails_with(check, STUB["fit_line"], None, "not done yet")
+    fails_with(check, lambda x, y: lstsq(x, y, intercept=False), None, "through the origin")
+    fails_with(check, lambda x, y: lstsq(x, y, flip=True), None, "slope, intercept")
+    fails_with(check, lambda x, y: lstsq(x, y)[..., 1], None, "shape")
+    fails_with(check, lambda x, y: lstsq(x, y).double(), None, "dtype")

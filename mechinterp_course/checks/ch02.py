@@ -165,3 +165,28 @@ def check_generate_with_cache(fn, model):
                                      "one token a step, all through the `forward` you are given.")
             compare(ex, out, want, what="the generated sequence")
     passed(ex, "the same tokens as transformers, with the prompt fed once and one token a step")
+
+
+def check_fit_line(fn, model=None):
+    """Exercise 2.5: fn(x, y) -> (..., 2): least-squares (intercept, slope) of each row of y
+    against x. On exact lines (where the answer is known), noisy ones, and two rows at once."""
+    ex = "Exercise 2.5"
+    g = torch.Generator().manual_seed(0)
+    x = torch.tensor([3.0, 5.0, 8.0, 13.0, 21.0, 34.0])
+    exact = torch.stack([2.0 + 0.5 * x, -1.0 + 0.01 * x])  # (2, 6)
+    noisy = exact + 0.05 * torch.randn(exact.shape, generator=g)
+    for y in (exact, noisy, noisy[0]):
+        out = call(ex, fn, x.tolist(), y.clone())
+        want = kvcache.fit_line(x, y)
+        through_origin = torch.stack([torch.zeros(y.shape[:-1]), (y * x).sum(-1) / (x * x).sum()],
+                                     -1)
+        swapped = want.flip(-1)
+        if torch.is_tensor(out) and out.shape == want.shape and torch.allclose(
+                out.float(), swapped, atol=1e-4) and not torch.allclose(want, swapped, atol=1e-4):
+            raise ExerciseFailed(f"{ex}: you returned (slope, intercept): return (intercept, "
+                                 "slope), in that order.")
+        compare(ex, out, want, {
+            "Your line goes through the origin: fit an intercept too (a column of ones beside "
+            "x). A step has a cost even at length zero.": through_origin,
+        }, what="the fitted lines", atol=1e-4, rtol=1e-3)
+    passed(ex, "least-squares lines match, exact and noisy, one row and two")
