@@ -161,7 +161,8 @@ PLANS = {
         ],
         # the first day's open exercises go home; days 2 and 3 keep theirs, the capstone's above all
         "later": {"00_forward_pass": ["0.5"], "01_attention": ["1.6", "1.8"],
-                  "03_residual_stream": ["3.5"], "04_induction_circuits": ["4.6"]},
+                  "03_residual_stream": ["3.5"], "04_induction_circuits": ["4.6"],
+                  "09_planted_mechanisms": ["9.4"]},
     },
 }
 

@@ -24,7 +24,7 @@
 # tokens are not independent); say what a selection effect does to a claim; and check whether a
 # finding survives architecture and seed changes, reproducibly.
 #
-# **Time:** about 140 minutes. **Prerequisites:** chapters 04, 06 and 07.
+# **Time:** about 160 minutes. **Prerequisites:** chapters 04, 06 and 07.
 
 # %%
 import json
@@ -403,9 +403,43 @@ assert holm_heads == [(0, 1)]
 #   code (its precision).
 #
 # Tokens of one document are not independent evidence, so the intervals come from resampling
-# whole documents (`claims.cluster_bootstrap_ci`).
+# whole documents.
+#
+# ### Exercise 8.5: resampling whole documents
+# 🟠 Medium, 15 minutes. Write `cluster_bootstrap(statistic, groups, n_boot, level, seed)`:
+# `groups` (n,) gives each item's document; `statistic(indices)` computes the statistic on the
+# items at those indices. Return `(value, low, high)`: the statistic on every item, and the
+# percentile interval of the statistic over `n_boot` resamples of whole documents (as many
+# documents as there are, drawn with replacement, each bringing all its items).
+#
+# *Nudge:* Exercise 8.1 drew items; here the unit that is drawn is a document. What does a
+# drawn document contribute, and what happens when the same one is drawn twice?
+#
+# *Hint:* `ids = groups.unique()`; `members = [torch.nonzero(groups == i).flatten() for i in
+# ids]`; each resample picks `torch.randint(0, len(ids), (len(ids),), generator=g)` and
+# concatenates those documents' members.
 
 # %%
+def cluster_bootstrap(statistic, groups, n_boot, level, seed):
+    # BEGIN SOLUTION
+    g = torch.Generator().manual_seed(seed)
+    ids = groups.unique()
+    members = [torch.nonzero(groups == i).flatten() for i in ids]  # each document's items
+    stats = []
+    for _ in range(n_boot):
+        pick = torch.randint(0, len(ids), (len(ids),), generator=g)  # documents, with replacement
+        stats.append(statistic(torch.cat([members[int(i)] for i in pick])))
+    tail = (1 - level) / 2
+    low, high = torch.quantile(torch.tensor(stats), torch.tensor([tail, 1 - tail])).tolist()
+    return statistic(torch.arange(len(groups))), low, high
+    # END SOLUTION
+
+
+# %% tags=["check"]
+ch08.check_cluster_bootstrap(cluster_bootstrap)
+
+# %%
+by_document = yours("Exercise 8.5", cluster_bootstrap, claims.cluster_bootstrap_ci)
 site = ("resid_post", 1)
 acts = sae.collect_activations(model, site, "sae_activations/resid_post_1.bin",
                                n_tokens=200_000, seed=1)
@@ -463,11 +497,14 @@ detects = claims.Claim(f"Latent {latent} detects Python code (held out)",
 only_python = claims.Claim(f"Latent {latent} fires only in Python code (held out)",
                            "share of its active tokens that are in Python code", 0.9,
                            "the same share for every token")
+
+def ci(statistic):  # your Exercise 8.5 once its check has passed, 200 resamples of documents
+    return by_document(statistic, docs, 200, 0.95, 0)
+
+
 latent_verdicts = [
-    claims.judge(detects, claims.cluster_bootstrap_ci(auroc_of(latent, is_python), docs),
-                 claims.cluster_bootstrap_ci(auroc_of(random_best, random_test), docs)),
-    claims.judge(only_python, claims.cluster_bootstrap_ci(precision, docs),
-                 claims.cluster_bootstrap_ci(base_rate, docs)),
+    claims.judge(detects, ci(auroc_of(latent, is_python)), ci(auroc_of(random_best, random_test))),
+    claims.judge(only_python, ci(precision), ci(base_rate)),
 ]
 verdicts += latent_verdicts
 print(claims.report(latent_verdicts))
@@ -524,7 +561,7 @@ by_auroc = claims.judge(
     claims.Claim(f"Latent {best}, chosen by AUROC, detects Python (held out)",
                  "AUROC for 'this token is in Python code'", 0.9,
                  "the best latent for a random label, held out"),
-    claims.cluster_bootstrap_ci(auroc_of(best, is_python), docs), latent_verdicts[0].control)
+    ci(auroc_of(best, is_python)), latent_verdicts[0].control)
 verdicts.append(by_auroc)
 print(claims.report([by_auroc]))
 assert not by_auroc.passed and by_auroc.effect.low > 0.7 and best != latent

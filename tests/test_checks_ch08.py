@@ -156,3 +156,37 @@ def test_holm():
     fails_with(check, lambda p, a: sorted(claims.holm(p, a), reverse=True), None, "sorted")
     fails_with(check, lambda p, a: [int(x) for x in claims.holm(p, a)], None, "True/False")
     fails_with(check, lambda p, a: [x <= a for x in p], None, "against alpha itself")
+
+
+def test_cluster_bootstrap():
+    from mechinterp_course.checks import ch08
+    check = ch08.check_cluster_bootstrap
+
+    def written(unit="groups", per_group_value=False, seeded=True):
+        def fn(statistic, groups, n_boot, level, seed):
+            g = torch.Generator().manual_seed(seed) if seeded else None
+            ids = groups.unique()
+            members = [torch.nonzero(groups == i).flatten() for i in ids]
+            stats = []
+            for _ in range(n_boot):
+                if unit == "items":
+                    idx = torch.randint(0, len(groups), (len(groups),), generator=g)
+                else:
+                    pick = torch.randint(0, len(ids), (len(ids),), generator=g)
+                    idx = torch.cat([members[int(i)] for i in pick])
+                stats.append(statistic(idx))
+            low, high = torch.quantile(torch.tensor(stats), torch.tensor(
+                [(1 - level) / 2, (1 + level) / 2])).tolist()
+            value = (sum(statistic(m) for m in members) / len(members) if per_group_value
+                     else statistic(torch.arange(len(groups))))
+            return value, low, high
+        return fn
+
+    check(SOLUTION["cluster_bootstrap"], None)
+    check(claims.cluster_bootstrap_ci, None)
+    check(written(), None)
+    fails_with(check, STUB["cluster_bootstrap"], None, "not done yet")
+    fails_with(check, written(unit="items"), None, "resample of items")
+    fails_with(check, written(per_group_value=True), None, "groups' means")
+    fails_with(check, written(seeded=False), None, "same seed")
+    fails_with(check, lambda s, g, n, level, seed: None, None, "three numbers")

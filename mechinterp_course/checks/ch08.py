@@ -185,3 +185,47 @@ def check_holm(fn, model=None):
         raise ExerciseFailed(f"{ex}: for p-values {p} at alpha {alpha} your answer differs from "
                              "Holm's step-down and from the usual slips.")
     passed(ex, "Holm's step-down, in the order given, on seven sets of p-values")
+
+
+def check_cluster_bootstrap(fn, model=None):
+    """Exercise 8.5: fn(statistic, groups, n_boot, level, seed) -> (value, low, high): the
+    statistic on every item, and a percentile interval from resampling whole groups. On items
+    that are near copies within a group, where resampling items gives far too narrow an
+    interval; judged by width against the reference, as Exercise 8.1 is."""
+    ex = "Exercise 8.5"
+    g = torch.Generator().manual_seed(0)
+    sizes = torch.randint(3, 40, (30,), generator=g)
+    groups = torch.repeat_interleave(torch.arange(30), sizes)  # 30 documents of unequal length
+    values = (torch.randn(30, generator=g)[groups] + 0.05 * torch.randn(len(groups),
+                                                                        generator=g))
+
+    def mean_of(idx):
+        return float(values[idx].mean())
+    value, low, high = _as_interval(ex, call(ex, fn, mean_of, groups.clone(), 1000, 0.95, 0))
+    want = claims.cluster_bootstrap_ci(mean_of, groups, n_boot=1000, level=0.95, seed=0)
+    if abs(value - want.mean) > 1e-6:
+        per_group = float(torch.stack([values[groups == i].mean() for i in range(30)]).mean())
+        why = (" That is the mean of the groups' means: the statistic is of the items, all of "
+               "them (statistic(torch.arange(n)))." if abs(value - per_group) < 1e-6 else "")
+        raise ExerciseFailed(f"{ex}: the first number should be the statistic on every item, "
+                             f"{want.mean:.4f}; you returned {value:.4f}.{why}")
+    if not low <= value <= high:
+        raise ExerciseFailed(f"{ex}: the value {value:.3f} is outside your interval "
+                             f"[{low:.3f}, {high:.3f}].")
+    ratio = (high - low) / (want.high - want.low)
+    if ratio < 0.5:
+        raise ExerciseFailed(f"{ex}: your interval is {ratio:.2f} times the width it should "
+                             "have: it looks like a resample of items. Items of one group are "
+                             "near copies; resample whole groups, with replacement, and take "
+                             "all their items.")
+    if not 0.8 <= ratio <= 1.25:
+        raise ExerciseFailed(f"{ex}: your interval is {ratio:.2f} times the width of the "
+                             "reference's: resample the groups with replacement, as many as "
+                             "there are, n_boot times, and take the quantiles at (1 - level) / 2 "
+                             "and (1 + level) / 2.")
+    again = _as_interval(ex, call(ex, fn, mean_of, groups.clone(), 300, 0.95, 5))
+    if again != _as_interval(ex, call(ex, fn, mean_of, groups.clone(), 300, 0.95, 5)):
+        raise ExerciseFailed(f"{ex}: the same seed gave two different intervals: draw from "
+                             "torch.Generator().manual_seed(seed).")
+    passed(ex, "the statistic on every item, with an interval the width of a resample of whole "
+           "groups")
