@@ -210,10 +210,6 @@ def check_knowledge_design(make_design, model):
     """Exercise 0.5 (open): make_design() -> claims.Design about what the model knows, measured
     per prompt on capital patching pairs (each prompt's capital, `answer`, and another prompt's,
     `wrong`). Judged on prompts worded "The capital city of X is" with an untrained null."""
-    from .ch07 import HELD_OUT, _held_out
-    from .design import judge_against_untrained
+    from .ch07 import judge_capital_design
 
-    pairs = _held_out(model).data
-    return judge_against_untrained("Exercise 0.5", make_design, model, pairs, len(pairs),
-                                   f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
-                                   "prompts")
+    return judge_capital_design("Exercise 0.5", make_design, model)

@@ -209,10 +209,6 @@ def check_lens_design(make_design, model):
     """Exercise 3.5 (open): make_design() -> claims.Design about where in the stack the capital
     becomes readable, measured per prompt through the logit lens on capital patching pairs.
     Judged on prompts worded "The capital city of X is" with an untrained null."""
-    from .ch07 import HELD_OUT, _held_out
-    from .design import judge_against_untrained
+    from .ch07 import judge_capital_design
 
-    pairs = _held_out(model).data
-    return judge_against_untrained("Exercise 3.5", make_design, model, pairs, len(pairs),
-                                   f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
-                                   "prompts")
+    return judge_capital_design("Exercise 3.5", make_design, model)

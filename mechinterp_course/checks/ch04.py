@@ -184,13 +184,9 @@ def check_design(make_design, model):
     needs, measured per sequence on (tokens, seq_len). Refused without a matched control, if
     it passes on an untrained model, or if changed after its verdict; judged on repeated
     sequences of another length and seed than the chapter's."""
-    from .. import claims
-    from . import design
-    from .ch07 import _untrained
+    from .design import judge_against_untrained
 
     data = (evaluate.repeated_tokens(model, seq_len=30, batch=40, seed=101), 30)
-    held_out = claims.Sample(model, data, "40 held-out sequences (30 random tokens, repeated; "
-                             "a seed the chapter never used)", len(data[0]))
-    null = claims.Sample(_untrained(str(model.cfg.device)), data,  # the same data object
-                         "the same sequences on an untrained model", len(data[0]))
-    return design.judge_design("Exercise 4.6", make_design, held_out, [null])
+    return judge_against_untrained("Exercise 4.6", make_design, model, data, len(data[0]),
+                                   "40 held-out sequences (30 random tokens, repeated; a seed "
+                                   "the chapter never used)", "sequences")

@@ -237,21 +237,10 @@ def check_project_out(fn, model):
     passed(ex, "removes exactly the span of non-orthogonal directions")
 
 
-@lru_cache(maxsize=2)
-def _untrained(device: str):
-    """The course model with GPT-2's initial weights: the null where nothing was learned (seed 1:
-    never the same weights as a notebook's own untrained model, which uses seed 0)."""
-    from .. import models
-
-    null = models.load_model("course", device=device)
-    models.untrain(null.hf, seed=1)
-    return null
-
-
-def _held_out(model) -> claims.Sample:
-    pairs = interventions.capital_pairs(model, world.capital_prompts(HELD_OUT))[0]
-    return claims.Sample(model, pairs, f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
-                         len(pairs))
+def held_out_pairs(model) -> interventions.PatchingPairs:
+    """Capital prompts in a wording the chapters never patch, one-token subjects: where the
+    open exercises judge a design."""
+    return interventions.capital_pairs(model, world.capital_prompts(HELD_OUT))[0]
 
 
 HELD_OUT = "The capital city of {} is"  # in the training text; the chapter never patches it
@@ -264,7 +253,7 @@ def check_restored_share(fn, model):
     ex = "Exercise 7.7"
     pairs = _pairs(model)
     sample = claims.Sample(model, pairs, "five capitals", len(pairs))
-    null = claims.Sample(_untrained(str(model.cfg.device)), pairs,
+    null = claims.Sample(design.untrained("course", str(model.cfg.device)), pairs,
                          "five capitals, untrained model", len(pairs))
     sites = [claims.Site("mlp_out", (0,), ("subject",)),
              claims.Site("attn_out", (1, 2), ("last",), count=2),
@@ -320,10 +309,9 @@ def check_design(make_design, model):
 
 
 def judge_capital_design(ex: str, make_design, model):
-    """Any design measured on capital patching pairs (chapters 07 and 08): nulls on an
-    untrained model, verdict on the held-out template."""
-    held_out = _held_out(model)
-    null = claims.Sample(_untrained(str(model.cfg.device)), held_out.data,
-                         "the same prompts on an untrained model",
-                         held_out.n)
-    return design.judge_design(ex, make_design, held_out, [null])
+    """Any design measured on capital patching pairs (chapters 00, 03, 07, 08 and 10): the
+    untrained model as the null, the verdict on the held-out wording."""
+    pairs = held_out_pairs(model)
+    return design.judge_against_untrained(
+        ex, make_design, model, pairs, len(pairs),
+        f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'", "prompts")

@@ -181,10 +181,6 @@ def check_head_design(make_design, model):
     """Exercise 10.4 (open): make_design() -> claims.Design about one head, measured per prompt
     by attribution patching on capital patching pairs. Judged on prompts worded "The capital
     city of X is" with an untrained null."""
-    from .ch07 import HELD_OUT, _held_out
-    from .design import judge_against_untrained
+    from .ch07 import judge_capital_design
 
-    pairs = _held_out(model).data
-    return judge_against_untrained("Exercise 10.4", make_design, model, pairs, len(pairs),
-                                   f"{len(pairs)} held-out prompts '{HELD_OUT.format('X')}'",
-                                   "prompts")
+    return judge_capital_design("Exercise 10.4", make_design, model)

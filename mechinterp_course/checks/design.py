@@ -4,9 +4,9 @@ A design (`claims.Design`) is a claim with its threshold, the site where it inte
 matched control and a per-prompt measurement. The check refuses a design that cannot be judged
 (no control, an unmatched one, a threshold that is not a number) and then runs it itself:
 
-- on **nulls**, samples where the claim is false by construction (an untrained model, answers
-  that are not the facts). A design that passes on a null cannot fail, so its pass on the real
-  model would mean nothing;
+- on **nulls**, samples where the claim is false by construction (the same prompts on an
+  untrained model of the same architecture). A design that passes on a null cannot fail, so its
+  pass on the real model would mean nothing;
 - on **held-out prompts** the learner has not measured (another template of the same facts),
   so the threshold was fixed before this result. The verdict follows from the intervals alone.
 
