@@ -118,13 +118,13 @@ def test_launcher_makes_the_workspace_and_starts_in_its_chapters(checkout, monke
     assert not any("default_url" in a for a in launched[-1])
 
 
-def _get(url, proc):
+def _get(url, proc, log):
     for _ in range(120):
         try:
             return urllib.request.urlopen(url, timeout=2)
         except OSError:
             if proc.poll() is not None:
-                pytest.fail(proc.stdout.read().decode()[-2000:])
+                pytest.fail(log.read_text()[-2000:])
             time.sleep(0.5)
     pytest.fail("JupyterLab did not answer within 60 s")
 
@@ -133,25 +133,32 @@ def _get(url, proc):
 def test_server_starts_in_the_workspace_with_chapters_and_solutions(tmp_path, checkout):
     port, token = free_port(), "course-test"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mechinterp_course.cli", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}"],
-        cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = tmp_path / "server.log"  # a file, not a pipe: a full pipe nobody reads blocks a server
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mechinterp_course.cli", "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", f"--IdentityProvider.token={token}"],
+            cwd=checkout, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        root = json.load(_get(f"http://127.0.0.1:{port}/api/contents?token={token}", proc))
+        root = json.load(_get(f"http://127.0.0.1:{port}/api/contents?token={token}", proc, log))
         assert {item["name"] for item in root["content"]} >= {"chapters", "solutions"}
         # the browser lands in chapters/ (a redirect from the server's root)
         landing = urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=5)
         assert landing.url.split("?")[0].endswith("/lab/tree/chapters"), landing.url
         url = f"http://127.0.0.1:{port}/api/contents/chapters?token={token}"
-        listing = json.load(_get(url, proc))
+        listing = json.load(_get(url, proc, log))
         names = {item["name"] for item in listing["content"]}
         assert "00_forward_pass.ipynb" in names
         lab = urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}", timeout=5)
         assert lab.status == 200
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("JupyterLab did not stop within 30 s of SIGTERM; its log ends:\n"
+                        + log.read_text()[-2000:])
     # the launcher became the server, so stopping it stopped JupyterLab: the port is free again
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
