@@ -182,13 +182,14 @@ def solutions_by_exercise(cells, name: str) -> dict[str, str]:
     return answers
 
 
-def hint_layers(markdown: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """(the markdown's other lines, [(kind, text)] of its *Nudge:* / *Hint:* paragraphs)."""
-    rest, layers, lines, i = [], [], markdown.splitlines(), 0
+def hint_segments(markdown: str, pattern=LAYER) -> list:
+    """The markdown's lines in order, each hint paragraph (a line matching `pattern`, up to the
+    next blank line) as one (kind, [its lines]) item: what the build folds and the site folds."""
+    out, lines, i = [], markdown.splitlines(), 0
     while i < len(lines):
-        m = LAYER.match(lines[i].strip())
+        m = pattern.match(lines[i].strip())
         if not m:
-            rest.append(lines[i])
+            out.append(lines[i])
             i += 1
             continue
         body = [m.group(2)]
@@ -196,7 +197,16 @@ def hint_layers(markdown: str) -> tuple[list[str], list[tuple[str, str]]]:
         while i < len(lines) and lines[i].strip():
             body.append(lines[i])
             i += 1
-        layers.append((m.group(1), "\n".join(body).strip()))
+        out.append((m.group(1), body))
+    return out
+
+
+def hint_layers(markdown: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the markdown's other lines, [(kind, text)] of its *Nudge:* / *Hint:* paragraphs)."""
+    segments = hint_segments(markdown)
+    rest = [x for x in segments if isinstance(x, str)]
+    layers = [(kind, "\n".join(body).strip()) for kind, body in
+              (x for x in segments if not isinstance(x, str))]
     while rest and not rest[-1].strip():
         rest.pop()
     return rest, layers

@@ -53,20 +53,14 @@ def missing_packages() -> list[str]:
 def fold_hints(markdown: str) -> str:
     """Each "*Nudge:*" and "*Hint:* ..." paragraph of a markdown cell as a folded dropdown,
     numbered as the learner's notebook numbers them."""
-    out, lines, i, n = [], markdown.splitlines(), 0, 0
-    while i < len(lines):
-        m = HINT.match(lines[i].strip())
-        if not m:
-            out.append(lines[i])
-            i += 1
+    out, n = [], 0
+    for segment in build.hint_segments(markdown, HINT):
+        if isinstance(segment, str):
+            out.append(segment)
             continue
-        body = [m.group(2)]
-        i += 1
-        while i < len(lines) and lines[i].strip():
-            body.append(lines[i])
-            i += 1
+        kind, body = segment
         n += 1
-        title = f"Hint {n}" + (": a nudge" if m.group(1) == "Nudge" else "")
+        title = f"Hint {n}" + (": a nudge" if kind == "Nudge" else "")
         out += ["", f":::{{admonition}} {title}", ":class: dropdown", *body, ":::", ""]
     return "\n".join(out)
 
