@@ -92,13 +92,16 @@ def _measured(ex: str, design, site, sample) -> torch.Tensor:
     return values
 
 
-def _verdict(ex, design, sample, level, n_boot):
-    """The verdict on one sample, and the (effect, control) values it came from."""
-    effect = _measured(ex, design, design.effect, sample)
-    control = _measured(ex, design, design.control, sample)
+def _values(ex, design, sample) -> tuple[torch.Tensor, torch.Tensor]:
+    """(effect, control): the measure at both sites, one number a prompt."""
+    return (_measured(ex, design, design.effect, sample),
+            _measured(ex, design, design.control, sample))
+
+
+def _verdict(design, values, level, n_boot) -> claims.Verdict:
+    effect, control = values
     ci = lambda v: claims.bootstrap_ci(v, n_boot=n_boot, level=level)  # noqa: E731
-    return claims.judge(design.claim, ci(effect), ci(control), ci(effect - control)), (effect,
-                                                                                       control)
+    return claims.judge(design.claim, ci(effect), ci(control), ci(effect - control))
 
 
 def judge_design(ex: str, make_design, held_out: claims.Sample, nulls: list[claims.Sample],
@@ -109,10 +112,10 @@ def judge_design(ex: str, make_design, held_out: claims.Sample, nulls: list[clai
     _validate(ex, design)
     real = None  # the held-out values, measured once, when a null shares its data
     for null in nulls:
-        verdict, values = _verdict(ex, design, null, level, n_boot)
+        values = _values(ex, design, null)
+        verdict = _verdict(design, values, level, n_boot)
         if null.model is not held_out.model and null.data is held_out.data:
-            real = real or (_measured(ex, design, design.effect, held_out),
-                            _measured(ex, design, design.control, held_out))
+            real = real or _values(ex, design, held_out)
             # (one site may give the same everywhere, as a patch that restores everything in
             # any model does; both sites the same on another model means the model is unused)
             if all(torch.allclose(a, b) for a, b in zip(values, real)):
@@ -134,7 +137,7 @@ def judge_design(ex: str, make_design, held_out: claims.Sample, nulls: list[clai
             "the model does. Keep your first design; or call "
             f"mechinterp_course.checks.design.look_again({ex!r}) and the new verdict will be "
             "labelled exploratory.")
-    verdict, _ = _verdict(ex, design, held_out, level, n_boot)
+    verdict = _verdict(design, real or _values(ex, design, held_out), level, n_boot)
     _shown[ex] = fingerprint
     label = " (exploratory: a second look at the same prompts)" if ex in _looked_again else ""
     print(claims.report([verdict]))
